@@ -1,0 +1,43 @@
+"""`s1s2` command line. Sub-commands are thin: each hands its arguments to the package that owns it.
+
+    s1s2 up CONFIG            start the stack's nodes as separate processes (pip-only installs)
+    s1s2 demo [--duration S]  the headless demo: stack rates + simulated sorting score
+    s1s2 models [NAMES...]    regenerate the artifacts in models/ and their manifest
+    s1s2 sim ...              conveyor_sim tools (record, export, expert runs, SDF generation)
+    s1s2 policy ...           fast_policy tools (build-engine, benchmark)
+    s1s2 planner ...          vlm_planner tools
+    s1s2 adapters ...         adapter_manager tools
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# sub-command -> "module:function" taking argv (list[str]) and returning an exit code
+COMMANDS = {
+    "up": "s1s2.launcher:main",
+    "demo": "s1s2.demo:main",
+    "models": "s1s2.models:main",
+    "sim": "conveyor_sim.cli:main",
+    "policy": "fast_policy.cli:main",
+    "planner": "vlm_planner.cli:main",
+    "adapters": "adapter_manager.cli:main",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"s1s2: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module, func = COMMANDS[cmd].split(":")
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

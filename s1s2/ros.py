@@ -1,0 +1,103 @@
+"""The small amount of rclpy glue every s1s2 node shares: QoS profiles, parameter declaration
+with descriptors, and the Jazzy-style main loop. Cores never import this module."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from s1s2.params import ConfigError, ParamSpec
+from s1s2.topics import QosSpec
+
+READY_MARKER = "[s1s2] READY"  # printed on stdout once a node is fully initialised; the launcher waits for it
+
+
+def qos_profile(spec: QosSpec) -> QoSProfile:
+    profile = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=spec.depth,
+        reliability=ReliabilityPolicy.RELIABLE if spec.reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if spec.transient_local else DurabilityPolicy.VOLATILE,
+    )
+    if spec.deadline_s is not None:
+        profile.deadline = Duration(seconds=spec.deadline_s)
+    return profile
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    desc = spec.description
+    if spec.choices:
+        desc += f" (one of: {', '.join(spec.choices)})"
+    d = ParameterDescriptor(description=desc, read_only=spec.read_only)
+    is_num = isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool)
+    if is_num and spec.min is not None and spec.max is not None:
+        if isinstance(spec.default, int):
+            d.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max))]
+    return d
+
+
+def declare_parameters(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
+    """Declare every spec with its descriptor and return validated values.
+
+    Raises ConfigError (one line naming the parameter and value) on a bad value. Range violations
+    caught by rclpy itself are re-raised as ConfigError too.
+    """
+    values = {}
+    for spec in specs:
+        try:
+            param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        except Exception as exc:  # rclpy raises InvalidParameterValueException and friends
+            raise ConfigError(f"parameter '{spec.name}': {exc}") from exc
+        values[spec.name] = spec.validate(param.value)
+    return values
+
+
+def stamp_to_sec(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_to_stamp(t: float, stamp_cls):
+    sec = int(t)
+    return stamp_cls(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+def run_node(factory: Callable[[], Node], num_threads: int = 4, args: list[str] | None = None) -> int:
+    """Jazzy main loop: init, build, spin a multi-threaded executor, shut down cleanly.
+
+    A ConfigError while building stops the node with one line naming the parameter and value
+    (exit code 2) so the launcher can report which node stopped and why.
+    """
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        try:
+            node = factory()
+        except ConfigError as exc:
+            print(f"[s1s2] CONFIG ERROR: {exc}", file=sys.stderr, flush=True)
+            return 2
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        print(f"{READY_MARKER} {node.get_name()} {time.time():.3f}", flush=True)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

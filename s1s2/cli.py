@@ -1,12 +1,12 @@
 """`s1s2` command line. Sub-commands are thin: each hands its arguments to the package that owns it.
 
-    s1s2 up CONFIG            start the stack's nodes as separate processes (pip-only installs)
-    s1s2 demo [--duration S]  the headless demo: stack rates + simulated sorting score
-    s1s2 models [NAMES...]    regenerate the artifacts in models/ and their manifest
-    s1s2 sim ...              conveyor_sim tools (record, export, expert runs, SDF generation)
-    s1s2 policy ...           fast_policy tools (build-engine, benchmark)
-    s1s2 planner ...          vlm_planner tools
-    s1s2 adapters ...         adapter_manager tools
+s1s2 up CONFIG            start the stack's nodes as separate processes (pip-only installs)
+s1s2 demo [--duration S]  the headless demo: stack rates + simulated sorting score
+s1s2 models [NAMES...]    regenerate the artifacts in models/ and their manifest
+s1s2 sim ...              conveyor_sim tools (record, export, expert runs, SDF generation)
+s1s2 policy ...           fast_policy tools (build-engine, benchmark)
+s1s2 planner ...          vlm_planner tools
+s1s2 adapters ...         adapter_manager tools
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
         if isinstance(spec.default, int):
             d.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)]
         else:
-            d.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max))]
+            d.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max))
+            ]
     return d
 
 

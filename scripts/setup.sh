@@ -35,4 +35,14 @@ link_to() { # link_to TARGET LINK
 link_to "$py_inc" /opt/python/cp311-cp311/include/python3.11
 link_to "$np_inc" /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include
 
+# Debian's SDFormat tools validate the generated Gazebo world in `make test` (`ign sdf -k`).
+if ! command -v ign >/dev/null 2>&1 || ! ign sdf --help >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing libsdformat-dev + ignition-tools (apt) for SDF validation"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsdformat-dev ignition-tools >/dev/null
+  else
+    echo "[setup] note: 'ign sdf' unavailable and not root; SDF validation tests will be skipped"
+  fi
+fi
+
 bash scripts/build_ws.sh

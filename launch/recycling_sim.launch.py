@@ -1,0 +1,40 @@
+"""ros2 launch entry for the simulated recycling cell (full ROS 2 Jazzy install, e.g. the server image).
+
+    ros2 launch launch/recycling_sim.launch.py
+
+Starts the same nodes with the same parameter files as `s1s2 up config/recycling_sim.yaml`
+(tests/unit/test_launch_parity.py keeps the two in step). Relative paths resolve against S1S2_ROOT
+(the repository root by default), like the nodes' own model paths.
+"""
+
+import os
+from pathlib import Path
+
+from launch import LaunchDescription
+from launch_ros.actions import Node
+
+ROOT = Path(os.environ.get("S1S2_ROOT", Path(__file__).resolve().parent.parent))
+CONFIG = ROOT / "config"
+
+
+def _node(package: str, executable: str, name: str, params_file: str) -> Node:
+    return Node(
+        package=package,
+        executable=executable,
+        name=name,
+        parameters=[str(CONFIG / params_file)],
+        output="screen",
+        emulate_tty=True,
+        additional_env={"S1S2_ROOT": str(ROOT)},
+    )
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        [
+            _node("conveyor_sim", "conveyor_sim_node", "conveyor_sim", "conveyor_sim.yaml"),
+            _node("vlm_planner", "vlm_planner_node", "vlm_planner", "vlm_planner.yaml"),
+            _node("fast_policy", "fast_policy_node", "fast_policy", "fast_policy.yaml"),
+            _node("adapter_manager", "adapter_manager_node", "adapter_manager", "adapter_manager.yaml"),
+        ]
+    )

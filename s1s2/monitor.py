@@ -1,0 +1,119 @@
+"""An independent observer of a running stack: measures topic rates and goal age over DDS.
+
+Used by `make demo` and the system tests. It subscribes with the topics' own QoS, never publishes,
+and measures on its own clock (receive times), so it sees what any other process on the graph sees.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64MultiArray
+
+from s1s2 import topics
+from s1s2.metrics import RateMeter, percentile
+from s1s2.ros import qos_profile, stamp_to_sec
+from s1s2_interfaces.msg import Goal
+
+
+class StackMonitor(Node):
+    def __init__(self, context=None):
+        super().__init__("s1s2_monitor", context=context)
+        self.meters = {
+            "goal": RateMeter(topics.GOAL_TOPIC.name),
+            "command": RateMeter(topics.JOINT_COMMANDS.name),
+            "camera": RateMeter(topics.CAMERA_IMAGE.name),
+        }
+        self.latest_goal_stamp: float | None = None
+        self.goal_ages: list[tuple[float, float]] = []  # (receive time, age of latest goal at that command)
+        self.goals: list[Goal] = []
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.bad_commands = 0
+        self.create_subscription(
+            Goal, topics.GOAL_TOPIC.name, self._on_goal, qos_profile(topics.GOAL_TOPIC.qos)
+        )
+        self.create_subscription(
+            Float64MultiArray,
+            topics.JOINT_COMMANDS.name,
+            self._on_command,
+            qos_profile(topics.JOINT_COMMANDS.qos),
+        )
+        self.create_subscription(
+            Image, topics.CAMERA_IMAGE.name, self._on_image, qos_profile(topics.CAMERA_IMAGE.qos)
+        )
+        self.create_subscription(
+            DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diag, qos_profile(topics.DIAGNOSTICS.qos)
+        )
+
+    @staticmethod
+    def _now() -> float:
+        return time.time()  # wall clock: the stack stamps with the ROS clock, which is wall time here
+
+    def _on_goal(self, msg: Goal) -> None:
+        t = self._now()
+        self.meters["goal"].tick(t)
+        self.latest_goal_stamp = stamp_to_sec(msg.header.stamp)
+        self.goals.append(msg)
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        t = self._now()
+        self.meters["command"].tick(t)
+        if any(v != v for v in msg.data):
+            self.bad_commands += 1
+        if self.latest_goal_stamp is not None:
+            self.goal_ages.append((t, t - self.latest_goal_stamp))
+
+    def _on_image(self, _msg: Image) -> None:
+        self.meters["camera"].tick(self._now())
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def report(self, t0: float, t1: float) -> dict:
+        out = {k: m.summary(t0, t1) for k, m in self.meters.items()}
+        ages = sorted(a for t, a in self.goal_ages if t0 <= t < t1)
+        out["goal_age"] = {
+            "samples": len(ages),
+            "p50_s": percentile(ages, 50),
+            "p99_s": percentile(ages, 99),
+            "max_s": ages[-1] if ages else float("nan"),
+        }
+        out["bad_commands"] = self.bad_commands
+        return out
+
+
+class MonitorThread:
+    """Runs a StackMonitor in a background executor; `measure(seconds)` returns a report."""
+
+    def __init__(self):
+        self._ctx = rclpy.Context()
+        rclpy.init(context=self._ctx)
+        self.node = StackMonitor(context=self._ctx)
+        self._executor = SingleThreadedExecutor(context=self._ctx)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set() and self._ctx.ok():
+            self._executor.spin_once(timeout_sec=0.1)
+
+    def measure(self, seconds: float) -> dict:
+        t0 = time.time()
+        time.sleep(seconds)
+        return self.node.report(t0, time.time())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self._ctx)

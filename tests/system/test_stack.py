@@ -1,0 +1,137 @@
+"""System tier: the whole stack as separate OS processes over DDS on loopback (this run's own
+ROS_DOMAIN_ID, set in tests/conftest.py), observed by an independent subscriber.
+
+Tolerances are the product targets, wide enough for a loaded 2-core machine: rates are averaged
+over a 30 s window; detailed timing belongs to the benchmarks, not here."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from s1s2.launcher import Launcher, load_stack
+from s1s2.metrics import within
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+WINDOW_S = 30.0
+WARMUP_S = 8.0
+
+
+@pytest.fixture(scope="module")
+def stack_report(tmp_path_factory):
+    from s1s2.monitor import MonitorThread
+
+    log_dir = tmp_path_factory.mktemp("stack_logs")
+    launcher = Launcher(load_stack("config/recycling_sim.yaml"), log_dir=log_dir, echo=False)
+    monitor = None
+    try:
+        launcher.start(ready_timeout=240.0)
+        monitor = MonitorThread()
+        time.sleep(WARMUP_S)
+        report = monitor.measure(WINDOW_S)
+        report["failed"] = launcher.failed()
+        report["camera_rate_param"] = _camera_rate_param()
+        yield report
+    finally:
+        if monitor is not None:
+            monitor.close()
+        launcher.stop()
+
+
+def _camera_rate_param() -> float:
+    import yaml
+
+    with open("config/conveyor_sim.yaml") as f:
+        params = yaml.safe_load(f)["conveyor_sim"]["ros__parameters"]
+    return float(params["camera_rate_hz"])
+
+
+def test_all_nodes_stay_up(stack_report):
+    assert stack_report["failed"] is None, stack_report["failed"]
+
+
+def test_goal_rate_is_1hz(stack_report):
+    r = stack_report["goal"]
+    assert within(r["rate_hz"], 1.0, 0.10), r
+
+
+def test_command_rate_is_50hz(stack_report):
+    r = stack_report["command"]
+    assert within(r["rate_hz"], 50.0, 0.02), r
+    assert stack_report["bad_commands"] == 0
+
+
+def test_camera_rate_is_as_configured(stack_report):
+    r = stack_report["camera"]
+    assert within(r["rate_hz"], stack_report["camera_rate_param"], 0.10), r
+
+
+def test_goal_age_at_policy_under_1_5_s(stack_report):
+    ga = stack_report["goal_age"]
+    assert ga["samples"] > 100, ga
+    assert ga["max_s"] < 1.5, ga
+
+
+def _env():
+    return dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+def test_launcher_names_the_node_and_parameter_that_stopped_it():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "s1s2.cli",
+            "up",
+            "config/recycling_sim.yaml",
+            "--duration",
+            "5",
+            "--param",
+            "fast_policy:model_path:=models/policy/does_not_exist.onnx",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+    )
+    assert proc.returncode != 0
+    assert "fast_policy" in proc.stderr
+    assert "model_path" in proc.stderr and "does_not_exist.onnx" in proc.stderr
+
+
+def test_ctrl_c_shuts_everything_down_cleanly():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s1s2.cli", "up", "config/recycling_sim.yaml"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+        start_new_session=True,
+    )
+    out = []
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:
+        out.append(line)
+        if "nodes of" in line and "ready" in line:
+            break
+        assert time.monotonic() < deadline, "".join(out[-20:])
+    pids_before = _node_pids()
+    assert pids_before, "no node processes found while the stack runs"
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(out[-20:]) + rest
+    time.sleep(1.0)
+    assert not (_node_pids() & pids_before), "node processes left running after Ctrl-C"
+
+
+def _node_pids() -> set[int]:
+    out = subprocess.run(
+        ["pgrep", "-f", "lib/(conveyor_sim|vlm_planner|fast_policy|adapter_manager)/"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {int(p) for p in out.split()}

@@ -12,7 +12,12 @@ export CMAKE_PREFIX_PATH=$S1S2_VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 if [ -f "$_s1s2_root/ros2_ws/install/local_setup.bash" ]; then
+  # colcon's setup scripts read unset variables: relax `set -u` while sourcing them
+  _s1s2_flags=$-
+  set +u
   # shellcheck disable=SC1091
   COLCON_CURRENT_PREFIX=$_s1s2_root/ros2_ws/install source "$_s1s2_root/ros2_ws/install/local_setup.bash"
+  case $_s1s2_flags in *u*) set -u ;; esac
+  unset _s1s2_flags
 fi
 unset _s1s2_root

@@ -19,6 +19,7 @@ COMMANDS = {
     "up": "s1s2.launcher:main",
     "demo": "s1s2.demo:main",
     "models": "s1s2.models:main",
+    "bench": "s1s2.bench:main",
     "sim": "conveyor_sim.cli:main",
     "policy": "fast_policy.cli:main",
     "planner": "vlm_planner.cli:main",

@@ -1,0 +1,1 @@
+"""Training code for the s1s2 models (kept apart from the runtime packages)."""

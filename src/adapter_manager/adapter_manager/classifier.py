@@ -1,0 +1,172 @@
+"""Lighting classifier: standardised features -> multinomial logistic regression (numpy only).
+
+Saved as one small JSON file holding the config (class names, feature names, feature parameters),
+the normalisation stats (mean/std of the transformed features), weights and biases, and whether the
+model was trained (and on what). Training lives in `s1s2_training.lighting`; this module only
+predicts, so the runtime needs numpy and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from adapter_manager.configuration_classifier import LightingClassifierConfig
+from adapter_manager.features import FEATURE_NAMES
+
+FORMAT = "s1s2-lighting-classifier"
+FORMAT_VERSION = 1
+
+
+class ClassifierFileError(RuntimeError):
+    """A classifier file that is missing, unreadable or inconsistent (the message names the path)."""
+
+
+@dataclass
+class Prediction:
+    label: str
+    confidence: float
+    probabilities: np.ndarray  # one per class, sums to 1
+    n_imputed: int  # non-finite input features replaced by their training mean
+
+
+@dataclass
+class LightingClassifier:
+    config: LightingClassifierConfig
+    mean: np.ndarray  # (F,) of transformed features
+    std: np.ndarray  # (F,)
+    weights: np.ndarray  # (C, F)
+    bias: np.ndarray  # (C,)
+    trained: bool = False
+    info: dict = field(default_factory=dict)  # provenance: data, seed, metrics, notes
+
+    def __post_init__(self):
+        c, f = len(self.config.class_names), len(self.config.feature_names)
+        self.mean = np.asarray(self.mean, dtype=np.float64).reshape(-1)
+        self.std = np.asarray(self.std, dtype=np.float64).reshape(-1)
+        self.weights = np.asarray(self.weights, dtype=np.float64)
+        self.bias = np.asarray(self.bias, dtype=np.float64).reshape(-1)
+        shapes = {"mean": (self.mean.shape, (f,)), "std": (self.std.shape, (f,))}
+        shapes |= {"weights": (self.weights.shape, (c, f)), "bias": (self.bias.shape, (c,))}
+        for name, (got, want) in shapes.items():
+            if got != want:
+                raise ValueError(f"{name} has shape {got}, expected {want} ({c} classes, {f} features)")
+        for name in ("mean", "std", "weights", "bias"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} contains non-finite values")
+        if np.any(self.std <= 0):
+            raise ValueError(f"std must be > 0, got {self.std.tolist()}")
+        self._index = [FEATURE_NAMES.index(n) for n in self.config.feature_names]
+        self._log_mask = np.array([n in self.config.log_features for n in self.config.feature_names])
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.config.class_names
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.config.feature_names
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Full feature vectors (order `FEATURE_NAMES`, shape (F_all,) or (N, F_all)) -> model inputs
+        (before standardisation): selected, log-transformed where configured. NaNs pass through."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.shape[-1] != len(FEATURE_NAMES):
+            raise ValueError(
+                f"expected {len(FEATURE_NAMES)} features (FEATURE_NAMES order), got shape {x.shape}"
+            )
+        x = x[..., self._index].copy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x[..., self._log_mask] = np.log(np.maximum(x[..., self._log_mask], 0.0) + self.config.log_eps)
+        return x
+
+    def logits_standardised(self, z: np.ndarray) -> np.ndarray:
+        return z @ self.weights.T + self.bias
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities for feature vectors in `FEATURE_NAMES` order ((F,) -> (C,), (N, F) -> (N, C)).
+
+        Non-finite features are imputed with the training mean (they then carry no evidence);
+        a vector with no finite feature gets the uniform distribution.
+        """
+        z = (self.transform(features) - self.mean) / self.std
+        z = np.where(np.isfinite(z), z, 0.0)
+        logits = self.logits_standardised(z)
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=-1, keepdims=True)
+
+    def predict(self, features: np.ndarray) -> Prediction:
+        """Prediction for one feature vector (order `FEATURE_NAMES`)."""
+        x = np.asarray(features, dtype=np.float64).reshape(-1)
+        n_bad = int(np.count_nonzero(~np.isfinite(self.transform(x))))
+        if n_bad == len(self.feature_names):
+            p = np.full(len(self.class_names), 1.0 / len(self.class_names))
+        else:
+            p = self.predict_proba(x)
+        k = int(np.argmax(p))
+        return Prediction(self.class_names[k], float(p[k]), p, n_bad)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "trained": bool(self.trained),
+            "config": self.config.to_dict(),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "weights": self.weights.tolist(),
+            "bias": self.bias.tolist(),
+            "info": self.info,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LightingClassifier:
+        """Load a classifier JSON; any problem raises ClassifierFileError naming the path."""
+        path = Path(path)
+        if not path.is_file():
+            raise ClassifierFileError(
+                f"lighting classifier {str(path)!r} not found; run `s1s2 models lighting` or fix the path"
+            )
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ClassifierFileError(f"lighting classifier {str(path)!r} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ClassifierFileError(f"lighting classifier {str(path)!r}: not a {FORMAT} file")
+        if data.get("version") != FORMAT_VERSION:
+            raise ClassifierFileError(
+                f"lighting classifier {str(path)!r}: format version {data.get('version')!r}, "
+                f"this code reads {FORMAT_VERSION}"
+            )
+        try:
+            return cls(
+                config=LightingClassifierConfig(**data["config"]),
+                mean=data["mean"],
+                std=data["std"],
+                weights=data["weights"],
+                bias=data["bias"],
+                trained=bool(data.get("trained", False)),
+                info=dict(data.get("info") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ClassifierFileError(f"lighting classifier {str(path)!r} is inconsistent: {exc!r}") from exc
+
+
+def untrained(config: LightingClassifierConfig) -> LightingClassifier:
+    """Zero-weight classifier (uniform output); only for tests and as the trainer's starting point."""
+    c, f = len(config.class_names), len(config.feature_names)
+    return LightingClassifier(config, np.zeros(f), np.ones(f), np.zeros((c, f)), np.zeros(c), trained=False)

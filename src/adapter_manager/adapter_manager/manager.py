@@ -1,0 +1,282 @@
+"""Decision logic of the adapter manager (no rclpy): when to believe a new lighting context and
+when to ask the planner to swap its LoRA adapter.
+
+Per classified frame, `update(t, probabilities)`:
+  1. smooths the class probabilities with an exponential moving average (EMA);
+  2. hysteresis: the context changes only when a *different* label is the smoothed argmax with
+     probability >= `switch_threshold` continuously for >= `min_dwell_s` (a single frame below the
+     threshold, or another label taking over, restarts the dwell clock). Noisy, alternating
+     predictions therefore never switch.
+Then `next_swap(t)` says whether to send a SwapAdapter request now:
+  - context label -> adapter id through `adapter_map`; unmapped labels select the adapter named
+    after the label if the library has it, else "" (the base model);
+  - at most one request in flight; after a successful swap wait `swap_cooldown_s`; after a failure
+    (error reply, timeout, service missing) retry with exponential back-off
+    `retry_backoff_s * 2**(failures-1)` capped at `retry_backoff_max_s`.
+The caller reports replies with `on_swap_result` and polls `check_timeout`. Times are seconds on any
+monotonic clock the caller chooses (the node uses its ROS clock). Methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adapter_manager.library import valid_adapter_id
+
+
+def parse_adapter_map(entries: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """ "domain:adapter" entries (a list, or one comma-separated string) -> {domain: adapter}.
+
+    An empty adapter ("night_noise:") maps the domain to the base model. Raises ValueError naming
+    the bad entry.
+    """
+    if isinstance(entries, str):
+        entries = [e for e in entries.split(",")]
+    mapping: dict[str, str] = {}
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry.count(":") != 1:
+            raise ValueError(f"adapter map entry {raw!r} must look like 'domain:adapter_id'")
+        label, adapter = (s.strip() for s in entry.split(":"))
+        if not label:
+            raise ValueError(f"adapter map entry {raw!r} has an empty domain")
+        if adapter and not valid_adapter_id(adapter):
+            raise ValueError(f"adapter map entry {raw!r}: {adapter!r} is not a valid adapter id")
+        if label in mapping and mapping[label] != adapter:
+            raise ValueError(f"adapter map maps {label!r} twice ({mapping[label]!r} and {adapter!r})")
+        mapping[label] = adapter
+    return mapping
+
+
+def _check(name: str, value, lo: float, hi: float, lo_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < lo or value > hi or (lo_open and value == lo):
+        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}], got {value!r}")
+
+
+@dataclass
+class ManagerConfig:
+    ema_alpha: float = 0.4  # weight of the newest frame's probabilities (1 = no smoothing)
+    switch_threshold: float = 0.6
+    min_dwell_s: float = 2.0
+    swap_cooldown_s: float = 5.0
+    swap_timeout_s: float = 10.0
+    retry_backoff_s: float = 1.0
+    retry_backoff_max_s: float = 30.0
+    adapter_map: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        _check("ema_alpha", self.ema_alpha, 0.0, 1.0, lo_open=True)
+        _check("switch_threshold", self.switch_threshold, 0.0, 1.0)
+        _check("min_dwell_s", self.min_dwell_s, 0.0, 3600.0)
+        _check("swap_cooldown_s", self.swap_cooldown_s, 0.0, 3600.0)
+        _check("swap_timeout_s", self.swap_timeout_s, 0.0, 3600.0, lo_open=True)
+        _check("retry_backoff_s", self.retry_backoff_s, 0.0, 3600.0, lo_open=True)
+        _check("retry_backoff_max_s", self.retry_backoff_max_s, self.retry_backoff_s, 86400.0)
+        if not isinstance(self.adapter_map, dict):
+            self.adapter_map = parse_adapter_map(self.adapter_map)
+
+
+@dataclass(frozen=True)
+class SwapRequest:
+    request_id: int
+    adapter_id: str
+    from_adapter: str
+    context_label: str
+    stamp: float
+
+
+@dataclass
+class SwapRecord:
+    from_adapter: str
+    to_adapter: str
+    stamp: float
+    latency_ms: float
+
+
+class AdapterManager:
+    def __init__(self, class_names: list[str], config: ManagerConfig | None = None, library: list[str] = ()):
+        if len(class_names) < 1:
+            raise ValueError("class_names is empty")
+        self.class_names = list(class_names)
+        self.config = config or ManagerConfig()
+        self._lock = threading.RLock()
+        self.library: list[str] = sorted(library)
+        self.smoothed: np.ndarray | None = None
+        self.context_label = ""  # "" until a label has held for the dwell time
+        self._pending: str | None = None
+        self._pending_since = 0.0
+        self.active_adapter: str | None = None  # None: unknown (no reply from the planner yet)
+        self.resident: set[str] = set()
+        self.last_swap: SwapRecord | None = None
+        self.swap_count = 0
+        self.failures = 0  # consecutive failed swap attempts
+        self.total_failures = 0
+        self.last_error = ""
+        self.warnings: list[str] = []
+        self.rejected_updates = 0
+        self._in_flight: SwapRequest | None = None
+        self._next_allowed = -math.inf
+        self._next_id = 1
+
+    # -- context ------------------------------------------------------------------------------
+
+    def set_library(self, adapters: list[str]) -> None:
+        with self._lock:
+            self.library = sorted(adapters)
+
+    def update(self, t: float, probabilities) -> bool:
+        """Feed one frame's class probabilities; returns True when the context label changed.
+
+        Probabilities that are malformed (wrong length, non-finite, negative, not summing to ~1)
+        are rejected (counted in `rejected_updates`) and change nothing.
+        """
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        ok = p.shape == (len(self.class_names),) and np.all(np.isfinite(p)) and np.all(p >= 0)
+        if not ok or abs(p.sum() - 1.0) > 1e-3:
+            with self._lock:
+                self.rejected_updates += 1
+            return False
+        with self._lock:
+            a = self.config.ema_alpha
+            self.smoothed = p.copy() if self.smoothed is None else a * p + (1.0 - a) * self.smoothed
+            k = int(np.argmax(self.smoothed))
+            label, conf = self.class_names[k], float(self.smoothed[k])
+            if label == self.context_label or conf < self.config.switch_threshold:
+                self._pending = None
+                return False
+            if self._pending != label:
+                self._pending, self._pending_since = label, t
+            if t - self._pending_since >= self.config.min_dwell_s:
+                self.context_label, self._pending = label, None
+                return True
+            return False
+
+    def smoothed_prediction(self) -> tuple[str, float, np.ndarray] | None:
+        """(argmax label, its smoothed probability, smoothed probabilities), or None before any frame."""
+        with self._lock:
+            if self.smoothed is None:
+                return None
+            k = int(np.argmax(self.smoothed))
+            return self.class_names[k], float(self.smoothed[k]), self.smoothed.copy()
+
+    def adapter_for(self, label: str) -> str:
+        """Adapter id a context label selects ("" = base model)."""
+        with self._lock:
+            if label in self.config.adapter_map:
+                adapter = self.config.adapter_map[label]
+                if adapter and adapter not in self.library:
+                    msg = f"adapter map: {label!r} -> {adapter!r} is not in the library; using the base model"
+                    if msg not in self.warnings:
+                        self.warnings.append(msg)
+                    return ""
+                return adapter
+            return label if label in self.library else ""
+
+    def desired_adapter(self) -> str | None:
+        """Adapter the current context wants, or None before any context is established."""
+        with self._lock:
+            return self.adapter_for(self.context_label) if self.context_label else None
+
+    # -- swaps --------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> SwapRequest | None:
+        return self._in_flight
+
+    def next_swap(self, t: float) -> SwapRequest | None:
+        """The swap to request now, or None (nothing to do, one in flight, cooling down, backing off)."""
+        with self._lock:
+            desired = self.desired_adapter()
+            if desired is None or self._in_flight is not None or t < self._next_allowed:
+                return None
+            if self.active_adapter is not None and desired == self.active_adapter:
+                return None
+            req = SwapRequest(self._next_id, desired, self.active_adapter or "", self.context_label, t)
+            self._next_id += 1
+            self._in_flight = req
+            return req
+
+    def on_swap_result(
+        self,
+        request_id: int,
+        t: float,
+        success: bool,
+        active_adapter: str | None = None,
+        latency_ms: float = float("nan"),
+        message: str = "",
+    ) -> bool:
+        """Record the outcome of request `request_id`. Replies to a request that is no longer in
+        flight (it timed out) are ignored and return False. `active_adapter` None = unknown."""
+        with self._lock:
+            req = self._in_flight
+            if req is None or req.request_id != request_id:
+                return False
+            self._in_flight = None
+            if success:
+                to = req.adapter_id if active_adapter is None else active_adapter
+                self.last_swap = SwapRecord(req.from_adapter, to, t, float(latency_ms))
+                self.swap_count += 1
+                self.active_adapter = to
+                if to:
+                    self.resident.add(to)
+                self.failures = 0
+                self.last_error = ""
+                self._next_allowed = t + self.config.swap_cooldown_s
+            else:
+                if active_adapter is not None:
+                    self.active_adapter = active_adapter
+                self.failures += 1
+                self.total_failures += 1
+                self.last_error = message or f"swap to {req.adapter_id!r} failed"
+                self._next_allowed = t + self.backoff_s(self.failures)
+            return True
+
+    def backoff_s(self, failures: int) -> float:
+        c = self.config
+        return min(c.retry_backoff_s * 2.0 ** max(0, failures - 1), c.retry_backoff_max_s)
+
+    def check_timeout(self, t: float) -> SwapRequest | None:
+        """Fail the in-flight request if it is older than `swap_timeout_s`; returns it (to cancel)."""
+        with self._lock:
+            req = self._in_flight
+            if req is None or t - req.stamp < self.config.swap_timeout_s:
+                return None
+            self.on_swap_result(
+                req.request_id,
+                t,
+                False,
+                None,
+                message=f"swap to {req.adapter_id!r} timed out after {self.config.swap_timeout_s:g} s",
+            )
+            return req
+
+    def status(self) -> dict:
+        """Content of the AdapterStatus message (plus a few extra fields for diagnostics)."""
+        with self._lock:
+            last = self.last_swap
+            return {
+                "active_adapter": self.active_adapter or "",
+                "active_known": self.active_adapter is not None,
+                "context_label": self.context_label,
+                "resident_adapters": sorted(self.resident),
+                "library_adapters": list(self.library),
+                "last_swap_from": last.from_adapter if last else "",
+                "last_swap_to": last.to_adapter if last else "",
+                "last_swap_stamp": last.stamp if last else None,
+                "last_swap_latency_ms": last.latency_ms if last else 0.0,
+                "swap_count": self.swap_count,
+                "consecutive_failures": self.failures,
+                "total_failures": self.total_failures,
+                "last_error": self.last_error,
+                "in_flight": self._in_flight.adapter_id if self._in_flight else None,
+                "desired_adapter": self.desired_adapter(),
+                "warnings": list(self.warnings),
+            }

@@ -1,0 +1,183 @@
+"""Adapter manager decision logic: smoothing, hysteresis, label -> adapter mapping, swaps."""
+
+import numpy as np
+import pytest
+
+from adapter_manager.library import list_adapters, scan_library
+from adapter_manager.manager import AdapterManager, ManagerConfig, parse_adapter_map
+
+CLASSES = ["daylight", "warm_tungsten", "night_noise"]
+
+
+def onehot(label, conf=0.9):
+    p = np.full(len(CLASSES), (1 - conf) / (len(CLASSES) - 1))
+    p[CLASSES.index(label)] = conf
+    return p
+
+
+def make(library=("daylight", "warm_tungsten"), **kw):
+    cfg = dict(ema_alpha=0.5, switch_threshold=0.6, min_dwell_s=2.0, swap_cooldown_s=5.0)
+    cfg.update(kw)
+    return AdapterManager(CLASSES, ManagerConfig(**cfg), list(library))
+
+
+def feed(m, label, t0, t1, dt=0.5, conf=0.9):
+    changed = []
+    for t in np.arange(t0, t1, dt):
+        if m.update(float(t), onehot(label, conf)):
+            changed.append((float(t), m.context_label))
+    return changed
+
+
+def test_switches_only_after_dwell():
+    m = make()
+    assert feed(m, "daylight", 0.0, 1.9) == []
+    assert m.context_label == "" and m.desired_adapter() is None
+    changed = feed(m, "daylight", 2.0, 3.0)
+    assert changed and changed[0][1] == "daylight"
+    # A new label needs the EMA to cross the threshold and then hold it for min_dwell_s.
+    changed = feed(m, "warm_tungsten", 3.0, 10.0)
+    t_switch = changed[0][0]
+    assert changed[0][1] == "warm_tungsten" and t_switch >= 3.0 + 2.0
+
+
+def test_no_flapping_on_alternating_noisy_predictions():
+    m = make()
+    feed(m, "daylight", 0.0, 5.0)
+    rng = np.random.default_rng(0)
+    changes = 0
+    for i, t in enumerate(np.arange(5.0, 60.0, 0.5)):
+        label = "warm_tungsten" if i % 2 else "night_noise"
+        p = onehot(label, conf=float(rng.uniform(0.6, 0.95)))
+        changes += m.update(float(t), p)
+    assert changes == 0 and m.context_label == "daylight"
+
+
+def test_short_burst_does_not_switch():
+    m = make()
+    feed(m, "daylight", 0.0, 5.0)
+    assert feed(m, "night_noise", 5.0, 6.5) == []  # 1.5 s < dwell
+    assert feed(m, "daylight", 6.5, 20.0) == []
+    assert m.context_label == "daylight"
+
+
+def test_malformed_probabilities_rejected():
+    m = make(min_dwell_s=0.0)
+    assert not m.update(0.0, [np.nan, 0.5, 0.5])
+    assert not m.update(0.0, [0.5, 0.5])
+    assert not m.update(0.0, [2.0, -1.0, 0.0])
+    assert m.rejected_updates == 3 and m.smoothed is None
+
+
+def test_mapping_defaults_unknown_label_to_base():
+    m = make(library=("daylight",), adapter_map=parse_adapter_map("warm_tungsten:daylight"))
+    assert m.adapter_for("daylight") == "daylight"  # named after the domain, in the library
+    assert m.adapter_for("night_noise") == ""  # no such adapter: base model
+    assert m.adapter_for("not_a_domain") == ""
+    assert m.adapter_for("warm_tungsten") == "daylight"  # explicit mapping
+    m2 = make(library=("daylight",), adapter_map={"night_noise": "missing"})
+    assert m2.adapter_for("night_noise") == "" and "not in the library" in m2.warnings[0]
+
+
+def test_parse_adapter_map():
+    assert parse_adapter_map(["a:x", " b : y ", "c:", ""]) == {"a": "x", "b": "y", "c": ""}
+    assert parse_adapter_map("a:x,b:y") == {"a": "x", "b": "y"}
+    for bad in ("nocolon", ":x", "a:b:c", "a:bad id"):
+        with pytest.raises(ValueError, match="adapter map"):
+            parse_adapter_map([bad])
+    with pytest.raises(ValueError, match="twice"):
+        parse_adapter_map(["a:x", "a:y"])
+
+
+def test_swap_success_cooldown_and_status():
+    m = make(min_dwell_s=0.0)
+    m.update(0.0, onehot("daylight"))
+    req = m.next_swap(0.0)
+    assert req.adapter_id == "daylight" and m.next_swap(0.1) is None  # one in flight at a time
+    assert m.on_swap_result(req.request_id, 0.2, True, "daylight", 12.5)
+    st = m.status()
+    assert st["active_adapter"] == "daylight" and st["swap_count"] == 1
+    assert (st["last_swap_from"], st["last_swap_to"], st["last_swap_latency_ms"]) == ("", "daylight", 12.5)
+    assert st["resident_adapters"] == ["daylight"] and st["library_adapters"] == ["daylight", "warm_tungsten"]
+    # Context changes at once (dwell 0) but the swap waits out the 5 s cool-down.
+    feed(m, "warm_tungsten", 1.0, 3.0)
+    assert m.context_label == "warm_tungsten"
+    assert m.next_swap(3.0) is None
+    req2 = m.next_swap(5.3)
+    assert req2.adapter_id == "warm_tungsten" and req2.from_adapter == "daylight"
+    m.on_swap_result(req2.request_id, 5.4, True, "warm_tungsten", 8.0)
+    assert m.status()["resident_adapters"] == ["daylight", "warm_tungsten"]
+    assert m.next_swap(100.0) is None  # nothing left to do
+
+
+def test_unknown_label_swaps_to_base():
+    m = make(min_dwell_s=0.0)
+    m.update(0.0, onehot("night_noise"))
+    req = m.next_swap(0.0)
+    assert req.adapter_id == ""
+
+
+def test_swap_failure_retries_with_exponential_backoff():
+    m = make(min_dwell_s=0.0, retry_backoff_s=1.0, retry_backoff_max_s=4.0)
+    m.update(0.0, onehot("daylight"))
+    t, attempts = 0.0, []
+    while t < 20.0:
+        req = m.next_swap(t)
+        if req:
+            attempts.append(t)
+            m.on_swap_result(req.request_id, t, False, None, message="CUDA out of memory")
+        t = round(t + 0.1, 1)
+    gaps = np.diff(attempts)
+    np.testing.assert_allclose(gaps[:4], [1.0, 2.0, 4.0, 4.0], atol=0.11)  # doubles, then capped
+    assert m.status()["consecutive_failures"] == len(attempts)
+    assert "out of memory" in m.status()["last_error"]
+    req = m.next_swap(t + 10)
+    m.on_swap_result(req.request_id, t + 10, True, "daylight", 5.0)
+    assert m.status()["consecutive_failures"] == 0 and m.active_adapter == "daylight"
+
+
+def test_timeout_fails_request_and_late_reply_is_ignored():
+    m = make(min_dwell_s=0.0, swap_timeout_s=2.0, retry_backoff_s=1.0)
+    m.update(0.0, onehot("daylight"))
+    req = m.next_swap(0.0)
+    assert m.check_timeout(1.0) is None
+    assert m.check_timeout(2.5) == req
+    assert "timed out" in m.status()["last_error"]
+    assert not m.on_swap_result(req.request_id, 3.0, True, "daylight", 1.0)  # late: ignored
+    assert m.swap_count == 0
+    assert m.next_swap(3.6).adapter_id == "daylight"  # retried after the back-off
+
+
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"ema_alpha": 0.0}, "ema_alpha"),
+        ({"switch_threshold": 1.5}, "switch_threshold"),
+        ({"min_dwell_s": -1.0}, "min_dwell_s"),
+        ({"swap_timeout_s": float("nan")}, "swap_timeout_s"),
+        ({"retry_backoff_s": 5.0, "retry_backoff_max_s": 1.0}, "retry_backoff_max_s"),
+        ({"adapter_map": ["bad"]}, "adapter map"),
+    ],
+)
+def test_manager_config_validation(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        ManagerConfig(**kwargs)
+
+
+def test_library_scan(tmp_path):
+    (tmp_path / "daylight").mkdir()
+    (tmp_path / "daylight" / "adapter_config.json").write_text(
+        '{"base_model_name_or_path": "models/sim_vlm/base", "peft_type": "LORA", "r": 8,'
+        ' "target_modules": ["q_proj", "v_proj"]}'
+    )
+    (tmp_path / "daylight" / "adapter_model.safetensors").write_bytes(b"x" * 100)
+    (tmp_path / "daylight" / "s1s2_adapter.json").write_text('{"trained": true}')
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "adapter_config.json").write_text("{oops")
+    (tmp_path / "not_an_adapter").mkdir()
+    assert list_adapters(tmp_path) == ["broken", "daylight"]
+    assert list_adapters(tmp_path / "missing") == []
+    broken, day = scan_library(tmp_path)
+    assert day.base_model == "models/sim_vlm/base" and day.rank == 8 and day.trained is True
+    assert day.size_bytes > 100 and day.target_modules == ["q_proj", "v_proj"]
+    assert "unreadable" in broken.error and broken.trained is None

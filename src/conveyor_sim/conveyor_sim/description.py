@@ -72,9 +72,142 @@ class BinSpec:
 
 
 @dataclass(frozen=True)
+class ItemClassSpec:
+    """One MRF item class. `half_size` follows MuJoCo's convention per shape:
+    box/ellipsoid (hx, hy, hz); cylinder (radius, half_length, 0); sphere (radius, 0, 0).
+    `lying` cylinders have their axis horizontal (bottles on a belt lie down)."""
+
+    name: str
+    bin_id: str
+    shape: str  # "box" | "cylinder" | "sphere" | "ellipsoid"
+    half_size: tuple[float, float, float]
+    mass: float  # kg
+    colours: tuple[tuple[float, float, float, float], ...]  # base RGBA palette; jittered per item
+    texture: str  # texture style used for the class material: "flat" | "stripes" | "noise" | "checker"
+    lying: bool = False
+    size_jitter: float = 0.10  # +- fraction, per item
+    colour_jitter: float = 0.06  # +- per channel, per item
+
+    def half_height(self, scale: float = 1.0) -> float:
+        """Height of the top surface above the centre when resting on the belt."""
+        if self.shape == "cylinder":
+            return scale * (self.half_size[0] if self.lying else self.half_size[1])
+        if self.shape == "sphere":
+            return scale * self.half_size[0]
+        return scale * self.half_size[2]
+
+    def bbox(self, scale: float = 1.0) -> tuple[float, float, float]:
+        """Full bounding-box size (x, y, z) in the item's resting frame."""
+        h = self.half_size
+        if self.shape == "cylinder":
+            r, hl = h[0], h[1]
+            b = (2 * hl, 2 * r, 2 * r) if self.lying else (2 * r, 2 * r, 2 * hl)
+        elif self.shape == "sphere":
+            b = (2 * h[0],) * 3
+        else:
+            b = (2 * h[0], 2 * h[1], 2 * h[2])
+        return tuple(scale * v for v in b)
+
+
+ITEM_CLASSES: tuple[ItemClassSpec, ...] = (
+    ItemClassSpec(
+        "pet_bottle",
+        "plastic",
+        "cylinder",
+        (0.033, 0.105, 0.0),
+        0.03,
+        ((0.55, 0.80, 0.95, 1.0), (0.35, 0.65, 0.90, 1.0), (0.75, 0.90, 0.95, 1.0)),
+        "stripes",
+        lying=True,
+    ),
+    ItemClassSpec(
+        "hdpe_jug",
+        "plastic",
+        "box",
+        (0.06, 0.045, 0.08),
+        0.06,
+        ((0.95, 0.95, 0.92, 1.0), (0.95, 0.85, 0.30, 1.0), (0.90, 0.50, 0.60, 1.0)),
+        "flat",
+    ),
+    ItemClassSpec(
+        "aluminium_can",
+        "metal",
+        "cylinder",
+        (0.033, 0.061, 0.0),
+        0.015,
+        ((0.78, 0.78, 0.82, 1.0), (0.85, 0.10, 0.12, 1.0), (0.15, 0.25, 0.75, 1.0)),
+        "stripes",
+    ),
+    ItemClassSpec(
+        "cardboard",
+        "paper",
+        "box",
+        (0.10, 0.075, 0.025),
+        0.08,
+        ((0.62, 0.45, 0.26, 1.0), (0.70, 0.52, 0.32, 1.0)),
+        "noise",
+    ),
+    ItemClassSpec(
+        "paper",
+        "paper",
+        "box",
+        (0.105, 0.074, 0.006),
+        0.01,
+        ((0.96, 0.96, 0.96, 1.0), (0.92, 0.92, 0.85, 1.0), (0.85, 0.90, 0.96, 1.0)),
+        "checker",
+    ),
+    ItemClassSpec(
+        "glass_bottle",
+        "glass",
+        "cylinder",
+        (0.036, 0.11, 0.0),
+        0.30,
+        ((0.10, 0.45, 0.15, 1.0), (0.40, 0.22, 0.08, 1.0), (0.60, 0.75, 0.65, 1.0)),
+        "flat",
+        lying=True,
+    ),
+    ItemClassSpec(
+        "residual",
+        "residual",
+        "ellipsoid",
+        (0.055, 0.045, 0.035),
+        0.05,
+        ((0.25, 0.25, 0.25, 1.0), (0.35, 0.30, 0.25, 1.0), (0.20, 0.22, 0.30, 1.0)),
+        "noise",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """Overhead RGB camera looking straight down (image right = world +x, image up = world +y)."""
+
+    name: str = "overhead"
+    position: tuple[float, float, float] = (0.0, -0.45, 1.80)
+    fovy_deg: float = 60.0  # vertical field of view
+    width: int = 320
+    height: int = 240
+    rate_hz: float = 10.0
+
+
+@dataclass(frozen=True)
+class LightSpec:
+    name: str
+    position: tuple[float, float, float]
+    direction: tuple[float, float, float]
+    diffuse: float  # nominal intensity, scaled by the lighting domain
+
+
+@dataclass(frozen=True)
 class CellDescription:
     arm: ArmSpec = field(default_factory=ArmSpec)
     belt: BeltSpec = field(default_factory=BeltSpec)
+    items: tuple[ItemClassSpec, ...] = ITEM_CLASSES
+    camera: CameraSpec = field(default_factory=CameraSpec)
+    lights: tuple[LightSpec, ...] = (
+        LightSpec("key", (0.6, -0.2, 2.5), (-0.2, 0.0, -1.0), 0.8),
+        LightSpec("fill", (-1.0, -1.0, 2.2), (0.3, 0.3, -1.0), 0.3),
+    )
     bins: tuple[BinSpec, ...] = (
         BinSpec("plastic", (-0.50, -0.95)),
         BinSpec("metal", (-0.25, -0.95)),
@@ -88,6 +221,20 @@ class CellDescription:
             if b.bin_id == bin_id:
                 return b
         raise KeyError(f"unknown bin {bin_id!r}; bins: {', '.join(b.bin_id for b in self.bins)}")
+
+    def item_class(self, name: str) -> ItemClassSpec:
+        for c in self.items:
+            if c.name == name:
+                return c
+        raise KeyError(f"unknown item class {name!r}; classes: {', '.join(c.name for c in self.items)}")
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.items]
+
+    @property
+    def bin_ids(self) -> list[str]:
+        return [b.bin_id for b in self.bins]
 
 
 DEFAULT_CELL = CellDescription()

@@ -24,8 +24,16 @@ class UnreachableError(ValueError):
 def forward(arm: ArmSpec, q) -> np.ndarray:
     """Suction-tip position (world frame) for joint vector q (4,)."""
     q0, q1, q2, q3 = (float(v) for v in q)
-    r = arm.upper_len * math.cos(q1) + arm.fore_len * math.cos(q1 + q2) + arm.tool_len * math.cos(q1 + q2 + q3)
-    z = arm.upper_len * math.sin(q1) + arm.fore_len * math.sin(q1 + q2) + arm.tool_len * math.sin(q1 + q2 + q3)
+    r = (
+        arm.upper_len * math.cos(q1)
+        + arm.fore_len * math.cos(q1 + q2)
+        + arm.tool_len * math.cos(q1 + q2 + q3)
+    )
+    z = (
+        arm.upper_len * math.sin(q1)
+        + arm.fore_len * math.sin(q1 + q2)
+        + arm.tool_len * math.sin(q1 + q2 + q3)
+    )
     bx, by, bz = arm.base
     return np.array([bx + r * math.cos(q0), by + r * math.sin(q0), bz + arm.shoulder_height + z])
 

@@ -10,8 +10,10 @@ the ROS node serialises access with a lock and renders from a single thread.
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import mujoco
@@ -608,11 +610,17 @@ class CellSim:
             pos = self.data.qpos[best.slot.qpos : best.slot.qpos + 3]
             best.grasp_offset = pos - tip
             best.state = "grasped"
+            # Carried items are kinematic: no gravity, no contacts (pushing a kinematic body
+            # through others would make the solver blow up).
             self.model.body_gravcomp[best.slot.body] = 1.0
+            self.model.geom_contype[best.slot.geom] = 0
+            self.model.geom_conaffinity[best.slot.geom] = 0
 
     def _release(self, it: _Item) -> None:
         it.state = "free"
         self.model.body_gravcomp[it.slot.body] = 0.0
+        self.model.geom_contype[it.slot.geom] = 1
+        self.model.geom_conaffinity[it.slot.geom] = 1
 
     def ground_truth(self) -> list[ItemTruth]:
         """Every item in play (scored items that are about to disappear are left out)."""
@@ -664,6 +672,9 @@ class CellSim:
                 self._renderer = mujoco.Renderer(
                     self.model, self.config.camera_height, self.config.camera_width
                 )
+                # Free the GL context before the interpreter tears EGL down (else noisy errors at exit).
+                self._atexit = _closer(weakref.ref(self))
+                atexit.register(self._atexit)
             if lock is not None:
                 with lock:
                     self._renderer.update_scene(self.data, camera=self._cam_id)
@@ -679,12 +690,22 @@ class CellSim:
             if self._renderer is not None:
                 self._renderer.close()
                 self._renderer = None
+                atexit.unregister(self._atexit)
 
     def __enter__(self) -> CellSim:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _closer(ref):
+    def close():
+        sim = ref()
+        if sim is not None:
+            sim.close()
+
+    return close
 
 
 __all__ = ["CellSim", "SimConfig", "ItemTruth", "CameraInfo", "DOMAINS"]

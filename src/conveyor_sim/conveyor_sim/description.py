@@ -68,7 +68,7 @@ class BeltSpec:
 class BinSpec:
     bin_id: str
     center: tuple[float, float]  # x, y of the bin's centre
-    size: tuple[float, float, float] = (0.22, 0.22, 0.25)  # x, y, height
+    size: tuple[float, float, float] = (0.30, 0.30, 0.25)  # x, y, height
 
 
 @dataclass(frozen=True)
@@ -209,11 +209,11 @@ class CellDescription:
         LightSpec("fill", (-1.0, -1.0, 2.2), (0.3, 0.3, -1.0), 0.3),
     )
     bins: tuple[BinSpec, ...] = (
-        BinSpec("plastic", (-0.50, -0.95)),
-        BinSpec("metal", (-0.25, -0.95)),
-        BinSpec("paper", (0.0, -1.00)),
-        BinSpec("glass", (0.25, -0.95)),
-        BinSpec("residual", (0.50, -0.95)),
+        BinSpec("plastic", (-0.66, -0.95)),
+        BinSpec("metal", (-0.33, -0.95)),
+        BinSpec("paper", (0.0, -0.95)),
+        BinSpec("glass", (0.33, -0.95)),
+        BinSpec("residual", (0.66, -0.95)),
     )
 
     def bin(self, bin_id: str) -> BinSpec:

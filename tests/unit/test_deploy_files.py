@@ -343,3 +343,19 @@ def test_systemd_unit_starts_at_boot_and_restarts_on_failure():
     assert "compose.robot.yaml" in svc["ExecStart"] and "--exit-code-from fast_policy" in svc["ExecStart"]
     assert "--env-file robot.env" in svc["ExecStart"]
     assert svc["WorkingDirectory"] == "/opt/s1s2/deploy"
+
+
+# ---- Zenoh (cloud variant) --------------------------------------------------------------------
+def test_zenoh_bridge_allows_only_known_topics_and_keeps_commands_local():
+    import json
+
+    from s1s2 import topics
+
+    text = (ROOT / "deploy/zenoh/bridge_robot.json5").read_text()
+    cfg = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))  # JSON5 comments only
+    allow = cfg["plugins"]["ros2dds"]["allow"]
+    names = {t.name for t in topics.ALL_TOPICS}
+    for topic in allow["publishers"] + allow["subscribers"]:
+        assert topic in names, f"{topic} is not in s1s2/topics.py"
+    assert topics.GOAL_TOPIC.name in allow["subscribers"]
+    assert topics.JOINT_COMMANDS.name not in allow["publishers"] + allow["subscribers"]

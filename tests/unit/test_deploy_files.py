@@ -246,6 +246,9 @@ def test_robot_compose_gpu_and_trt_cache_volume():
     tools = doc["services"]["build_engine"]
     assert tools["profiles"] == ["tools"] and tools["command"][:3] == ["s1s2", "policy", "build-engine"]
     assert "trt-cache:/var/cache/s1s2/trt" in tools["volumes"]
+    cli = (ROOT / "src/fast_policy/fast_policy/cli.py").read_text()
+    for flag in (a for a in tools["command"] if a.startswith("--")):
+        assert f'"{flag}"' in cli, f"s1s2 policy build-engine has no {flag}"
     # the parameter names the deployment sets exist in fast_policy's own parameter file
     params = yaml.safe_load((ROOT / "config/fast_policy.yaml").read_text())["fast_policy"]["ros__parameters"]
     assert {"providers", "trt_fp16", "trt_cache_dir"} <= set(params)
@@ -359,3 +362,27 @@ def test_zenoh_bridge_allows_only_known_topics_and_keeps_commands_local():
         assert topic in names, f"{topic} is not in s1s2/topics.py"
     assert topics.GOAL_TOPIC.name in allow["subscribers"]
     assert topics.JOINT_COMMANDS.name not in allow["publishers"] + allow["subscribers"]
+
+
+def test_deploy_doc_names_what_the_compose_files_provide():
+    doc = (ROOT / "docs/deploy.md").read_text()
+    for name in ("compose.robot.yaml", "compose.server.yaml"):
+        compose = _compose(name)
+        for service in compose["services"]:
+            assert f"`{service}`" in doc or service in doc, (
+                f"docs/deploy.md does not mention service {service}"
+            )
+        for volume in compose.get("volumes", {}).values():
+            assert volume["name"] in doc, f"docs/deploy.md does not mention volume {volume['name']}"
+    for var in (
+        "ROS_DOMAIN_ID",
+        "RMW_IMPLEMENTATION",
+        "S1S2_DDS_MODE",
+        "S1S2_ROBOT_DS",
+        "S1S2_SERVER_DS",
+        "S1S2_PEER_IP",
+        "S1S2_EXPECT_PROVIDER",
+    ):
+        assert var in doc, var
+    for var in ("SSH=", "DOCKER=", "--dry-run"):
+        assert var in doc, var

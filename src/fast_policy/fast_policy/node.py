@@ -1,0 +1,200 @@
+"""`fast_policy` node: System 1 at 50 Hz. Thin: converts messages and calls `Controller`.
+
+The 50 Hz timer has its own MutuallyExclusiveCallbackGroup; subscriptions and diagnostics share
+another, so a burst of messages never delays a tick. The node never waits for System 2: it uses
+whatever goal it has, and holds safely when there is none or it is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+
+from fast_policy import config as cfg
+from fast_policy.controller import Controller, LoopStats
+from fast_policy.goal_tracker import GoalData
+from fast_policy.runtime import PolicySession
+from s1s2 import topics
+from s1s2.ros import declare_parameters, qos_profile, run_node, stamp_to_sec
+from s1s2_interfaces.msg import Goal
+
+
+def goal_from_msg(msg: Goal) -> GoalData:
+    return GoalData(
+        stamp_s=stamp_to_sec(msg.header.stamp),
+        frame_id=msg.header.frame_id,
+        target_label=msg.target_label,
+        target_xyz=(msg.target_pose.position.x, msg.target_pose.position.y, msg.target_pose.position.z),
+        place_xyz=(msg.place_pose.position.x, msg.place_pose.position.y, msg.place_pose.position.z),
+        latent=list(msg.latent),
+        valid_for_s=msg.valid_for.sec + msg.valid_for.nanosec * 1e-9,
+        plan_id=msg.plan_id,
+        bin_id=msg.bin_id,
+        confidence=float(msg.confidence),
+    )
+
+
+class FastPolicyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__(cfg.NODE_NAME, **kwargs)
+        p = declare_parameters(self, cfg.SPECS)
+        self._throttle = float(p["log_throttle_s"])
+        limits = cfg.joint_limits(p)
+        log = self.get_logger()
+        self.session = PolicySession(
+            p["model_path"],
+            p["metadata_path"] or None,
+            providers=cfg.providers(p),
+            trt_fp16=p["trt_fp16"],
+            trt_cache_dir=p["trt_cache_dir"],
+            intra_op_threads=p["intra_op_threads"],
+            log=log.info,
+        )
+        try:
+            self.controller = Controller(
+                self.session, self.session.meta, limits, cfg.controller_config(p), cfg.goal_tracker(p)
+            )
+        except ValueError as exc:  # joint names of model vs config
+            raise cfg.ConfigError(f"parameter 'joint_names': {exc}") from exc
+        t0 = time.perf_counter()
+        self.session.warmup(p["warmup_runs"])
+        log.info(f"warm-up: {p['warmup_runs']} inferences in {time.perf_counter() - t0:.3f} s")
+        self._lock = threading.Lock()  # controller state: timer thread vs subscription thread
+        self.stats = LoopStats(p["rate_hz"])
+        self._rejected_goals_logged = 0
+
+        tick_group = MutuallyExclusiveCallbackGroup()
+        io_group = MutuallyExclusiveCallbackGroup()
+        self.cmd_pub = self.create_publisher(
+            Float64MultiArray, topics.JOINT_COMMANDS.name, qos_profile(topics.JOINT_COMMANDS.qos)
+        )
+        self.suction_pub = self.create_publisher(
+            Bool, topics.SUCTION_COMMAND.name, qos_profile(topics.SUCTION_COMMAND.qos)
+        )
+        self.diag_pub = self.create_publisher(
+            DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos)
+        )
+        self.create_subscription(
+            JointState,
+            topics.JOINT_STATES.name,
+            self._on_joint_state,
+            qos_profile(topics.JOINT_STATES.qos),
+            callback_group=io_group,
+        )
+        self.create_subscription(
+            JointState,
+            topics.BELT_STATE.name,
+            self._on_belt,
+            qos_profile(topics.BELT_STATE.qos),
+            callback_group=io_group,
+        )
+        self.create_subscription(
+            Goal,
+            topics.GOAL_TOPIC.name,
+            self._on_goal,
+            qos_profile(topics.GOAL_TOPIC.qos),
+            callback_group=io_group,
+        )
+        self.create_timer(1.0 / p["rate_hz"], self._tick, callback_group=tick_group)
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics, callback_group=io_group)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- subscriptions ---------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        with self._lock:
+            ok = self.controller.on_joint_state(msg.name, msg.position, msg.velocity, self._now())
+        if not ok:
+            self.get_logger().warning(
+                f"dropped malformed joint state (names {list(msg.name)}, {len(msg.position)} positions, "
+                f"NaN/inf or missing joints); dropped so far: {self.controller.dropped_joint_states}",
+                throttle_duration_sec=self._throttle,
+            )
+
+    def _on_belt(self, msg: JointState) -> None:
+        ok = len(msg.position) >= 1
+        if ok:
+            with self._lock:
+                ok = self.controller.on_belt(msg.position[0])
+        if not ok:
+            self.get_logger().warning(
+                f"dropped malformed belt state {list(msg.position)}", throttle_duration_sec=self._throttle
+            )
+
+    def _on_goal(self, msg: Goal) -> None:
+        with self._lock:
+            ok = self.controller.on_goal(goal_from_msg(msg))
+        if not ok:
+            self.get_logger().warning(
+                f"rejected goal: {self.controller.goals.last_rejection} "
+                f"(rejected so far: {self.controller.goals.rejected})",
+                throttle_duration_sec=self._throttle,
+            )
+
+    # ---- 50 Hz tick ------------------------------------------------------------------------
+    def _tick(self) -> None:
+        t0 = time.perf_counter()
+        with self._lock:
+            cmd = self.controller.tick(self._now())
+        if cmd is not None:
+            self.cmd_pub.publish(Float64MultiArray(data=[float(x) for x in cmd.positions]))
+            self.suction_pub.publish(Bool(data=cmd.suction))
+        self.stats.record(t0, time.perf_counter() - t0)
+
+    # ---- diagnostics -----------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        c, s = self.controller, self.stats
+        with self._lock:
+            age = c.goals.age(self._now())
+            values = {
+                "loop_rate_hz": f"{s.rate_hz():.2f}",
+                "tick_time_p50_ms": f"{s.percentile_ms(50):.3f}",
+                "tick_time_p99_ms": f"{s.percentile_ms(99):.3f}",
+                "ticks": str(s.ticks),
+                "missed_deadlines": str(s.missed),
+                "goal_age_s": "none" if age is None else f"{age:.3f}",
+                "goal_plan_id": c.goals.goal.plan_id if c.goals.goal else "",
+                "provider": self.session.provider,
+                "model_trained": str(self.session.meta.trained).lower(),
+                "holds": str(c.holds),
+                "hold_reason": c.hold_reason,
+                "policy_ticks": str(c.policy_ticks),
+                "rejected_goals": str(c.goals.rejected),
+                "rejected_commands": str(c.limiter.rejected),
+                "dropped_joint_states": str(c.dropped_joint_states),
+                "resyncs": str(c.resyncs),
+            }
+        if c.joint_pos is None:
+            level, message = DiagnosticStatus.WARN, "no joint state yet: publishing nothing"
+        elif c.hold_reason:
+            level, message = DiagnosticStatus.WARN, f"holding: {c.hold_reason}"
+        else:
+            level, message = DiagnosticStatus.OK, "running policy"
+        if not self.session.meta.trained:
+            level, message = DiagnosticStatus.WARN, message + " (model UNTRAINED)"
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: System 1 policy",
+            message=message,
+            hardware_id=self.session.provider,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_node(FastPolicyNode, args=args))
+
+
+if __name__ == "__main__":
+    main()

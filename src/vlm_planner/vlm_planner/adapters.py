@@ -1,0 +1,173 @@
+"""LoRA adapter library and hot-swap on one resident base model (peft).
+
+Library layout (peft `save_pretrained` format, one folder per adapter):
+
+    models/adapters/<name>/adapter_config.json
+    models/adapters/<name>/adapter_model.safetensors
+    models/adapters/<name>/s1s2_adapter.json        optional: trained flag, domain, notes
+
+Up to `max_resident` adapters stay loaded next to the base model (least recently used evicted with
+`delete_adapter`); switching between resident ones is `set_adapter` (no disk access). "" selects
+the base model (`disable_adapter()` during inference). Callers serialise swaps and inference with
+their own lock (the Planner does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+ADAPTER_CARD = "s1s2_adapter.json"
+BASE = ""  # adapter id of the base model
+
+
+class AdapterError(RuntimeError):
+    """An adapter that cannot be activated (unknown, corrupt, for another model)."""
+
+
+def list_library(root: Path | None) -> list[str]:
+    if root is None or not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "adapter_config.json").is_file())
+
+
+@dataclass
+class SwapInfo:
+    adapter_id: str
+    previous: str
+    loaded_from_disk: bool
+    evicted: list[str]
+    swap_ms: float  # this call, load (if needed) + set_adapter
+
+
+class AdapterSwitcher:
+    def __init__(self, base_model, library: Path | None, max_resident: int = 3):
+        self.base_model = base_model
+        self.library = library
+        self.max_resident = max_resident
+        self.peft = None  # PeftModel once the first adapter is loaded
+        self.active = BASE
+        self.resident: OrderedDict[str, Path] = OrderedDict()
+
+    # -- queries -------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return list_library(self.library)
+
+    def card(self, name: str) -> dict:
+        path = self.library / name / ADAPTER_CARD if self.library else None
+        if path is None or not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def model(self):
+        """The model to run: the PeftModel when adapters exist, else the plain base model."""
+        return self.peft if self.peft is not None else self.base_model
+
+    def inference_context(self):
+        if self.peft is not None and self.active == BASE:
+            return self.peft.disable_adapter()
+        return contextlib.nullcontext()
+
+    # -- swapping ------------------------------------------------------------------------------
+    def _validate(self, name: str) -> Path:
+        """Check the adapter's files before peft touches the model, so a bad one changes nothing."""
+        from peft import PeftConfig
+        from safetensors import safe_open
+
+        library = ", ".join(self.names()) or "(empty)"
+        if not name or "/" in name or name.startswith("."):
+            raise AdapterError(f"adapter {name!r} is not a library name; library: {library}")
+        path = self.library / name if self.library else None
+        if path is None or not (path / "adapter_config.json").is_file():
+            raise AdapterError(f"unknown adapter {name!r}; library ({self.library}): {library}")
+        try:
+            cfg = PeftConfig.from_pretrained(str(path))
+        except Exception as exc:  # json errors, unknown peft_type, ...
+            raise AdapterError(f"adapter {name!r}: unreadable adapter_config.json: {exc}") from exc
+        if getattr(cfg, "peft_type", None) is None or str(cfg.peft_type) not in ("LORA", "PeftType.LORA"):
+            raise AdapterError(f"adapter {name!r}: peft_type {cfg.peft_type!r}, expected LORA")
+        weights = path / "adapter_model.safetensors"
+        if not weights.is_file():
+            raise AdapterError(f"adapter {name!r}: missing {weights.name}")
+        try:
+            with safe_open(str(weights), framework="pt") as f:
+                keys = list(f.keys())
+                for k in keys:
+                    f.get_tensor(k)  # reads every tensor: truncated files fail here
+        except Exception as exc:
+            raise AdapterError(f"adapter {name!r}: corrupt {weights.name}: {exc}") from exc
+        if not keys:
+            raise AdapterError(f"adapter {name!r}: {weights.name} holds no tensors")
+        return path
+
+    def _load(self, name: str, path: Path) -> None:
+        from peft import PeftModel
+
+        if self.peft is None:
+            peft = PeftModel.from_pretrained(
+                self.base_model, str(path), adapter_name=name, is_trainable=False
+            )
+            peft.eval()
+            self.peft = peft
+            return
+        result = self.peft.load_adapter(str(path), adapter_name=name, is_trainable=False)
+        unexpected = list(getattr(result, "unexpected_keys", []) or [])
+        if unexpected:
+            raise AdapterError(
+                f"adapter {name!r} does not fit this model: {len(unexpected)} unexpected keys, "
+                f"e.g. {unexpected[0]}"
+            )
+
+    def activate(self, name: str) -> SwapInfo:
+        """Make `name` active ("" = base). On any error the previous adapter stays active."""
+        t0 = time.perf_counter()
+        previous = self.active
+        loaded, evicted = False, []
+        if name == BASE:
+            self.active = BASE
+        elif name in self.resident:
+            self.peft.set_adapter(name)
+            self.resident.move_to_end(name)
+            self.active = name
+        else:
+            path = self._validate(name)
+            try:
+                self._load(name, path)
+                self.peft.set_adapter(name)
+            except Exception as exc:
+                self._drop_partial(name)
+                if isinstance(exc, AdapterError):
+                    raise
+                raise AdapterError(f"adapter {name!r}: peft could not load it: {exc}") from exc
+            loaded = True
+            self.resident[name] = path
+            self.active = name
+            evicted = self._evict()
+        return SwapInfo(name, previous, loaded, evicted, (time.perf_counter() - t0) * 1e3)
+
+    def _drop_partial(self, name: str) -> None:
+        """Undo a half-loaded adapter and re-select the previous one."""
+        if self.peft is not None:
+            with contextlib.suppress(Exception):
+                if name in self.peft.peft_config and len(self.peft.peft_config) > 1:
+                    self.peft.delete_adapter(name)
+            if self.active != BASE:
+                with contextlib.suppress(Exception):
+                    self.peft.set_adapter(self.active)
+
+    def _evict(self) -> list[str]:
+        evicted = []
+        while len(self.resident) > self.max_resident:
+            victim = next(n for n in self.resident if n != self.active)
+            self.peft.delete_adapter(victim)
+            del self.resident[victim]
+            evicted.append(victim)
+        return evicted

@@ -1,0 +1,68 @@
+"""The goal latent: a fixed random projection of the VLM's pooled final hidden state.
+
+    h      = mean over the prompt tokens (image + text, attention mask) of the language model's
+             last-layer hidden state during the prefill of generation      (hidden_size,)
+    z      = h @ P                                                            (32,)
+    latent = z / ||z||_2                  (all zeros if ||z|| is 0 or h is not finite)
+
+P (hidden_size x 32) is drawn once from N(0, 1/32) with torch's generator seeded by `seed`, saved
+next to the model as `latent_projection.safetensors` (tensor "projection", metadata: seed,
+pooling). A model folder without that file (a user's hub model) gets P from `latent_seed`, so the
+same model + seed always gives the same latent. It is not learned: it is a stable, documented
+fingerprint of the scene + instruction that System 1 can take as an input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import LATENT_DIM
+
+PROJECTION_FILE = "latent_projection.safetensors"
+POOLING = "mean of last-layer hidden state over prompt tokens (prefill), then @P, then L2-normalised"
+
+
+def make_projection(hidden_size: int, seed: int, latent_dim: int = LATENT_DIM) -> np.ndarray:
+    import torch
+
+    g = torch.Generator().manual_seed(int(seed))
+    return (torch.randn(hidden_size, latent_dim, generator=g) / latent_dim**0.5).numpy().astype(np.float32)
+
+
+def save_projection(path: Path, projection: np.ndarray, seed: int) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file(
+        {"projection": torch.from_numpy(np.ascontiguousarray(projection, dtype=np.float32))},
+        str(path),
+        metadata={"seed": str(seed), "latent_dim": str(projection.shape[1]), "pooling": POOLING},
+    )
+
+
+def load_projection(model_dir: Path | None, hidden_size: int, seed: int) -> tuple[np.ndarray, str]:
+    """(P, where it came from). Falls back to the seeded projection if the file is absent."""
+    if model_dir is not None and (model_dir / PROJECTION_FILE).is_file():
+        from safetensors.numpy import load_file
+
+        p = load_file(str(model_dir / PROJECTION_FILE))["projection"].astype(np.float32)
+        if p.shape != (hidden_size, LATENT_DIM):
+            raise ValueError(
+                f"{model_dir / PROJECTION_FILE}: projection shape {p.shape}, "
+                f"expected ({hidden_size}, {LATENT_DIM}) for this model"
+            )
+        return p, str(model_dir / PROJECTION_FILE)
+    return make_projection(hidden_size, seed), f"generated from latent_seed={seed}"
+
+
+def project(pooled: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    pooled = np.asarray(pooled, dtype=np.float64)
+    if not np.all(np.isfinite(pooled)):
+        return np.zeros(projection.shape[1], dtype=np.float32)
+    z = pooled @ projection.astype(np.float64)
+    n = float(np.linalg.norm(z))
+    if not np.isfinite(n) or n < 1e-12:
+        return np.zeros(projection.shape[1], dtype=np.float32)
+    return (z / n).astype(np.float32)

@@ -1,0 +1,158 @@
+"""Load a vision-language model the QLoRA way: transformers + bitsandbytes 4-bit NF4 with double
+quantization, through the generic Auto classes, so a hub model loads the same way as ours.
+
+    model_id = "models/sim_vlm"                         local folder saved with save_pretrained
+    model_id = "HuggingFaceTB/SmolVLM-256M-Instruct"    hub id (needs allow_download, or the HF cache)
+
+Any architecture `AutoModelForImageTextToText` + `AutoProcessor` know works (LLaVA, Idefics3 /
+SmolVLM, Qwen2-VL, PaliGemma, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s1s2 import resolve_path
+from s1s2.params import ConfigError
+
+from .config import PlannerConfig
+
+MODEL_CARD = "s1s2_vlm.json"  # written by s1s2_training.vlm.build: trained flag, notes
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class LoadedVLM:
+    model: object  # transformers PreTrainedModel
+    processor: object
+    model_id: str
+    source: str  # resolved local folder or the hub id
+    local_dir: Path | None
+    device: str
+    quantized: bool
+    compute_dtype: str
+    load_s: float
+    footprint_bytes: int
+    linear4bit: int  # number of bitsandbytes Linear4bit layers
+    hidden_size: int
+    card: dict = field(default_factory=dict)  # s1s2_vlm.json, {} for foreign models
+
+    @property
+    def trained(self) -> bool | None:
+        """False/True as the model card says; None when unknown (a user's model)."""
+        return self.card.get("trained")
+
+
+def resolve_model_source(model_id: str, allow_download: bool) -> tuple[str, Path | None]:
+    """(what to pass to from_pretrained, local folder or None). ConfigError when it cannot exist."""
+    local = resolve_path(model_id)
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ConfigError(
+                f"parameter 'model_id': {model_id!r} ({local}) has no config.json; "
+                "expected a folder written by save_pretrained"
+            )
+        return str(local), local
+    if local.exists():
+        raise ConfigError(f"parameter 'model_id': {model_id!r} ({local}) is a file, expected a model folder")
+    if _HUB_ID.match(model_id) and not model_id.startswith(("models/", "./", "../")):
+        return model_id, None  # hub id: from_pretrained checks the cache / downloads (if allowed)
+    raise ConfigError(
+        f"parameter 'model_id': path {model_id!r} does not exist (resolved to {local}); "
+        "run `s1s2 models sim_vlm` or give a hub id / save_pretrained folder"
+    )
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("parameter 'device': 'cuda' requested but torch sees no CUDA device")
+    return device
+
+
+def count_linear4bit(model) -> int:
+    import bitsandbytes as bnb
+
+    return sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+
+
+def text_hidden_size(config) -> int:
+    for cfg in (getattr(config, "text_config", None), config):
+        if cfg is not None and getattr(cfg, "hidden_size", None):
+            return int(cfg.hidden_size)
+    raise ConfigError(f"model config {type(config).__name__} has no hidden_size")
+
+
+def load_vlm(config: PlannerConfig) -> LoadedVLM:
+    """Load model + processor as `config` says. Raises ConfigError for a wrong path / unusable model."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor, BitsAndBytesConfig
+
+    source, local_dir = resolve_model_source(config.model_id, config.allow_download)
+    device = pick_device(config.device)
+    dtype = getattr(torch, config.compute_dtype)
+    kwargs: dict = {"local_files_only": not config.allow_download, "dtype": dtype, "device_map": {"": device}}
+    if config.quantization == "nf4":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    t0 = time.perf_counter()
+    try:
+        # backend="pil": the slow PIL image processors (no torchvision dependency).
+        processor = AutoProcessor.from_pretrained(
+            source, local_files_only=not config.allow_download, backend="pil"
+        )
+        model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
+    except OSError as exc:  # not in the cache / no such repo / missing files
+        hint = "" if config.allow_download else " (offline: set allow_download:=true to fetch hub models)"
+        raise ConfigError(f"parameter 'model_id': cannot load {config.model_id!r}{hint}: {exc}") from exc
+    except ValueError as exc:  # an architecture the Auto classes do not map to image-text-to-text
+        raise ConfigError(f"parameter 'model_id': {config.model_id!r} is not a usable VLM: {exc}") from exc
+    model.eval()
+    load_s = time.perf_counter() - t0
+    if model.generation_config.pad_token_id is None:
+        tok = getattr(processor, "tokenizer", None)
+        model.generation_config.pad_token_id = getattr(tok, "pad_token_id", None) or getattr(
+            tok, "eos_token_id", None
+        )
+    n4 = count_linear4bit(model) if config.quantization == "nf4" else 0
+    if config.quantization == "nf4" and n4 == 0:
+        raise ConfigError(f"parameter 'quantization': 'nf4' requested but {source} has no Linear4bit layers")
+    card = {}
+    if local_dir is not None and (local_dir / MODEL_CARD).is_file():
+        card = json.loads((local_dir / MODEL_CARD).read_text())
+    return LoadedVLM(
+        model=model,
+        processor=processor,
+        model_id=config.model_id,
+        source=source,
+        local_dir=local_dir,
+        device=device,
+        quantized=config.quantization == "nf4",
+        compute_dtype=config.compute_dtype,
+        load_s=load_s,
+        footprint_bytes=int(model.get_memory_footprint()),
+        linear4bit=n4,
+        hidden_size=text_hidden_size(model.config),
+        card=card,
+    )
+
+
+def floating_dtype(model):
+    """dtype to feed pixel values in (4-bit weights are uint8; take the first floating parameter)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    import torch
+
+    return torch.float32

@@ -1,0 +1,392 @@
+"""`vlm_planner` node (System 2): camera image + instruction -> Goal at about 1 Hz.
+
+Thin: converts messages and calls `vlm_planner.planner.Planner`. Threads:
+  - timer (own callback group): picks the newest image and hands it to the single inference
+    worker; when the worker is still busy the tick is skipped (counted), never queued;
+  - inference worker (a plain thread pool of one): Planner.plan + publish the Goal;
+  - SwapAdapter service (own callback group): Planner.swap_adapter, which waits for a running
+    inference to end (never swaps mid-inference);
+  - subscriptions (own callback group): store the newest image / camera info / belt odometry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from builtin_interfaces.msg import Duration as DurationMsg
+from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Pose
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+
+from s1s2 import topics
+from s1s2.params import ConfigError, ParamSpec
+from s1s2.ros import declare_parameters, qos_profile, sec_to_stamp, stamp_to_sec
+from s1s2_interfaces.msg import Goal
+from s1s2_interfaces.srv import SwapAdapter
+
+from .config import (
+    COMPUTE_DTYPES,
+    COORDINATE_FORMATS,
+    DEFAULT_CLASS_BINS,
+    DEFAULT_INSTRUCTION,
+    DEVICES,
+    QUANTIZATIONS,
+    PlannerConfig,
+)
+from .geometry import DEFAULT_CAMERA_ORIENTATION, DEFAULT_CAMERA_POSITION, CameraModel, OdometryHistory
+from .planner import Planner, PlanResult
+
+NODE_NAME = "vlm_planner"
+
+PARAMS = [
+    ParamSpec("model_id", "models/sim_vlm", "VLM: save_pretrained folder (relative to the repo root) or hub id",
+              read_only=True),
+    ParamSpec("allow_download", False, "allow fetching a hub model_id (else local files / HF cache only)",
+              read_only=True),
+    ParamSpec("adapter_library", "models/adapters", "folder of peft LoRA adapters, one sub-folder each",
+              read_only=True),
+    ParamSpec("initial_adapter", "", "adapter active at start ('' = base model)", read_only=True),
+    ParamSpec("rate_hz", 1.0, "planning rate (ticks while inference runs are skipped)", min=0.1, max=10.0),
+    ParamSpec("instruction", DEFAULT_INSTRUCTION, "default operator instruction (until one arrives on the topic)"),
+    ParamSpec("valid_for_s", 3.0, "Goal.valid_for: System 1 holds once image stamp + this has passed",
+              min=0.05, max=600.0),
+    ParamSpec("min_confidence", 0.0, "plans below this confidence become holds", min=0.0, max=1.0),
+    ParamSpec("device", "auto", "torch device", choices=DEVICES, read_only=True),
+    ParamSpec("quantization", "nf4", "nf4 = bitsandbytes 4-bit NF4 + double quantization", choices=QUANTIZATIONS,
+              read_only=True),
+    ParamSpec("compute_dtype", "float32", "dtype 4-bit weights are dequantised to", choices=COMPUTE_DTYPES,
+              read_only=True),
+    ParamSpec("max_new_tokens", 24, "generation length limit", min=1, max=512, read_only=True),
+    ParamSpec("max_resident_adapters", 3, "LoRA adapters kept loaded (LRU)", min=1, max=64, read_only=True),
+    ParamSpec("coordinate_format", "pixel", "how the model's u, v are expressed", choices=COORDINATE_FORMATS,
+              read_only=True),
+    ParamSpec("class_bins", list(DEFAULT_CLASS_BINS), "item class -> bin, 'class=bin' entries", read_only=True),
+    ParamSpec("camera_position", list(DEFAULT_CAMERA_POSITION), "camera_optical origin in world (x, y, z) m",
+              read_only=True),
+    ParamSpec("camera_orientation", list(DEFAULT_CAMERA_ORIENTATION),
+              "camera_optical orientation in world, quaternion (x, y, z, w)", read_only=True),
+    ParamSpec("pick_plane_z", PlannerConfig.pick_plane_z, "world z of the plane pixels are projected onto (m)",
+              min=-10.0, max=10.0, read_only=True),
+    ParamSpec("num_threads", 1, "torch CPU threads (0 = torch default)", min=0, max=256, read_only=True),
+    ParamSpec("odometry_max_extrapolation_s", 0.5, "belt odometry may be extrapolated this far past its last sample",
+              min=0.0, max=5.0, read_only=True),
+]  # fmt: skip
+
+
+def image_to_rgb(msg: Image) -> tuple[np.ndarray | None, str]:
+    """(HxWx3 uint8 RGB, "") or (None, why the message is malformed)."""
+    enc = msg.encoding.lower()
+    if enc not in ("rgb8", "bgr8"):
+        return None, f"encoding {msg.encoding!r} (expected rgb8 or bgr8)"
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h < 2 or w < 2:
+        return None, f"size {w}x{h}"
+    if step < w * 3:
+        return None, f"step {step} < width*3 = {w * 3}"
+    data = (
+        np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
+    )
+    if data.size != step * h:
+        return None, f"data length {data.size} != step*height = {step * h}"
+    img = data.reshape(h, step)[:, : w * 3].reshape(h, w, 3)
+    if enc == "bgr8":
+        img = img[:, :, ::-1]
+    return np.ascontiguousarray(img), ""
+
+
+def _pose(p, frame_quat=(0.0, 0.0, 0.0, 1.0)) -> Pose:
+    pose = Pose()
+    if p is not None:
+        pose.position.x, pose.position.y, pose.position.z = (float(c) for c in p)
+    (pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w) = frame_quat
+    return pose
+
+
+class VlmPlannerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        p = declare_parameters(self, PARAMS)
+        self.params = p
+        self.config = PlannerConfig(
+            model_id=p["model_id"],
+            allow_download=p["allow_download"],
+            adapter_library=p["adapter_library"],
+            initial_adapter=p["initial_adapter"],
+            device=p["device"],
+            quantization=p["quantization"],
+            compute_dtype=p["compute_dtype"],
+            max_new_tokens=p["max_new_tokens"],
+            max_resident_adapters=p["max_resident_adapters"],
+            instruction=p["instruction"],
+            valid_for_s=float(p["valid_for_s"]),
+            min_confidence=float(p["min_confidence"]),
+            coordinate_format=p["coordinate_format"],
+            class_bins=tuple(p["class_bins"]),
+            pick_plane_z=float(p["pick_plane_z"]),
+            num_threads=p["num_threads"],
+        )
+        self.camera_position = self._vector("camera_position", p["camera_position"], 3)
+        self.camera_orientation = self._vector("camera_orientation", p["camera_orientation"], 4)
+        if np.linalg.norm(self.camera_orientation) < 1e-6:
+            raise ConfigError(
+                f"parameter 'camera_orientation': {p['camera_orientation']!r} is not a quaternion"
+            )
+
+        t0 = time.perf_counter()
+        self.planner = Planner(self.config, log=self.get_logger().info)
+        info = self.planner.info()
+        self.get_logger().info(
+            f"loaded {info['architecture']} from {info['source']} in {time.perf_counter() - t0:.1f} s "
+            f"(quantization={info['quantization']}, Linear4bit layers={info['linear4bit_layers']}, "
+            f"footprint={info['memory_footprint_bytes'] / 1e6:.2f} MB, device={info['device']}); "
+            f"adapters: {', '.join(info['library_adapters']) or 'none'}; active: {info['active_adapter'] or 'base'}"
+        )
+        for note in self.planner.untrained_notes():
+            self.get_logger().warning(note)
+
+        self._lock = threading.Lock()  # guards the latest-message slots below
+        self._image: tuple[np.ndarray, float] | None = None
+        self._camera: CameraModel | None = None
+        self._camera_size: tuple[int, int] | None = None
+        self._instruction = self.config.instruction
+        self._odometry = OdometryHistory(max_extrapolation_s=float(p["odometry_max_extrapolation_s"]))
+        self._last_planned_stamp: float | None = None
+        self._seq = 0
+        self._busy = threading.Event()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm_infer")
+        self._closed = False
+        # statistics for diagnostics
+        self._latencies: deque[float] = deque(maxlen=20)
+        self._plan_times: deque[float] = deque(maxlen=20)
+        self._skipped = 0
+        self._dropped_images = 0
+        self._errors = 0
+        self._last_reason = ""
+        self._last_swap_ms = float("nan")
+
+        sub_group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            Image,
+            topics.CAMERA_IMAGE.name,
+            self._on_image,
+            qos_profile(topics.CAMERA_IMAGE.qos),
+            callback_group=sub_group,
+        )
+        self.create_subscription(
+            CameraInfo,
+            topics.CAMERA_INFO.name,
+            self._on_camera_info,
+            qos_profile(topics.CAMERA_INFO.qos),
+            callback_group=sub_group,
+        )
+        self.create_subscription(
+            JointState,
+            topics.BELT_STATE.name,
+            self._on_belt,
+            qos_profile(topics.BELT_STATE.qos),
+            callback_group=sub_group,
+        )
+        self.create_subscription(
+            String, topics.INSTRUCTION.name, self._on_instruction, qos_profile(topics.INSTRUCTION.qos),
+            callback_group=sub_group,
+        )  # fmt: skip
+        self.goal_pub = self.create_publisher(
+            Goal, topics.GOAL_TOPIC.name, qos_profile(topics.GOAL_TOPIC.qos)
+        )
+        self.diag_pub = self.create_publisher(
+            DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos)
+        )
+        self.create_service(
+            SwapAdapter,
+            topics.SWAP_ADAPTER_SERVICE,
+            self._on_swap,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_timer(
+            1.0 / float(p["rate_hz"]), self._on_tick, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+
+    @staticmethod
+    def _vector(name: str, value, n: int) -> np.ndarray:
+        try:
+            v = np.asarray(list(value), dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"parameter '{name}': {value!r} is not a list of {n} numbers") from exc
+        if v.shape != (n,) or not np.all(np.isfinite(v)):
+            raise ConfigError(f"parameter '{name}': {list(value)!r} must be {n} finite numbers")
+        return v
+
+    # -- subscriptions -------------------------------------------------------------------------
+    def _on_image(self, msg: Image):
+        img, why = image_to_rgb(msg)
+        if img is None:
+            self._dropped_images += 1
+            self.get_logger().warning(f"dropped malformed camera image: {why}", throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            self._image = (img, stamp_to_sec(msg.header.stamp))
+
+    def _on_camera_info(self, msg: CameraInfo):
+        size = (int(msg.width), int(msg.height))
+        if (
+            self._camera is not None
+            and self._camera_size == size
+            and np.allclose(self._camera.k.ravel(), msg.k)
+        ):
+            return
+        try:
+            cam = CameraModel.from_camera_info(
+                np.asarray(msg.k), msg.width, msg.height, self.camera_position, self.camera_orientation
+            )
+        except ValueError as exc:
+            self.get_logger().warning(f"ignored camera info: {exc}", throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            self._camera, self._camera_size = cam, size
+
+    def _on_belt(self, msg: JointState):
+        if not msg.position:
+            return
+        vel = msg.velocity[0] if len(msg.velocity) else None
+        stamp = stamp_to_sec(msg.header.stamp)
+        if stamp == 0.0:
+            stamp = self.get_clock().now().nanoseconds * 1e-9
+        with self._lock:
+            if not self._odometry.add(stamp, float(msg.position[0]), vel):
+                self.get_logger().warning("ignored non-finite belt state", throttle_duration_sec=5.0)
+
+    def _on_instruction(self, msg: String):
+        text = msg.data.strip()
+        if text:
+            with self._lock:
+                self._instruction = text
+            self.get_logger().info(f"instruction: {text!r}")
+
+    # -- planning ------------------------------------------------------------------------------
+    def _on_tick(self):
+        if self._closed:
+            return
+        with self._lock:
+            image, camera, instruction = self._image, self._camera, self._instruction
+        if image is None or camera is None:
+            self._last_reason = "waiting for " + ("camera image" if image is None else "camera info")
+            return
+        if image[1] == self._last_planned_stamp:
+            return  # no new image since the last plan
+        if self._busy.is_set():
+            self._skipped += 1  # inference slower than the period: skip, do not queue
+            return
+        self._busy.set()
+        self._last_planned_stamp = image[1]
+        self._worker.submit(self._run_plan, image[0], image[1], instruction, camera)
+
+    def _run_plan(self, img: np.ndarray, stamp: float, instruction: str, camera: CameraModel):
+        try:
+            with self._lock:
+                belt = self._odometry.at(stamp)
+            result = self.planner.plan(img, instruction, stamp, belt, camera)
+            if self._closed:
+                return
+            self.goal_pub.publish(self._goal(result))
+            self._latencies.append(result.total_s)
+            self._plan_times.append(time.monotonic())
+            self._last_reason = result.reason
+        except Exception as exc:  # a failed plan must not kill the worker; System 1 holds on timeout
+            self._errors += 1
+            self.get_logger().error(
+                f"planning failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
+            )
+        finally:
+            self._busy.clear()
+
+    def _goal(self, r: PlanResult) -> Goal:
+        self._seq += 1
+        g = Goal()
+        g.header.stamp = sec_to_stamp(r.stamp, TimeMsg)
+        g.header.frame_id = topics.BELT_FRAME
+        g.plan_id = f"{self.config.model_id.rstrip('/').split('/')[-1]}-{self._seq}"
+        g.instruction = r.instruction
+        g.target_label = r.target_label
+        g.target_pose = _pose(r.target_belt)
+        g.place_pose = _pose(r.place_world)
+        g.bin_id = r.bin_id
+        g.latent = [float(x) for x in r.latent]
+        g.confidence = float(r.confidence)
+        g.valid_for = DurationMsg(sec=int(r.valid_for_s), nanosec=int(round((r.valid_for_s % 1) * 1e9)))
+        g.adapter_id = r.adapter_id
+        g.model_id = r.model_id
+        return g
+
+    # -- adapters ------------------------------------------------------------------------------
+    def _on_swap(self, request, response):
+        res = self.planner.swap_adapter(request.adapter_id)
+        response.success = res.success
+        response.message = res.message
+        response.swap_time_ms = float(res.swap_time_ms)
+        response.active_adapter = res.active_adapter
+        if res.success:
+            self._last_swap_ms = res.swap_time_ms
+            self.get_logger().info(res.message)
+        else:
+            self.get_logger().warning(f"swap refused: {res.message}")
+        return response
+
+    # -- diagnostics ---------------------------------------------------------------------------
+    def _publish_diagnostics(self):
+        lat = list(self._latencies)
+        times = list(self._plan_times)
+        rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        info = self.planner.vlm
+        status = DiagnosticStatus(name=f"{self.get_name()}: planner", hardware_id=info.device)
+        if self._errors:
+            status.level, status.message = DiagnosticStatus.WARN, f"{self._errors} planning errors"
+        elif not lat:
+            status.level, status.message = DiagnosticStatus.WARN, self._last_reason or "no plan yet"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, self._last_reason or "target found"
+        values = {
+            "inference_latency_ms_last": f"{lat[-1] * 1e3:.1f}" if lat else "nan",
+            "inference_latency_ms_mean": f"{np.mean(lat) * 1e3:.1f}" if lat else "nan",
+            "plan_rate_hz": f"{rate:.2f}",
+            "skipped_ticks": str(self._skipped),
+            "dropped_images": str(self._dropped_images),
+            "active_adapter": self.planner.active_adapter,
+            "resident_adapters": ",".join(self.planner.resident_adapters),
+            "last_swap_ms": f"{self._last_swap_ms:.1f}" if math.isfinite(self._last_swap_ms) else "nan",
+            "model_id": self.config.model_id,
+            "quantized": "yes (nf4, double quant)" if info.quantized else "no",
+            "memory_footprint_mb": f"{info.footprint_bytes / 1e6:.2f}",
+            "model_trained": {True: "yes", False: "no (UNTRAINED)", None: "unknown"}[info.trained],
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
+    def close(self):
+        """Stop the inference worker (run_node calls this on shutdown)."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+def main(args=None) -> int:
+    from s1s2.ros import run_node
+
+    return run_node(VlmPlannerNode, args=args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""System 2 core (no ROS): image + instruction -> a pick-and-place plan.
+
+    planner = Planner(PlannerConfig())
+    result = planner.plan(image_rgb, "sort the recyclables", stamp, belt_position, camera)
+    planner.swap_adapter("overcast_dim")
+
+One lock serialises inference and adapter swaps: a swap requested during an inference waits for
+it to finish, so a plan is never made half with one adapter and half with another. The node runs
+`plan` on a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from s1s2 import resolve_path
+from s1s2.params import ConfigError
+
+from .adapters import BASE, AdapterError, AdapterSwitcher
+from .config import LATENT_DIM, PlannerConfig
+from .geometry import CameraModel, world_to_belt
+from .latent import load_projection, project
+from .model import floating_dtype, load_vlm
+from .parse import parse_answer
+
+
+@dataclass
+class PlanResult:
+    stamp: float  # capture time of the image the plan answers
+    instruction: str
+    target_label: str  # "" = nothing to pick (System 1 holds)
+    target_belt: np.ndarray | None  # pick point, belt frame (3,)
+    target_world: np.ndarray | None  # the same point in world at image time
+    pixel: tuple[float, float] | None  # (u, v) the model pointed at, image pixels
+    bin_id: str
+    place_world: np.ndarray | None  # above the bin, world frame (3,)
+    latent: np.ndarray  # (LATENT_DIM,) float32, L2-normalised (or zeros)
+    confidence: float  # 0..1; 0 when there is no target
+    valid_for_s: float
+    adapter_id: str
+    model_id: str
+    raw_text: str  # what the model generated
+    reason: str  # why there is no target ("" when there is one)
+    inference_s: float = 0.0  # generate() wall time
+    total_s: float = 0.0  # whole plan() wall time
+
+    @property
+    def has_target(self) -> bool:
+        return bool(self.target_label)
+
+
+@dataclass
+class SwapResult:
+    success: bool
+    message: str
+    swap_time_ms: float  # request -> active, including waiting for a running inference
+    active_adapter: str
+    loaded_from_disk: bool = False
+    evicted: list[str] = field(default_factory=list)
+
+
+def image_error(image) -> str | None:
+    """Why `image` is not an HxWx3 uint8 RGB array (None when it is)."""
+    if not isinstance(image, np.ndarray):
+        return f"image is {type(image).__name__}, expected a numpy array"
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        return f"image is {image.dtype} {image.shape}, expected uint8 HxWx3"
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        return f"image {image.shape} is too small"
+    return None
+
+
+class Planner:
+    def __init__(self, config: PlannerConfig, log: Callable[[str], None] | None = None):
+        import torch
+
+        self.config = config
+        self.log = log or (lambda msg: None)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.vlm = load_vlm(config)
+        try:
+            self.projection, self.projection_source = load_projection(
+                self.vlm.local_dir, self.vlm.hidden_size, config.latent_seed
+            )
+        except ValueError as exc:
+            raise ConfigError(f"parameter 'model_id': {exc}") from exc
+        library = resolve_path(config.adapter_library) if config.adapter_library else None
+        if library is not None and not library.is_dir():
+            raise ConfigError(
+                f"parameter 'adapter_library': folder {config.adapter_library!r} does not exist ({library})"
+            )
+        self.switcher = AdapterSwitcher(self.vlm.model, library, config.max_resident_adapters)
+        self._lock = threading.Lock()
+        if config.initial_adapter:
+            try:
+                self.switcher.activate(config.initial_adapter)
+            except AdapterError as exc:
+                raise ConfigError(f"parameter 'initial_adapter': {exc}") from exc
+        from conveyor_sim.description import DEFAULT_CELL
+
+        self.cell = DEFAULT_CELL
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def active_adapter(self) -> str:
+        return self.switcher.active
+
+    @property
+    def resident_adapters(self) -> list[str]:
+        return list(self.switcher.resident)
+
+    @property
+    def library_adapters(self) -> list[str]:
+        return self.switcher.names()
+
+    def untrained_notes(self) -> list[str]:
+        """Lines saying what is untrained (model card / adapter cards); [] when nothing is known untrained."""
+        notes = []
+        if self.vlm.trained is False:
+            notes.append(
+                f"model {self.config.model_id} is UNTRAINED: {self.vlm.card.get('notes', '')}".strip()
+            )
+        untrained = [n for n in self.library_adapters if self.switcher.card(n).get("trained") is False]
+        if untrained:
+            notes.append(f"adapters UNTRAINED (identical to the base model): {', '.join(untrained)}")
+        return notes
+
+    def info(self) -> dict:
+        return {
+            "model_id": self.config.model_id,
+            "source": self.vlm.source,
+            "architecture": type(self.vlm.model).__name__,
+            "device": self.vlm.device,
+            "quantization": self.config.quantization,
+            "double_quant": self.vlm.quantized,
+            "compute_dtype": self.config.compute_dtype,
+            "linear4bit_layers": self.vlm.linear4bit,
+            "memory_footprint_bytes": self.vlm.footprint_bytes,
+            "load_s": round(self.vlm.load_s, 3),
+            "trained": self.vlm.trained,
+            "latent_projection": self.projection_source,
+            "adapter_library": str(self.switcher.library) if self.switcher.library else "",
+            "library_adapters": self.library_adapters,
+            "resident_adapters": self.resident_adapters,
+            "active_adapter": self.active_adapter,
+        }
+
+    # -- adapters ------------------------------------------------------------------------------
+    def swap_adapter(self, adapter_id: str) -> SwapResult:
+        """Activate `adapter_id` ("" = base model); waits for a running inference. Never raises."""
+        t0 = time.perf_counter()
+        with self._lock:
+            try:
+                info = self.switcher.activate(adapter_id)
+            except AdapterError as exc:
+                ms = (time.perf_counter() - t0) * 1e3
+                return SwapResult(False, str(exc), ms, self.switcher.active)
+        ms = (time.perf_counter() - t0) * 1e3
+        what = "base model" if adapter_id == BASE else f"adapter {adapter_id!r}"
+        how = "loaded from disk" if info.loaded_from_disk else "resident"
+        msg = f"{what} active ({how}, {ms:.1f} ms)"
+        if info.evicted:
+            msg += f"; evicted {', '.join(info.evicted)}"
+        return SwapResult(True, msg, ms, info.adapter_id, info.loaded_from_disk, info.evicted)
+
+    # -- planning ------------------------------------------------------------------------------
+    def build_prompt(self, instruction: str, width: int, height: int) -> str:
+        processor = self.vlm.processor
+        question = self.config.prompt_template.format(
+            instruction=instruction.strip().rstrip("."),
+            classes=", ".join(self.config.classes),
+            width=width,
+            height=height,
+        )
+        if getattr(processor, "chat_template", None):
+            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+            return processor.apply_chat_template(messages, add_generation_prompt=True)
+        image_token = getattr(processor, "image_token", "<image>")
+        return f"{image_token}\n{question}"
+
+    def _infer(self, image_rgb: np.ndarray, prompt: str) -> tuple[str, float, np.ndarray, float, str]:
+        """Run the VLM: (generated text, confidence proxy, pooled hidden state, seconds, adapter used)."""
+        import torch
+        from PIL import Image
+
+        processor = self.vlm.processor
+        inputs = processor(images=Image.fromarray(image_rgb), text=prompt, return_tensors="pt")
+        with self._lock:
+            model = self.switcher.model
+            adapter = self.switcher.active
+            inputs = inputs.to(self.vlm.device)
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(floating_dtype(self.vlm.model))
+            t0 = time.perf_counter()
+            with self.switcher.inference_context(), torch.inference_mode():
+                out = model.generate(
+                    **inputs,
+                    max_new_tokens=self.config.max_new_tokens,
+                    do_sample=False,
+                    output_hidden_states=True,
+                    output_scores=True,
+                    return_dict_in_generate=True,
+                )
+                seconds = time.perf_counter() - t0
+                scores = self.vlm.model.compute_transition_scores(
+                    out.sequences, out.scores, normalize_logits=True
+                )
+        n_prompt = inputs["input_ids"].shape[1]
+        new_tokens = out.sequences[0, n_prompt:]
+        text = processor.batch_decode(new_tokens[None], skip_special_tokens=True)[0]
+        # Confidence proxy: geometric mean of the chosen tokens' probabilities (up to EOS).
+        eos = self.vlm.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [eos])
+        logp = []
+        for tok, lp in zip(new_tokens.tolist(), scores[0].float().tolist(), strict=False):
+            logp.append(lp)
+            if tok in eos:
+                break
+        conf = float(math.exp(sum(logp) / len(logp))) if logp else 0.0
+        conf = conf if math.isfinite(conf) else 0.0
+        # Prefill hidden states: hidden_states[0] is the prompt step, [-1] its last layer.
+        last = out.hidden_states[0][-1][0].float()  # (n_prompt, hidden)
+        mask = inputs["attention_mask"][0].to(last.dtype)[:, None]
+        pooled = ((last * mask).sum(0) / mask.sum().clamp(min=1)).cpu().numpy()
+        return text, conf, pooled, seconds, adapter
+
+    def plan(
+        self,
+        image_rgb: np.ndarray,
+        instruction: str,
+        stamp: float,
+        belt_position: float | None,
+        camera: CameraModel,
+    ) -> PlanResult:
+        """Plan from one image. Raises ValueError only for an image that is not HxWx3 uint8."""
+        t_start = time.perf_counter()
+        err = image_error(image_rgb)
+        if err:
+            raise ValueError(err)
+        instruction = instruction if instruction and instruction.strip() else self.config.instruction
+        h, w = image_rgb.shape[:2]
+        prompt = self.build_prompt(instruction, w, h)
+        text, conf, pooled, seconds, adapter = self._infer(image_rgb, prompt)
+        latent = project(pooled, self.projection)
+        assert latent.shape == (LATENT_DIM,)
+        result = PlanResult(
+            stamp=stamp,
+            instruction=instruction,
+            target_label="",
+            target_belt=None,
+            target_world=None,
+            pixel=None,
+            bin_id="",
+            place_world=None,
+            latent=latent,
+            confidence=0.0,
+            valid_for_s=self.config.valid_for_s,
+            adapter_id=adapter,
+            model_id=self.config.model_id,
+            raw_text=text,
+            reason="",
+            inference_s=seconds,
+        )
+        result.reason = self._fill_target(result, text, conf, w, h, belt_position, camera)
+        result.total_s = time.perf_counter() - t_start
+        return result
+
+    def _fill_target(self, result, text, conf, w, h, belt_position, camera) -> str:
+        """Turn the parsed answer into a target in place; return why not ("" on success)."""
+        cfg = self.config
+        parsed = parse_answer(text, cfg.classes, w, h, cfg.coordinate_format)
+        if not parsed.ok:
+            return parsed.reason
+        if conf < cfg.min_confidence:
+            return f"confidence {conf:.3f} below min_confidence {cfg.min_confidence}"
+        if belt_position is None or not math.isfinite(belt_position):
+            return "no belt odometry at the image stamp"
+        # The camera's intrinsics are for its own resolution; scale if the image differs.
+        u = parsed.u * camera.width / w
+        v = parsed.v * camera.height / h
+        p_world = camera.pixel_to_plane(u, v, cfg.pick_plane_z)
+        if p_world is None:
+            return f"pixel ({parsed.u:.1f}, {parsed.v:.1f}) does not see the belt plane"
+        if abs(p_world[1] - cfg.belt_center_y) > cfg.belt_half_width + cfg.belt_margin:
+            return f"pick point y={p_world[1]:.3f} m is off the belt"
+        bin_id = cfg.class_to_bin[parsed.label]
+        spec = self.cell.bin(bin_id)
+        result.target_label = parsed.label
+        result.pixel = (parsed.u, parsed.v)
+        result.target_world = p_world
+        result.target_belt = world_to_belt(p_world, belt_position)
+        result.bin_id = bin_id
+        result.place_world = np.array([spec.center[0], spec.center[1], spec.size[2] + cfg.place_clearance])
+        result.confidence = float(min(max(conf, 0.0), 1.0))
+        return ""

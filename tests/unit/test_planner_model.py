@@ -1,0 +1,219 @@
+"""The real QLoRA loading path on the committed tiny VLM, the plan output, and adapter hot-swap."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from s1s2 import repo_root
+from s1s2.params import ConfigError
+from vlm_planner.config import LATENT_DIM, PlannerConfig
+from vlm_planner.geometry import CameraModel
+from vlm_planner.planner import Planner
+
+MODEL = repo_root() / "models" / "sim_vlm"
+ADAPTERS = repo_root() / "models" / "adapters"
+K = [200.0, 0.0, 160.0, 0.0, 200.0, 120.0, 0.0, 0.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """The committed starter library plus a LoRA with non-zero B, a corrupt one and a half-written one."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    lib = tmp_path_factory.mktemp("adapters")
+    for name in ("daylight", "overcast_dim", "night_noise"):
+        shutil.copytree(ADAPTERS / name, lib / name)
+    shutil.copytree(ADAPTERS / "daylight", lib / "perturbed")
+    weights = load_file(str(lib / "perturbed" / "adapter_model.safetensors"))
+    g = torch.Generator().manual_seed(0)
+    for k in weights:
+        if "lora_B" in k:  # B != 0: the adapter now changes the model's output
+            weights[k] = torch.randn(weights[k].shape, generator=g) * 0.5
+    save_file(weights, str(lib / "perturbed" / "adapter_model.safetensors"))
+    shutil.copytree(ADAPTERS / "daylight", lib / "corrupt")
+    raw = (lib / "corrupt" / "adapter_model.safetensors").read_bytes()
+    (lib / "corrupt" / "adapter_model.safetensors").write_bytes(raw[: len(raw) // 2])
+    shutil.copytree(ADAPTERS / "daylight", lib / "bad_config")
+    (lib / "bad_config" / "adapter_config.json").write_text("{not json")
+    return lib
+
+
+@pytest.fixture(scope="module")
+def planner(library):
+    return Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=2))
+
+
+@pytest.fixture
+def camera():
+    return CameraModel.from_camera_info(K, 320, 240)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+
+
+def test_4bit_load_uses_bnb_linear4bit_nf4_double_quant(planner):
+    import bitsandbytes as bnb
+
+    layers = [m for m in planner.vlm.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert len(layers) == planner.vlm.linear4bit > 0
+    for layer in layers:
+        state = layer.weight.quant_state
+        assert state.quant_type == "nf4"
+        assert state.nested  # double quantization: the absmax scales are quantised too
+        assert layer.weight.dtype.itemsize == 1  # packed 4-bit in uint8
+    # Both the language model and the vision tower are quantised.
+    names = [n for n, m in planner.vlm.model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert any("language_model" in n for n in names) and any("vision_tower" in n for n in names)
+
+
+def test_4bit_footprint_is_smaller_than_fp32(planner):
+    fp32 = Planner(PlannerConfig(quantization="none", adapter_library=""))
+    assert fp32.vlm.linear4bit == 0
+    assert planner.vlm.footprint_bytes < 0.6 * fp32.vlm.footprint_bytes
+
+
+def test_wrong_model_path_is_a_config_error_naming_it():
+    with pytest.raises(ConfigError, match=r"'model_id'.*'models/no_such_vlm'"):
+        Planner(PlannerConfig(model_id="models/no_such_vlm"))
+    with pytest.raises(ConfigError, match=r"'model_id'.*someone/missing-model.*allow_download"):
+        Planner(PlannerConfig(model_id="someone/missing-model"))  # offline: not in the HF cache
+
+
+def test_folder_without_config_and_missing_library_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"'model_id'.*config\.json"):
+        Planner(PlannerConfig(model_id=str(tmp_path)))
+    with pytest.raises(ConfigError, match=r"'adapter_library'.*nowhere"):
+        Planner(PlannerConfig(adapter_library=str(tmp_path / "nowhere")))
+
+
+def test_unknown_initial_adapter_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"'initial_adapter'.*'sunset'.*daylight"):
+        Planner(PlannerConfig(initial_adapter="sunset"))
+
+
+def test_untrained_model_plans_a_hold_with_a_32d_latent(planner, camera, image):
+    r = planner.plan(image, "sort the recyclables", 12.5, 0.3, camera)
+    assert r.latent.shape == (LATENT_DIM,) and r.latent.dtype == np.float32
+    assert np.all(np.isfinite(r.latent)) and np.linalg.norm(r.latent) == pytest.approx(1.0, abs=1e-5)
+    # Random weights answer noise: no fabricated target, confidence 0, a reason.
+    assert r.target_label == "" and r.confidence == 0.0 and r.reason
+    assert r.target_belt is None and r.bin_id == ""
+    assert r.stamp == 12.5 and r.model_id == "models/sim_vlm"
+    assert r.inference_s > 0 and isinstance(r.raw_text, str)
+    again = planner.plan(image, "sort the recyclables", 13.0, 0.3, camera)
+    np.testing.assert_allclose(again.latent, r.latent, atol=1e-5)  # deterministic
+    other = planner.plan(image, "only glass bottles please", 13.0, 0.3, camera)
+    assert not np.allclose(other.latent, r.latent, atol=1e-3)  # the instruction is in the latent
+
+
+def test_bad_image_raises_value_error(planner, camera):
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        planner.plan(np.zeros((240, 320), np.uint8), "x", 0.0, 0.0, camera)
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        planner.plan(np.zeros((240, 320, 3), np.float32), "x", 0.0, 0.0, camera)
+
+
+def test_parsed_answer_becomes_a_belt_frame_target(planner, camera, image, monkeypatch):
+    """Plumbing past the model: a well-formed answer -> belt-frame pick, bin and place pose."""
+    real = planner._infer
+
+    answer = ["label=aluminium_can u=260 v=60"]
+
+    def fake(img, prompt):
+        text, conf, pooled, s, adapter = real(img, prompt)
+        return answer[0], 0.8, pooled, s, adapter
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    r = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
+    assert r.target_label == "aluminium_can" and r.bin_id == "metal" and r.confidence == pytest.approx(0.8)
+    # Camera above (0, -0.45, 1.8); plane z = 0.3 is 1.5 m away; f = 200 px: 60 px up = 0.45 m to +y.
+    np.testing.assert_allclose(r.target_world, [0.75, 0.0, 0.3], atol=1e-9)
+    np.testing.assert_allclose(r.target_belt, [0.75 - 0.25, 0.0, 0.3], atol=1e-9)
+    metal = planner.cell.bin("metal")
+    np.testing.assert_allclose(r.place_world[:2], metal.center)
+    assert r.place_world[2] > metal.size[2]
+    # Without odometry at the image stamp there is no belt-frame target.
+    r2 = planner.plan(image, "sort the recyclables", 5.0, None, camera)
+    assert r2.target_label == "" and "odometry" in r2.reason and r2.confidence == 0.0
+    # A pixel that sees the floor next to the belt is not a pick.
+    answer[0] = "label=aluminium_can u=260 v=160"
+    r3 = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
+    assert r3.target_label == "" and "off the belt" in r3.reason
+
+
+def test_swap_known_unknown_and_base(planner, camera, image):
+    assert planner.active_adapter == ""
+    res = planner.swap_adapter("daylight")
+    assert res.success and res.active_adapter == "daylight" and res.loaded_from_disk
+    assert res.swap_time_ms > 0
+    r = planner.plan(image, "sort the recyclables", 1.0, 0.0, camera)
+    assert r.adapter_id == "daylight"
+    res = planner.swap_adapter("sunset")
+    assert not res.success and "'sunset'" in res.message and "daylight" in res.message
+    assert "overcast_dim" in res.message  # lists the library
+    assert planner.active_adapter == "daylight"
+    res = planner.swap_adapter("")
+    assert res.success and planner.active_adapter == ""
+    assert planner.plan(image, "sort the recyclables", 1.0, 0.0, camera).adapter_id == ""
+
+
+def test_lru_keeps_at_most_n_resident(planner):
+    for name in ("daylight", "overcast_dim", "night_noise"):
+        assert planner.swap_adapter(name).success
+    assert planner.resident_adapters == ["overcast_dim", "night_noise"]  # daylight evicted (N = 2)
+    res = planner.swap_adapter("overcast_dim")
+    assert res.success and not res.loaded_from_disk  # resident: set_adapter only
+
+
+def test_adapter_really_changes_the_model_and_base_disables_it(planner, camera, image):
+    planner.swap_adapter("")
+    base = planner.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
+    planner.swap_adapter("daylight")  # B = 0: identical to base
+    np.testing.assert_allclose(
+        planner.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, base, atol=1e-5
+    )
+    assert planner.swap_adapter("perturbed").success
+    pert = planner.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
+    assert not np.allclose(pert, base, atol=1e-3)
+    planner.swap_adapter("")
+    np.testing.assert_allclose(
+        planner.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, base, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "name, why", [("corrupt", "corrupt adapter_model"), ("bad_config", "adapter_config")]
+)
+def test_broken_adapter_is_refused_and_previous_stays_active(planner, camera, image, name, why):
+    assert planner.swap_adapter("overcast_dim").success
+    res = planner.swap_adapter(name)
+    assert not res.success and f"'{name}'" in res.message and why in res.message
+    assert res.active_adapter == "overcast_dim" == planner.active_adapter
+    assert name not in planner.resident_adapters
+    assert planner.plan(image, "sort the recyclables", 0.0, 0.0, camera).adapter_id == "overcast_dim"
+
+
+def test_committed_artifacts_say_untrained_and_use_the_pil_processor():
+    from transformers import AutoProcessor
+
+    card = json.loads((MODEL / "s1s2_vlm.json").read_text())
+    assert card["trained"] is False
+    for d in ADAPTERS.iterdir():
+        assert json.loads((d / "s1s2_adapter.json").read_text())["trained"] is False
+        cfg = json.loads((d / "adapter_config.json").read_text())
+        assert cfg["peft_type"] == "LORA"
+    proc = AutoProcessor.from_pretrained(str(MODEL), local_files_only=True, backend="pil")
+    assert type(proc.image_processor).__name__.endswith("Pil")
+    assert {d.name for d in ADAPTERS.iterdir()} >= {
+        "daylight",
+        "overcast_dim",
+        "warm_tungsten",
+        "cold_fluorescent_flicker",
+        "low_sun_glare",
+        "night_noise",
+    }

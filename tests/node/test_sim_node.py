@@ -1,0 +1,136 @@
+"""conveyor_sim node in-process: publishes camera / joint states / belt, services, bad commands."""
+
+import math
+import time
+
+import pytest
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from s1s2 import topics
+from s1s2.ros import qos_profile
+
+pytestmark = pytest.mark.node
+
+
+def _spin_until(executor, cond, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        executor.spin_once(timeout_sec=0.05)
+    return cond()
+
+
+def test_node_publishes_and_services(rclpy_context):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo, Image, JointState
+    from std_msgs.msg import Float64MultiArray
+
+    from conveyor_sim.node import ConveyorSimNode
+    from s1s2_interfaces.srv import SetLighting
+
+    node = ConveyorSimNode(
+        context=rclpy_context,
+        parameter_overrides=[
+            Parameter("camera_width", value=64),
+            Parameter("camera_height", value=48),
+            Parameter("diagnostics_period_s", value=0.2),
+        ],
+    )
+    probe = Node("sim_probe", context=rclpy_context)
+    got = {"image": [], "info": [], "js": [], "belt": [], "diag": []}
+    probe.create_subscription(
+        Image, topics.CAMERA_IMAGE.name, got["image"].append, qos_profile(topics.CAMERA_IMAGE.qos)
+    )
+    probe.create_subscription(
+        CameraInfo, topics.CAMERA_INFO.name, got["info"].append, qos_profile(topics.CAMERA_INFO.qos)
+    )
+    probe.create_subscription(
+        JointState, topics.JOINT_STATES.name, got["js"].append, qos_profile(topics.JOINT_STATES.qos)
+    )
+    probe.create_subscription(
+        JointState, topics.BELT_STATE.name, got["belt"].append, qos_profile(topics.BELT_STATE.qos)
+    )
+    probe.create_subscription(
+        DiagnosticArray, topics.DIAGNOSTICS.name, got["diag"].append, qos_profile(topics.DIAGNOSTICS.qos)
+    )
+    cmd_pub = probe.create_publisher(
+        Float64MultiArray, topics.JOINT_COMMANDS.name, qos_profile(topics.JOINT_COMMANDS.qos)
+    )
+    client = probe.create_client(SetLighting, topics.SET_LIGHTING_SERVICE)
+    ex = MultiThreadedExecutor(num_threads=3, context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    try:
+        assert _spin_until(
+            ex, lambda: len(got["image"]) >= 3 and len(got["js"]) >= 20 and len(got["belt"]) >= 5
+        )
+        img = got["image"][-1]
+        assert (img.width, img.height, img.encoding, len(img.data)) == (64, 48, "rgb8", 64 * 48 * 3)
+        assert got["info"] and len(got["info"][-1].k) == 9
+        assert list(got["js"][-1].name) == ["shoulder_pan", "shoulder_lift", "elbow", "wrist_pitch"]
+        assert got["belt"][-1].name == ["belt"] and got["belt"][-1].velocity[0] == pytest.approx(0.1)
+
+        # bad commands: counted, never applied, node keeps running
+        q_before = node.sim.joint_targets()
+        # (command QoS keeps only the newest message: send one at a time)
+        cmd_pub.publish(Float64MultiArray(data=[math.nan, 0.0, 0.0, 0.0]))
+        assert _spin_until(ex, lambda: node.sim.command_stats["rejected_nonfinite"] >= 1)
+        cmd_pub.publish(Float64MultiArray(data=[0.1, 0.2]))
+        assert _spin_until(ex, lambda: node.sim.command_stats["rejected_length"] >= 1)
+        assert (node.sim.joint_targets() == q_before).all()
+        n_diag = len(got["diag"])
+        assert _spin_until(ex, lambda: len(got["diag"]) > n_diag)
+        kv = {k.key: k.value for k in got["diag"][-1].status[0].values}
+        assert int(kv["commands_rejected_nonfinite"]) >= 1 and int(kv["commands_rejected_length"]) >= 1
+
+        # set_lighting: unknown refused with the valid list, known accepted
+        assert client.wait_for_service(timeout_sec=5.0)
+        fut = client.call_async(SetLighting.Request(domain="disco"))
+        assert _spin_until(ex, fut.done)
+        r = fut.result()
+        assert not r.success and "disco" in r.message and "night_noise" in list(r.valid_domains)
+        fut = client.call_async(SetLighting.Request(domain="night_noise"))
+        assert _spin_until(ex, fut.done)
+        assert fut.result().success and node.sim.lighting == "night_noise"
+    finally:
+        ex.shutdown()
+        node.close()
+        node.destroy_node()
+        probe.destroy_node()
+
+
+def test_expert_mode_ignores_and_counts_commands(rclpy_context):
+    from std_msgs.msg import Float64MultiArray
+
+    from conveyor_sim.node import ConveyorSimNode
+
+    node = ConveyorSimNode(
+        context=rclpy_context,
+        parameter_overrides=[
+            Parameter("controller", value="expert"),
+            Parameter("camera_width", value=32),
+            Parameter("camera_height", value=24),
+        ],  # fmt: skip
+    )
+    probe = Node("sim_probe2", context=rclpy_context)
+    pub = probe.create_publisher(
+        Float64MultiArray, topics.JOINT_COMMANDS.name, qos_profile(topics.JOINT_COMMANDS.qos)
+    )
+    ex = MultiThreadedExecutor(num_threads=3, context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    try:
+        assert _spin_until(ex, lambda: node.sim.time > 0.5)
+        for _ in range(3):
+            pub.publish(Float64MultiArray(data=[0.0, 0.0, 0.0, 0.0]))
+        assert _spin_until(ex, lambda: node.ignored_commands >= 1)
+        assert node.sim.command_stats["accepted"] > 0  # the expert itself commands the arm
+        assert _spin_until(
+            ex, lambda: node.sim.holding() is not None or node.sim.score.totals().total > 0, 30.0
+        )
+    finally:
+        ex.shutdown()
+        node.close()
+        node.destroy_node()
+        probe.destroy_node()

@@ -76,6 +76,19 @@ def image_error(image) -> str | None:
     return None
 
 
+def build_prompt(processor, template: str, instruction: str, classes, width: int, height: int) -> str:
+    """The text the VLM sees: the processor's chat template (image first, then the question) when
+    it has one, else `<image>\n<question>`. Training (s1s2_training.vlm.qlora) uses the same."""
+    question = template.format(
+        instruction=instruction.strip().rstrip("."), classes=", ".join(classes), width=width, height=height
+    )
+    if getattr(processor, "chat_template", None):
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        return processor.apply_chat_template(messages, add_generation_prompt=True)
+    image_token = getattr(processor, "image_token", "<image>")
+    return f"{image_token}\n{question}"
+
+
 class Planner:
     def __init__(self, config: PlannerConfig, log: Callable[[str], None] | None = None):
         import torch
@@ -172,18 +185,9 @@ class Planner:
 
     # -- planning ------------------------------------------------------------------------------
     def build_prompt(self, instruction: str, width: int, height: int) -> str:
-        processor = self.vlm.processor
-        question = self.config.prompt_template.format(
-            instruction=instruction.strip().rstrip("."),
-            classes=", ".join(self.config.classes),
-            width=width,
-            height=height,
+        return build_prompt(
+            self.vlm.processor, self.config.prompt_template, instruction, self.config.classes, width, height
         )
-        if getattr(processor, "chat_template", None):
-            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-            return processor.apply_chat_template(messages, add_generation_prompt=True)
-        image_token = getattr(processor, "image_token", "<image>")
-        return f"{image_token}\n{question}"
 
     def _infer(self, image_rgb: np.ndarray, prompt: str) -> tuple[str, float, np.ndarray, float, str]:
         """Run the VLM: (generated text, confidence proxy, pooled hidden state, seconds, adapter used)."""

@@ -1,0 +1,107 @@
+"""QLoRA fine-tuning of the planner's VLM: frozen 4-bit NF4 base + trainable LoRA adapter (peft).
+
+    model = load_4bit_for_training("models/sim_vlm")
+    peft_model = add_lora(model)
+    batch = encode(processor, image, "sort the recyclables", "label=pet_bottle u=120 v=45")
+    losses = train_steps(peft_model, [batch], steps=20, lr=1e-2)
+    peft_model.save_pretrained("models/adapters/<domain>")       # the library format the planner loads
+
+The path is the lecture's QLoRA: base weights stored in NF4 with double quantization, dequantised
+to `compute_dtype` in the forward pass, gradients only into the LoRA matrices A and B. It runs on
+the CPU here (bitsandbytes >= 0.45 has CPU NF4 kernels), on a GPU unchanged. Paged optimizers are a
+CUDA feature and are not used on the CPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _planner_module(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"vlm_planner.{name}")
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src" / "vlm_planner"))
+        return importlib.import_module(f"vlm_planner.{name}")
+
+
+def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: str = "cpu"):
+    """(model, processor): the 4-bit NF4 + double-quant base, prepared for k-bit training."""
+    import torch
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForImageTextToText, AutoProcessor, BitsAndBytesConfig
+
+    dtype = getattr(torch, compute_dtype)
+    q = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+    )
+    model = AutoModelForImageTextToText.from_pretrained(
+        str(model_dir), local_files_only=True, quantization_config=q, dtype=dtype, device_map={"": device}
+    )
+    processor = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
+    # Casts norms to fp32 and enables input gradients; gradient checkpointing is off: tiny model.
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return model, processor
+
+
+def add_lora(
+    model, rank: int | None = None, alpha: int | None = None, targets: str | None = None, seed: int = 0
+):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from .build import LORA_ALPHA, LORA_RANK, LORA_TARGETS
+
+    torch.manual_seed(seed)
+    cfg = LoraConfig(
+        r=rank or LORA_RANK,
+        lora_alpha=alpha or LORA_ALPHA,
+        target_modules=targets or LORA_TARGETS,
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, cfg)
+
+
+def encode(processor, image_rgb, instruction: str, answer: str, classes=None) -> dict:
+    """One supervised example: the planner's exact prompt + answer + EOS; loss only on the answer."""
+    from PIL import Image
+
+    config = _planner_module("config")
+    planner = _planner_module("planner")
+    classes = classes or [e.split("=")[0] for e in config.DEFAULT_CLASS_BINS]
+    h, w = image_rgb.shape[:2]
+    prompt = planner.build_prompt(processor, config.DEFAULT_PROMPT, instruction, classes, w, h)
+    eos = processor.tokenizer.eos_token or ""
+    pil = Image.fromarray(image_rgb)
+    full = processor(images=pil, text=prompt + " " + answer + eos, return_tensors="pt")
+    n_prompt = processor(images=pil, text=prompt, return_tensors="pt")["input_ids"].shape[1]
+    labels = full["input_ids"].clone()
+    labels[:, :n_prompt] = -100
+    full["labels"] = labels
+    return dict(full)
+
+
+def train_steps(peft_model, batches: list[dict], steps: int, lr: float = 1e-2) -> list[float]:
+    """Plain AdamW over the LoRA parameters; returns the loss of every step."""
+    import torch
+
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+    peft_model.train()
+    losses = []
+    for i in range(steps):
+        batch = batches[i % len(batches)]
+        out = peft_model(**batch)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(out.loss.detach()))
+    peft_model.eval()
+    return losses

@@ -9,6 +9,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/worlds", ["conveyor_sim/worlds/recycling_cell.sdf"]),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -16,5 +17,10 @@ setup(
     maintainer_email="maintainers@s1s2.dev",
     description="Recycling conveyor cell: MuJoCo simulation (embedded default), Gazebo world generation, lighting domains, scripted expert, recording and scoring.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["conveyor_sim_node = conveyor_sim.node:main"]},
+    entry_points={
+        "console_scripts": [
+            "conveyor_sim_node = conveyor_sim.node:main",
+            "conveyor_sim_gz_relay = conveyor_sim.gz_relay:main",
+        ]
+    },
 )

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("out", type=Path)
     s.add_argument("--lighting", default="daylight")
     s.add_argument("--seed", type=int, default=0)
+    bc = sub.add_parser("bridge-config", help="write the ros_gz_bridge YAML")
+    bc.add_argument("out", type=Path)
     m = sub.add_parser("mjcf", help="write the MuJoCo MJCF model")
     m.add_argument("out", type=Path)
     r = sub.add_parser("record", help="record expert episodes as MCAP")
@@ -84,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(build_sdf(lighting=args.lighting, seed=args.seed))
+            print(f"wrote {args.out}")
+        elif args.cmd == "bridge-config":
+            from conveyor_sim.sdf import ros_gz_bridge_yaml
+
+            args.out.write_text(ros_gz_bridge_yaml())
             print(f"wrote {args.out}")
         elif args.cmd == "mjcf":
             from conveyor_sim.description import DEFAULT_CELL

@@ -28,11 +28,14 @@ def sim_dataset(
     camera_size: tuple[int, int] | None = None,
     params: FeatureParams | None = None,
     desc: str = "sim renders",
+    camera_jitter: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(features (N, F), labels (N,) indexing `domains`, per-sample metadata) from sim renders.
 
     Each seed gives a different item layout; a random 1..8 s of belt motion before the first frame
-    varies it further."""
+    varies it further. `camera_jitter` > 0 adds that many extra copies of every episode seen by a
+    camera with other settings (`jitter_gain`: exposure and white balance drawn once per episode),
+    each through its own feature extractor; metadata `variant` is 0 for the clean stream."""
     from conveyor_sim.cell import CellSim, SimConfig
 
     params = params or FeatureParams()
@@ -44,22 +47,34 @@ def sim_dataset(
             kwargs["camera_width"], kwargs["camera_height"] = camera_size
         sim = CellSim(SimConfig(**kwargs))
         try:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng([seed, domains.index(domain)])
             sim.step(float(rng.uniform(1.0, 8.0)))
-            extractor = FeatureExtractor(params)
+            gains = [None] + [jitter_gain(rng) for _ in range(camera_jitter)]
+            extractors = [FeatureExtractor(params) for _ in gains]
             for i in range(frames_per_episode):
                 if i:
                     sim.step(frame_dt)
-                vec = extractor(sim.render())
-                if i >= warmup_frames:
-                    xs.append(vec)
-                    ys.append(domains.index(domain))
-                    meta.append({"domain": domain, "seed": int(seed), "frame": i})
+                frame = sim.render()
+                for variant, (gain, extractor) in enumerate(zip(gains, extractors, strict=True)):
+                    vec = extractor(frame if gain is None else apply_gain(frame, gain))
+                    if i >= warmup_frames:
+                        xs.append(vec)
+                        ys.append(domains.index(domain))
+                        meta.append({"domain": domain, "seed": int(seed), "frame": i, "variant": variant})
         finally:
             close = getattr(sim, "close", None)
             if callable(close):
                 close()
     return np.array(xs).reshape(-1, len(FEATURE_NAMES)), np.array(ys, dtype=np.int64), meta
+
+
+def jitter_gain(rng: np.random.Generator) -> np.ndarray:
+    """Per-channel gain of a camera set up differently: exposure x0.75..1.3, white balance +-8 %."""
+    return rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=3)
+
+
+def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    return np.clip(frame.astype(np.float32) * gain.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
 
 
 def synthetic_scene(rng: np.random.Generator, width: int = 320, height: int = 240) -> np.ndarray:

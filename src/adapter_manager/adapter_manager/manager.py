@@ -67,7 +67,7 @@ class ManagerConfig:
     switch_threshold: float = 0.6
     min_dwell_s: float = 2.0
     swap_cooldown_s: float = 5.0
-    swap_timeout_s: float = 10.0
+    swap_timeout_s: float = 15.0
     retry_backoff_s: float = 1.0
     retry_backoff_max_s: float = 30.0
     adapter_map: dict[str, str] = field(default_factory=dict)

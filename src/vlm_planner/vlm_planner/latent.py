@@ -14,6 +14,7 @@ fingerprint of the scene + instruction that System 1 can take as an input.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,12 @@ def save_projection(path: Path, projection: np.ndarray, seed: int) -> None:
     save_file(
         {"projection": torch.from_numpy(np.ascontiguousarray(projection, dtype=np.float32))},
         str(path),
-        metadata={"seed": str(seed), "latent_dim": str(projection.shape[1]), "pooling": POOLING},
+        # One metadata key: safetensors writes a map's keys in no fixed order; a rebuild stays byte-identical.
+        metadata={
+            "s1s2_latent": json.dumps(
+                {"seed": seed, "latent_dim": int(projection.shape[1]), "pooling": POOLING}, sort_keys=True
+            )
+        },
     )
 
 

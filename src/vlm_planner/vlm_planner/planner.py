@@ -110,6 +110,8 @@ class Planner:
                 f"parameter 'adapter_library': folder {config.adapter_library!r} does not exist ({library})"
             )
         self.switcher = AdapterSwitcher(self.vlm.model, library, config.max_resident_adapters)
+        if self.switcher.names():
+            import peft  # noqa: F401  (imported now so the first swap does not pay for it)
         self._lock = threading.Lock()
         if config.initial_adapter:
             try:

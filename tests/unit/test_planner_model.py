@@ -217,3 +217,39 @@ def test_committed_artifacts_say_untrained_and_use_the_pil_processor():
         "low_sun_glare",
         "night_noise",
     }
+
+
+def test_swap_waits_for_a_running_inference(planner, camera, image, monkeypatch):
+    """A swap requested mid-inference happens after it: the plan is made with one adapter only."""
+    import threading
+    import time
+
+    assert planner.swap_adapter("daylight").success
+    model = planner.switcher.model
+    real_generate = model.generate
+    events = []
+    started = threading.Event()
+
+    def slow_generate(*args, **kwargs):
+        started.set()
+        events.append(("generate_start", planner.active_adapter))
+        time.sleep(0.5)
+        out = real_generate(*args, **kwargs)
+        events.append(("generate_end", planner.active_adapter))
+        return out
+
+    monkeypatch.setattr(model, "generate", slow_generate)
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(r=planner.plan(image, "sort the recyclables", 0.0, 0.0, camera))
+    )
+    worker.start()
+    assert started.wait(30)
+    swap = planner.swap_adapter("overcast_dim")
+    events.append(("swapped", planner.active_adapter))
+    worker.join(60)
+    assert swap.success
+    assert swap.swap_time_ms >= 300  # it waited for the inference (0.5 s sleep, started before)
+    assert [e[0] for e in events] == ["generate_start", "generate_end", "swapped"]
+    assert events[0][1] == events[1][1] == "daylight"
+    assert result["r"].adapter_id == "daylight" and planner.active_adapter == "overcast_dim"

@@ -75,6 +75,11 @@ def test_4bit_footprint_is_smaller_than_fp32(planner):
     fp32 = Planner(PlannerConfig(quantization="none", adapter_library=""))
     assert fp32.vlm.linear4bit == 0
     assert planner.vlm.footprint_bytes < 0.6 * fp32.vlm.footprint_bytes
+    from vlm_planner.model import linear4bit_bytes
+
+    packed, full = linear4bit_bytes(planner.vlm.model)
+    # NF4 is 4 bits a weight; double quantization keeps the scales to well under 0.5 bit a weight.
+    assert 0.125 <= packed / full < 0.14
 
 
 def test_wrong_model_path_is_a_config_error_naming_it():

@@ -64,6 +64,14 @@ def cmd_info(args) -> int:
     )
     print(f"load time:         {info['load_s']:.2f} s")
     print(f"memory footprint:  {info['memory_footprint_bytes'] / 1e6:.3f} MB (model.get_memory_footprint())")
+    if planner.vlm.linear4bit:
+        from .model import linear4bit_bytes
+
+        packed, full = linear4bit_bytes(planner.vlm.model)
+        print(
+            f"  Linear4bit weights: {packed / 1e6:.3f} MB packed NF4 + double-quantised scales "
+            f"vs {full / 1e6:.3f} MB in fp32 ({packed / full:.3f}x)"
+        )
     if not args.no_compare:
         other = "none" if args.quantization == "nf4" else "nf4"
         ref = Planner(_config(args, quantization=other, adapter_library=""))

@@ -83,6 +83,25 @@ def count_linear4bit(model) -> int:
     return sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
 
 
+def linear4bit_bytes(model) -> tuple[int, int]:
+    """(bytes the Linear4bit weights take: packed NF4 + absmax scales incl. the nested ones,
+    bytes the same weights take in fp32). The rest of the footprint (embeddings, lm_head, norms)
+    is not quantised."""
+    import bitsandbytes as bnb
+
+    packed = full = 0
+    for m in model.modules():
+        if isinstance(m, bnb.nn.Linear4bit):
+            w = m.weight
+            packed += w.numel() * w.element_size()
+            qs = w.quant_state
+            for t in (qs.absmax, getattr(getattr(qs, "state2", None), "absmax", None)):
+                if t is not None:
+                    packed += t.numel() * t.element_size()
+            full += m.in_features * m.out_features * 4
+    return packed, full
+
+
 def text_hidden_size(config) -> int:
     for cfg in (getattr(config, "text_config", None), config):
         if cfg is not None and getattr(cfg, "hidden_size", None):

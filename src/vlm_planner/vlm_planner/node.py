@@ -324,7 +324,8 @@ class VlmPlannerNode(Node):
         g.bin_id = r.bin_id
         g.latent = [float(x) for x in r.latent]
         g.confidence = float(r.confidence)
-        g.valid_for = DurationMsg(sec=int(r.valid_for_s), nanosec=int(round((r.valid_for_s % 1) * 1e9)))
+        sec, nsec = divmod(int(round(r.valid_for_s * 1e9)), 1_000_000_000)
+        g.valid_for = DurationMsg(sec=sec, nanosec=nsec)
         g.adapter_id = r.adapter_id
         g.model_id = r.model_id
         return g

@@ -49,7 +49,8 @@ def _untrained(out_dir: Path, seed: int, reason: str) -> dict:
 
 
 def build(out_dir: Path, seed: int = 0, n_episodes: int = N_EPISODES, eval_episodes: int = EVAL_EPISODES,
-          config: PolicyConfig | None = None) -> dict:  # fmt: skip
+          config: PolicyConfig | None = None, data_path: Path | None = None) -> dict:  # fmt: skip
+    """Build models/policy. `data_path`: reuse an existing demonstration npz (else generate one)."""
     out_dir = Path(out_dir)
     command = f"s1s2 models policy  (s1s2_training.policy.build, {n_episodes} expert episodes, seed {seed})"
     record = {"name": "policy", "path": str(out_dir), "command": command, "seed": seed}
@@ -66,14 +67,20 @@ def build(out_dir: Path, seed: int = 0, n_episodes: int = N_EPISODES, eval_episo
 
     cfg = config or PolicyConfig(seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
-        data_path = Path(tmp) / "policy_demos.npz"
         t0 = time.monotonic()
-        ds = make_policy_dataset(n_episodes, seed + DATA_SEED_OFFSET, data_path)
+        if data_path is None:
+            data_path = Path(tmp) / "policy_demos.npz"
+            ds = make_policy_dataset(n_episodes, seed + DATA_SEED_OFFSET, data_path)
+        else:
+            with np.load(data_path) as z:
+                ds = {"rows": len(z["episode_index"]), "score": "not recorded (reused file)"}
         gen_s = round(time.monotonic() - t0, 1)
         model, st, metrics = train(cfg, data_path)
     data = (
         f"conveyor_sim.datasets.make_policy_dataset(n_episodes={n_episodes}, seed={seed + DATA_SEED_OFFSET}): "
         f"{ds['rows']} rows at 50 Hz from the scripted expert (expert score {ds['score']})"
+        if "path" in ds
+        else f"{data_path}: {ds['rows']} rows (reused demonstration file)"
     )
     metrics["data_generation_seconds"] = gen_s
     provenance = {
@@ -114,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--episodes", type=int, default=N_EPISODES)
     ap.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES)
+    ap.add_argument("--data", type=Path, default=None, help="reuse this demonstration npz")
+    ap.add_argument("--max-minutes", type=float, default=PolicyConfig.max_minutes, help="training time cap")
     args = ap.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    rec = build(args.out, args.seed, args.episodes, args.eval_episodes)
+    cfg = PolicyConfig(seed=args.seed, max_minutes=args.max_minutes)
+    rec = build(args.out, args.seed, args.episodes, args.eval_episodes, cfg, args.data)
     print(json.dumps(rec, indent=1))
     return 0
 

@@ -74,29 +74,36 @@ def train(cfg: PolicyConfig, data_path: str | Path, progress: bool = True) -> tu
     o_va, a_va, s_va = _tensors(va, st)
     model = ChunkPolicy(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(o_tr) / cfg.batch_size))
-    total = cfg.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.1)
+    total = cfg.epochs * max(1, math.ceil(len(o_tr) / cfg.batch_size))
+    budget_s = cfg.max_minutes * 60
     gen = torch.Generator().manual_seed(cfg.seed)
+    initial_val = evaluate(model, o_va, a_va, s_va, cfg, st)["loss"]
     t0, step, history = time.monotonic(), 0, []
     stopped_early = False
     bar = tqdm(range(cfg.epochs), desc="policy BC", disable=not progress)
     for epoch in bar:
         perm = torch.randperm(len(o_tr), generator=gen)
         for i in range(0, len(o_tr), cfg.batch_size):
+            # progress = whichever runs out first, steps or the time budget, so the schedule
+            # always finishes annealed: 5% warm-up, then cosine to zero
+            prog = max(step / total, (time.monotonic() - t0) / budget_s)
+            if prog >= 1.0:
+                break
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * (
+                    prog / 0.05 if prog < 0.05 else 0.5 * (1 + math.cos(math.pi * (prog - 0.05) / 0.95))
+                )
             idx = perm[i : i + cfg.batch_size]
             loss, _ = losses(model, o_tr[idx], a_tr[idx], s_tr[idx], cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            if step < total - 1:
-                sched.step()
             step += 1
         val = evaluate(model, o_va, a_va, s_va, cfg, st)
-        history.append({"epoch": epoch + 1, "val_loss": round(val["loss"], 5)})
-        bar.set_postfix(train=f"{loss.item():.4f}", val=f"{val['loss']:.4f}")
-        if time.monotonic() - t0 > cfg.max_minutes * 60:
+        history.append({"epoch": epoch + 1, "step": step, "val_loss": round(val["loss"], 5)})
+        bar.set_postfix(train=f"{loss.item():.4f}", val=f"{val['loss']:.4f}", step=step)
+        if step < (epoch + 1) * math.ceil(len(o_tr) / cfg.batch_size):  # the time budget ran out
             stopped_early = epoch + 1 < cfg.epochs
             break
     model.eval()
@@ -105,6 +112,7 @@ def train(cfg: PolicyConfig, data_path: str | Path, progress: bool = True) -> tu
     metrics = {
         "train_loss": round(tr_m["loss"], 5),
         "val_loss": round(va_m["loss"], 5),
+        "val_loss_untrained": round(initial_val, 5),
         "val_joint_mae_rad": round(va_m["joint_mae_rad"], 5),
         "val_suction_acc": round(va_m["suction_acc"], 4),
         "train_samples": len(o_tr),

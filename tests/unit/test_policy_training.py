@@ -85,11 +85,11 @@ def test_export_parity_with_torch(tmp_path):
 
 
 def test_tiny_training_lowers_loss_exports_and_runs_in_runtime(tmp_path):
-    p = synthetic_npz(tmp_path / "d.npz", n_episodes=5, steps=40)
-    cfg = PolicyConfig(**(TINY | {"epochs": 15, "lr": 3e-3, "val_fraction": 0.2}))
+    p = synthetic_npz(tmp_path / "d.npz", n_episodes=12, steps=30)
+    cfg = PolicyConfig(**(TINY | {"epochs": 10, "lr": 3e-3, "val_fraction": 0.25}))
     model, st, metrics = train(cfg, p, progress=False)
-    hist = [h["val_loss"] for h in metrics["val_loss_history"]]
-    assert hist[-1] < hist[0]  # it learned something on held-out episodes
+    # it learned something that carries over to held-out episodes
+    assert metrics["val_loss"] < 0.7 * metrics["val_loss_untrained"], metrics
     meta = save_policy(
         model, st, tmp_path / "out", trained=True, provenance={"data": "synthetic"}, metrics=metrics
     )

@@ -29,11 +29,12 @@ def sim_dataset(
     params: FeatureParams | None = None,
     desc: str = "sim renders",
     camera_jitter: int = 0,
+    settle_s: tuple[float, float] = (1.0, 8.0),
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(features (N, F), labels (N,) indexing `domains`, per-sample metadata) from sim renders.
 
-    Each seed gives a different item layout; a random 1..8 s of belt motion before the first frame
-    varies it further. `camera_jitter` > 0 adds that many extra copies of every episode seen by a
+    Each seed gives a different item layout; a random `settle_s` (uniform range) of belt motion
+    before the first frame varies it further. `camera_jitter` > 0 adds that many extra copies of every episode seen by a
     camera with other settings (`jitter_gain`: exposure and white balance drawn once per episode),
     each through its own feature extractor; metadata `variant` is 0 for the clean stream."""
     from conveyor_sim.cell import CellSim, SimConfig
@@ -48,7 +49,7 @@ def sim_dataset(
         sim = CellSim(SimConfig(**kwargs))
         try:
             rng = np.random.default_rng([seed, domains.index(domain)])
-            sim.step(float(rng.uniform(1.0, 8.0)))
+            sim.step(float(rng.uniform(*settle_s)))
             gains = [None] + [jitter_gain(rng) for _ in range(camera_jitter)]
             extractors = [FeatureExtractor(params) for _ in gains]
             for i in range(frames_per_episode):

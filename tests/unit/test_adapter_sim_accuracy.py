@@ -24,7 +24,9 @@ def test_shipped_classifier_on_held_out_sim_renders():
     model = LightingClassifier.load(repo_root() / "models/lighting/classifier.json")
     assert model.trained and model.info.get("source") == "sim"
     assert model.class_names == list(DOMAINS)
-    x, y, _ = sim_dataset(list(DOMAINS), [300_000, 300_001], frames_per_episode=4, warmup_frames=2)
+    x, y, _ = sim_dataset(
+        list(DOMAINS), [300_000, 300_001], frames_per_episode=4, warmup_frames=2, settle_s=(0.5, 2.0)
+    )
     metrics = evaluate(model, x, y)
     assert len(y) == 2 * 2 * len(DOMAINS)
     assert metrics["accuracy"] >= 0.9, metrics

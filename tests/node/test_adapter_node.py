@@ -94,6 +94,7 @@ def make_node(ctx, clf, lib, **overrides):
 
 
 def test_context_swap_status_and_malformed_image(rclpy_context, setup_files):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
     from sensor_msgs.msg import Image
 
     from s1s2_interfaces.msg import AdapterStatus, LightingContext
@@ -122,6 +123,9 @@ def test_context_swap_status_and_malformed_image(rclpy_context, setup_files):
         SwapAdapter, topics.SWAP_ADAPTER_SERVICE, fake_swap, callback_group=ReentrantCallbackGroup()
     )
     pub = probe.create_publisher(Image, topics.CAMERA_IMAGE.name, qos_profile(topics.CAMERA_IMAGE.qos))
+    diag_pub = probe.create_publisher(
+        DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos)
+    )
     rng = np.random.default_rng(1)
     ex = MultiThreadedExecutor(num_threads=4, context=rclpy_context)
     ex.add_node(node)
@@ -153,8 +157,20 @@ def test_context_swap_status_and_malformed_image(rclpy_context, setup_files):
         assert (st.last_swap_from, st.last_swap_to, st.swap_count) == ("daylight", "night_noise", 2)
         assert st.last_swap_latency_ms == pytest.approx(42.0)
         assert st.context_label == "night_noise" and st.library_adapters == CLASSES
-        assert st.resident_adapters == CLASSES
+        assert st.resident_adapters == CLASSES  # inferred: both were activated
         assert got["ctx"][-1].label == "night_noise"
+
+        # The planner's diagnostics say which adapters it really keeps loaded (it evicts LRU ones).
+        diag = DiagnosticArray(
+            status=[
+                DiagnosticStatus(
+                    name="vlm_planner: planner",
+                    values=[KeyValue(key="resident_adapters", value="night_noise")],
+                )
+            ]
+        )
+        diag_pub.publish(diag)
+        assert spin_until(ex, lambda: got["status"][-1].resident_adapters == ["night_noise"], timeout=5)
     finally:
         teardown(ex, node, probe)
 

@@ -181,3 +181,25 @@ def test_library_scan(tmp_path):
     assert day.base_model == "models/sim_vlm/base" and day.rank == 8 and day.trained is True
     assert day.size_bytes > 100 and day.target_modules == ["q_proj", "v_proj"]
     assert "unreadable" in broken.error and broken.trained is None
+
+
+def test_resident_reported_by_planner_replaces_inferred_set():
+    m = make(min_dwell_s=0.0)
+    m.update(0.0, onehot("daylight"))
+    req = m.next_swap(0.0)
+    m.on_swap_result(req.request_id, 0.1, True, "daylight", 3.0)
+    assert m.status()["resident_adapters"] == ["daylight"] and not m.status()["resident_reported"]
+    m.set_resident(["warm_tungsten", "", "daylight"])  # e.g. from the planner's diagnostics
+    assert (
+        m.status()["resident_adapters"] == ["daylight", "warm_tungsten"] and m.status()["resident_reported"]
+    )
+
+
+def test_clear_backoff_allows_immediate_retry():
+    m = make(min_dwell_s=0.0, retry_backoff_s=10.0, retry_backoff_max_s=10.0)
+    m.update(0.0, onehot("daylight"))
+    req = m.next_swap(0.0)
+    m.on_swap_result(req.request_id, 0.0, False, None, "service not available")
+    assert m.next_swap(1.0) is None
+    m.clear_backoff()
+    assert m.next_swap(1.0).adapter_id == "daylight"

@@ -114,7 +114,10 @@ class AdapterManager:
         self._pending: str | None = None
         self._pending_since = 0.0
         self.active_adapter: str | None = None  # None: unknown (no reply from the planner yet)
+        # Adapters loaded in the planner. SwapAdapter does not report them: until the planner's
+        # diagnostics say otherwise (`set_resident`), every adapter activated here is assumed resident.
         self.resident: set[str] = set()
+        self.resident_reported = False
         self.last_swap: SwapRecord | None = None
         self.swap_count = 0
         self.failures = 0  # consecutive failed swap attempts
@@ -239,6 +242,18 @@ class AdapterManager:
                 self._next_allowed = t + self.backoff_s(self.failures)
             return True
 
+    def set_resident(self, adapters: list[str]) -> None:
+        """Adapters the planner reports loaded (its diagnostics); replaces the inferred set."""
+        with self._lock:
+            self.resident = {a for a in adapters if a}
+            self.resident_reported = True
+
+    def clear_backoff(self) -> None:
+        """Allow the next retry now (e.g. the planner's service just appeared)."""
+        with self._lock:
+            if self.failures:
+                self._next_allowed = -math.inf
+
     def backoff_s(self, failures: int) -> float:
         c = self.config
         return min(c.retry_backoff_s * 2.0 ** max(0, failures - 1), c.retry_backoff_max_s)
@@ -267,6 +282,7 @@ class AdapterManager:
                 "active_known": self.active_adapter is not None,
                 "context_label": self.context_label,
                 "resident_adapters": sorted(self.resident),
+                "resident_reported": self.resident_reported,
                 "library_adapters": list(self.library),
                 "last_swap_from": last.from_adapter if last else "",
                 "last_swap_to": last.to_adapter if last else "",

@@ -126,6 +126,13 @@ class AdapterManagerNode(Node):
         self._diag_pub = self.create_publisher(
             DiagnosticArray, DIAGNOSTICS.name, qos_profile(DIAGNOSTICS.qos)
         )
+        # The planner reports which adapters it keeps loaded (it evicts the least recently used)
+        # only in its diagnostics; SwapAdapter does not say.
+        self._diag_sub = self.create_subscription(
+            DiagnosticArray, DIAGNOSTICS.name, self._on_diagnostics, qos_profile(DIAGNOSTICS.qos),
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )  # fmt: skip
+        self._waiting_for_service = False
         # The service client gets its own group so replies are handled while the timers run.
         self._client = self.create_client(
             SwapAdapter, SWAP_ADAPTER_SERVICE, callback_group=MutuallyExclusiveCallbackGroup()
@@ -202,10 +209,14 @@ class AdapterManagerNode(Node):
                 self._client.remove_pending_request(fut)
                 fut.cancel()
             self.get_logger().warning(self.manager.last_error)
+        if self._waiting_for_service and self._client.service_is_ready():
+            self._waiting_for_service = False
+            self.manager.clear_backoff()  # the planner just came up: no need to wait out the back-off
         req = self.manager.next_swap(t)
         if req is None:
             return
         if not self._client.service_is_ready():
+            self._waiting_for_service = True
             self.manager.on_swap_result(
                 req.request_id, t, False, None, message=f"service {SWAP_ADAPTER_SERVICE} not available"
             )
@@ -243,6 +254,14 @@ class AdapterManagerNode(Node):
                 f"{self.manager.backoff_s(self.manager.failures):.1f} s"
             )
         self._publish_status()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith(self.get_name()):
+                continue
+            values = {kv.key: kv.value for kv in status.values}
+            if "resident_adapters" in values:
+                self.manager.set_resident([a for a in values["resident_adapters"].split(",") if a])
 
     # -- status -------------------------------------------------------------------------------
 

@@ -41,25 +41,26 @@ def build(out_dir: Path, seed: int = 0) -> dict:
     kw = {"frames_per_episode": FRAMES_PER_EPISODE, "warmup_frames": WARMUP_FRAMES}
     t0 = time.monotonic()
     try:
-        import conveyor_sim.cell  # noqa: F401  (MuJoCo + renderer available?)
+        import mujoco  # noqa: F401  (only a missing MuJoCo justifies the synthetic fallback)
 
+        no_mujoco = ""
+    except ImportError as exc:
+        no_mujoco = str(exc)
+    if not no_mujoco:
         source, notes = "sim", ""
-        x_tr, y_tr, _ = sim_dataset(
-            domains, train_seeds, desc="lighting train renders", camera_jitter=1, **kw
-        )
-        x_te, y_te, m_te = sim_dataset(
-            domains, test_seeds, desc="lighting test renders", camera_jitter=1, **kw
-        )
+        jit = {"camera_jitter": 1, **kw}
+        x_tr, y_tr, _ = sim_dataset(domains, train_seeds, desc="lighting train renders", **jit)
+        x_te, y_te, m_te = sim_dataset(domains, test_seeds, desc="lighting test renders", **jit)
         data = (
             f"conveyor_sim renders (320x240) of {len(domains)} lighting domains; train seeds "
             f"{train_seeds[0]}..{train_seeds[-1]}, held-out test seeds {test_seeds[0]}..{test_seeds[-1]}; "
-            f"{FRAMES_PER_EPISODE} frames per episode 0.5 s apart through one stateful feature extractor "
-            "(frame 0 has no flicker information); every episode also seen through a second camera with jittered exposure "
-            "(x0.75..1.3) and white balance (+-8 %)"
+            f"{FRAMES_PER_EPISODE} frames per episode 0.5 s apart through one stateful feature "
+            "extractor (frame 0 has no flicker information); every episode also seen through a second "
+            "camera with jittered exposure (x0.75..1.3) and white balance (+-8 %)"
         )
-    except ImportError as exc:
+    else:
         source = "synthetic"
-        notes = f"TRAINED ON SYNTHETIC IMAGES, not sim renders (conveyor_sim.cell unavailable: {exc}). "
+        notes = f"TRAINED ON SYNTHETIC IMAGES, not sim renders (MuJoCo unavailable: {no_mujoco}). "
         x_tr, y_tr, _ = synthetic_dataset(domains, train_seeds, **kw)
         x_te, y_te, m_te = synthetic_dataset(domains, test_seeds, **kw)
         data = "synthetic painted scenes developed with conveyor_sim.lighting.develop; seeds as for sim"

@@ -36,7 +36,7 @@ def _untrained(out_dir: Path, seed: int, reason: str) -> dict:
     from s1s2_training.policy.modeling import ChunkPolicy
 
     torch.manual_seed(seed)
-    cfg = PolicyConfig(seed=seed)
+    cfg = PolicyConfig(seed=seed, action_relative=True)  # relative + tiny std: it barely moves the arm
     st = {
         "obs_mean": np.zeros(OBS_DIM, np.float32),
         "obs_std": np.ones(OBS_DIM, np.float32),

@@ -17,6 +17,9 @@ class PolicyConfig:
     n_layers: int = 3
     ff_dim: int = 192
     dropout: float = 0.1
+    # joint targets as absolute positions (ACT) or as deltas from the observed positions; deltas
+    # learn the servo lead from joint velocity, a positive feedback loop in closed loop
+    action_relative: bool = False
     # fixed by the runtime interface (s1s2_interfaces Goal LATENT_DIM, 4-joint arm)
     latent_dim: int = LATENT_DIM
     n_joints: int = N_JOINTS

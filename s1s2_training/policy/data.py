@@ -33,7 +33,7 @@ SCHEMA: dict[str, tuple] = {
 @dataclass
 class BCData:
     obs: np.ndarray  # (N, OBS_DIM) raw
-    delta: np.ndarray  # (N, K, 4) action_joint_pos - joint_pos
+    delta: np.ndarray  # (N, K, 4) action_joint_pos - joint_pos (relative) or action_joint_pos
     suction: np.ndarray  # (N, K)
     episode: np.ndarray  # (N,)
 
@@ -45,7 +45,7 @@ class BCData:
         return BCData(self.obs[mask], self.delta[mask], self.suction[mask], self.episode[mask])
 
 
-def load_npz(path: str | Path, chunk_size: int | None = None) -> BCData:
+def load_npz(path: str | Path, chunk_size: int | None = None, relative: bool = True) -> BCData:
     """Load and check a dataset; ValueError names the file and the bad array."""
     path = Path(path)
     try:
@@ -81,7 +81,8 @@ def load_npz(path: str | Path, chunk_size: int | None = None) -> BCData:
         arr["goal_latent"],
     )
     assert obs.shape == (n, OBS_DIM)
-    delta = (arr["action_joint_pos"] - arr["joint_pos"][:, None, :]).astype(np.float32)
+    delta = arr["action_joint_pos"] - (arr["joint_pos"][:, None, :] if relative else 0.0)
+    delta = delta.astype(np.float32)
     return BCData(obs, delta, arr["action_suction"].astype(np.float32), arr["episode_index"].astype(np.int64))
 
 
@@ -102,7 +103,7 @@ def stats(data: BCData, std_floor: float) -> dict[str, np.ndarray]:
         "obs_mean": data.obs.mean(0),
         "obs_std": np.maximum(data.obs.std(0), std_floor),
         "action_mean": data.delta.mean(0),
-        "action_std": np.maximum(data.delta.std(0), std_floor * 0.1),  # deltas are small (rad)
+        "action_std": np.maximum(data.delta.std(0), std_floor * 0.1),  # deltas can be small (rad)
     }
 
 

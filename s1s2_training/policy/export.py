@@ -76,6 +76,7 @@ def save_policy(
             action_mean=st["action_mean"],
             action_std=st["action_std"],
             trained=trained,
+            action_relative=model.cfg.action_relative,
             config=model.cfg.to_dict(),
             provenance=provenance,
             metrics=metrics,

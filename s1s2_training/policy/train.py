@@ -67,7 +67,7 @@ def train(cfg: PolicyConfig, data_path: str | Path, progress: bool = True) -> tu
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     np.random.seed(cfg.seed)
-    data = load_npz(data_path, cfg.chunk_size)
+    data = load_npz(data_path, cfg.chunk_size, cfg.action_relative)
     tr, va = split_episodes(data, cfg.val_fraction, cfg.seed)
     st = stats(tr, cfg.std_floor)
     o_tr, a_tr, s_tr = _tensors(tr, st)

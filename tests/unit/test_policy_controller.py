@@ -209,3 +209,14 @@ def test_loop_stats_counts_late_and_slow_ticks():
     assert s.missed == 2 and s.ticks == 12
     assert 40 < s.rate_hz() < 60
     assert s.percentile_ms(50) == pytest.approx(1.0)
+
+
+def test_absolute_action_mode_ignores_current_position():
+    meta = tiny_meta()
+    meta.action_relative = False
+    meta.action_mean[:] = np.array(HOME) + 0.05  # the model "asks" for HOME + 0.05 on every joint
+    c = Controller(TowardsPolicy(out=0.0), meta, cell_limits(), ControllerConfig(ensemble_decay=0.0))
+    c.on_goal(goal(0.0, valid_for=10))
+    c.on_joint_state(JOINTS, list(HOME + 0.3), [0.0] * 4, 0.0)
+    target, _ = c._next_target(c.goals.current(0.0, None))
+    np.testing.assert_allclose(target, HOME + 0.05, atol=1e-6)

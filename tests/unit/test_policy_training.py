@@ -86,7 +86,8 @@ def test_export_parity_with_torch(tmp_path):
 
 def test_tiny_training_lowers_loss_exports_and_runs_in_runtime(tmp_path):
     p = synthetic_npz(tmp_path / "d.npz", n_episodes=12, steps=30)
-    cfg = PolicyConfig(**(TINY | {"epochs": 10, "lr": 3e-3, "val_fraction": 0.25}))
+    # the synthetic expert's steps are relative moves, so learn deltas here
+    cfg = PolicyConfig(**(TINY | {"epochs": 10, "lr": 3e-3, "val_fraction": 0.25, "action_relative": True}))
     model, st, metrics = train(cfg, p, progress=False)
     # it learned something that carries over to held-out episodes
     assert metrics["val_loss"] < 0.7 * metrics["val_loss_untrained"], metrics
@@ -112,6 +113,7 @@ def test_untrained_fallback_is_marked(tmp_path):
     _untrained(tmp_path, 0, "test: no demonstrations")
     d = json.loads((tmp_path / "policy.json").read_text())
     assert d["trained"] is False and "no demonstrations" in d["provenance"]["reason_untrained"]
+    assert d["action_relative"] is True and max(max(r) for r in d["action_std"]) <= 1.01e-3  # barely moves
     lines = []
     PolicySession(tmp_path / "policy.onnx", providers=[CPU], log=lines.append)
     assert "UNTRAINED" in lines[0]

@@ -177,7 +177,9 @@ class Controller:
         out = np.asarray(self.policy(obs), dtype=np.float64)
         if out.shape != (self.k, N_JOINTS + 1) or not np.all(np.isfinite(out)):
             return None
-        q = self.joint_pos + out[:, :N_JOINTS] * self.meta.action_std + self.meta.action_mean
+        q = out[:, :N_JOINTS] * self.meta.action_std + self.meta.action_mean
+        if self.meta.action_relative:
+            q = q + self.joint_pos
         p = 1.0 / (1.0 + np.exp(-np.clip(out[:, N_JOINTS], -30, 30)))
         return q, p
 

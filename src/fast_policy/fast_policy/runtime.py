@@ -46,6 +46,8 @@ class PolicyMeta:
     action_mean: np.ndarray  # (K, N_JOINTS) joint-position deltas
     action_std: np.ndarray  # (K, N_JOINTS)
     trained: bool
+    # True: joint outputs are deltas from the observed joint positions; False: absolute positions
+    action_relative: bool = True
     config: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -60,6 +62,7 @@ class PolicyMeta:
             "joint_names": list(self.joint_names),
             "chunk_size": int(self.chunk_size),
             "trained": bool(self.trained),
+            "action_relative": bool(self.action_relative),
             "obs_mean": np.asarray(self.obs_mean, float).tolist(),
             "obs_std": np.asarray(self.obs_std, float).tolist(),
             "action_mean": np.asarray(self.action_mean, float).tolist(),
@@ -131,6 +134,7 @@ def load_policy_meta(path: str | Path) -> PolicyMeta:
         joint_names=names,
         chunk_size=k,
         trained=bool(d["trained"]),
+        action_relative=bool(d.get("action_relative", True)),
         config=d.get("config", {}),
         provenance=d.get("provenance", {}),
         metrics=d.get("metrics", {}),

@@ -28,7 +28,7 @@ class PolicyConfig:
     weight_decay: float = 1e-4
     batch_size: int = 256
     epochs: int = 40
-    max_minutes: float = 7.0  # wall-clock cap for training on a CPU
+    max_minutes: float = 5.0  # wall-clock cap for training on a CPU
     suction_loss_weight: float = 0.5
     val_fraction: float = 0.15  # held-out share of episodes
     std_floor: float = 1e-2  # normalisation: std below this (constant features) is raised to it

@@ -27,16 +27,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-CLASSES = ("pet_bottle", "hdpe_jug", "aluminium_can", "cardboard", "paper", "glass_bottle", "residual")
-BINS = ("plastic", "metal", "paper", "glass", "residual")
-DOMAINS = (
-    "daylight",
-    "overcast_dim",
-    "warm_tungsten",
-    "cold_fluorescent_flicker",
-    "low_sun_glare",
-    "night_noise",
-)
+from conveyor_sim.description import DEFAULT_CELL
+from conveyor_sim.lighting import DOMAINS as LIGHTING_DOMAINS
+
+# The cell description is the one source of class, bin and lighting-domain names.
+CLASSES = tuple(DEFAULT_CELL.class_names)
+BINS = tuple(DEFAULT_CELL.bin_ids)
+DOMAINS = tuple(LIGHTING_DOMAINS)
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<image>")
 IMAGE_SIZE = 64
 PATCH_SIZE = 8

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ class NodeSpec:
     executable: str
     name: str
     parameters: tuple[str, ...]
+    prefix: str = ""  # command prefix, as launch_ros Node(prefix=...), e.g. "nice -n -10"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,12 @@ def load_stack(path: str | os.PathLike) -> StackConfig:
                 raise LaunchError(
                     f"stack config {p}: node {entry['name']!r}: parameter file {pf!r} not found"
                 )
-        nodes.append(NodeSpec(entry["package"], entry["executable"], entry["name"], params))
+        prefix = entry.get("prefix", "")
+        if not isinstance(prefix, str):
+            raise LaunchError(
+                f"stack config {p}: node {entry['name']!r}: prefix must be a string, got {prefix!r}"
+            )
+        nodes.append(NodeSpec(entry["package"], entry["executable"], entry["name"], params, prefix))
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
         raise LaunchError(f"stack config {p}: duplicate node names in {names}")
@@ -88,7 +95,12 @@ def find_executable(package: str, executable: str) -> Path:
 
 
 def node_command(node: NodeSpec, overrides: list[str] | None = None) -> list[str]:
-    cmd = [str(find_executable(node.package, node.executable)), "--ros-args", "-r", f"__node:={node.name}"]
+    cmd = shlex.split(node.prefix) + [
+        str(find_executable(node.package, node.executable)),
+        "--ros-args",
+        "-r",
+        f"__node:={node.name}",
+    ]
     for pf in node.parameters:
         cmd += ["--params-file", str(resolve_path(pf))]
     for ov in overrides or []:

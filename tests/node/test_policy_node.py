@@ -104,12 +104,12 @@ class Harness:
             self.joint_state(pos, names)
             time.sleep(0.02)
 
-    def wait_diag(self, pred, timeout=10.0):
+    def wait_diag(self, pred, timeout=10.0, pos=HOME, names=JOINTS):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.diags and pred(self.diags[-1]):
                 return self.diags[-1]
-            self.joint_state()
+            self.joint_state(pos, names)  # keep feeding the same (possibly bad) state while waiting
             time.sleep(0.05)
         raise AssertionError(f"diagnostics never matched; last: {self.diags[-1] if self.diags else None}")
 
@@ -162,8 +162,9 @@ def test_no_goal_holds_at_current_position(harness):
 
 def test_nan_joint_state_dropped_and_nothing_published(harness):
     h = harness
-    h.run(0.5, pos=[float("nan"), 0.9, -1.6, -0.87])
-    d = h.wait_diag(lambda d: int(d["dropped_joint_states"]) > 5)
+    nan_state = [float("nan"), 0.9, -1.6, -0.87]
+    h.run(0.5, pos=nan_state)
+    d = h.wait_diag(lambda d: int(d["dropped_joint_states"]) > 5, pos=nan_state)
     assert h.commands == []  # never a valid joint state: publish nothing
     h.run(0.3, names=JOINTS[:3], pos=HOME[:3])  # wrong joint count is dropped too
     assert h.commands == []

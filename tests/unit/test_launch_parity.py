@@ -49,11 +49,17 @@ def test_launch_file_and_launcher_start_the_same_nodes():
     nodes = _run_launch_file(ROOT / "launch" / "recycling_sim.launch.py")
     stack = load_stack("config/recycling_sim.yaml")
     from_launch = sorted(
-        (n["package"], n["executable"], n["name"], tuple(Path(p).resolve() for p in n["parameters"]))
+        (
+            n["package"],
+            n["executable"],
+            n["name"],
+            tuple(Path(p).resolve() for p in n["parameters"]),
+            n.get("prefix", ""),
+        )
         for n in nodes
     )
     from_stack = sorted(
-        (n.package, n.executable, n.name, tuple(resolve_path(p).resolve() for p in n.parameters))
+        (n.package, n.executable, n.name, tuple(resolve_path(p).resolve() for p in n.parameters), n.prefix)
         for n in stack.nodes
     )
     assert from_launch == from_stack

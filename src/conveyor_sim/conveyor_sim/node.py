@@ -307,7 +307,7 @@ class ConveyorSimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(ConveyorSimNode, args=args)
+    return run_node(ConveyorSimNode, args=args, single_threaded=True)
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ class FastPolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    sys.exit(run_node(FastPolicyNode, args=args))
+    sys.exit(run_node(FastPolicyNode, args=args, single_threaded=True))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # colcon build of ros2_ws (packages live in src/). Incremental: a few seconds when nothing changed.
 # --symlink-install: the installed Python packages are links to src/, so an edit is live at once
-# and an installed copy can never shadow newer code in src/ (images build without it).
+# and an installed copy can never shadow newer code in src/ (the images keep src/ too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh

@@ -6,8 +6,9 @@ Needs a full ROS 2 Jazzy install with Gazebo Harmonic and ros_gz (apt: ros-jazzy
 gz sim with the generated world (src/conveyor_sim/conveyor_sim/worlds/recycling_cell.sdf, made by
 `s1s2 sim sdf`), ros_gz_bridge with config/ros_gz_bridge.yaml (camera and joint states on the
 same ROS topics the MuJoCo node publishes), conveyor_sim_gz_relay (joint commands -> per-joint
-Gazebo commands, belt odometry -> /belt/state, belt speed), and the stack nodes. The MuJoCo
-`conveyor_sim` node is not started: Gazebo replaces it.
+Gazebo commands, belt odometry -> /belt/state, belt speed), and the stack nodes by including
+launch/recycling_sim.launch.py with with_mujoco:=false (the MuJoCo `conveyor_sim` node is not
+started: Gazebo replaces it).
 """
 
 import os
@@ -23,18 +24,7 @@ from launch_ros.substitutions import FindPackageShare
 ROOT = Path(os.environ.get("S1S2_ROOT", Path(__file__).resolve().parent.parent))
 CONFIG = ROOT / "config"
 WORLD = ROOT / "src" / "conveyor_sim" / "conveyor_sim" / "worlds" / "recycling_cell.sdf"
-
-
-def _node(package: str, executable: str, name: str, params_file: str) -> Node:
-    return Node(
-        package=package,
-        executable=executable,
-        name=name,
-        parameters=[str(CONFIG / params_file)],
-        output="screen",
-        emulate_tty=True,
-        additional_env={"S1S2_ROOT": str(ROOT)},
-    )
+STACK = Path(__file__).resolve().parent / "recycling_sim.launch.py"
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -70,8 +60,8 @@ def generate_launch_description() -> LaunchDescription:
             gz_sim,
             bridge,
             relay,
-            _node("vlm_planner", "vlm_planner_node", "vlm_planner", "vlm_planner.yaml"),
-            _node("fast_policy", "fast_policy_node", "fast_policy", "fast_policy.yaml"),
-            _node("adapter_manager", "adapter_manager_node", "adapter_manager", "adapter_manager.yaml"),
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(str(STACK)), launch_arguments={"with_mujoco": "false"}.items()
+            ),
         ]
     )

@@ -15,28 +15,38 @@ from s1s2.launcher import LaunchError, load_stack, parse_overrides
 ROOT = Path(__file__).resolve().parents[2]
 
 
+STUBBED = (
+    "launch",
+    "launch.actions",
+    "launch.conditions",
+    "launch.substitutions",
+    "launch_ros",
+    "launch_ros.actions",
+)
+
+
 def _run_launch_file(path: Path) -> list[dict]:
-    launch = types.ModuleType("launch")
-    launch_ros = types.ModuleType("launch_ros")
-    launch_ros_actions = types.ModuleType("launch_ros.actions")
+    mods = {name: types.ModuleType(name) for name in STUBBED}
 
     class LaunchDescription(list):
         pass
 
-    class Node(dict):
-        def __init__(self, **kwargs):
-            super().__init__(kwargs)
+    class Recorder(dict):
+        def __init__(self, *args, **kwargs):
+            super().__init__(kwargs, args=args)
 
-    launch.LaunchDescription = LaunchDescription
-    launch_ros_actions.Node = Node
-    launch_ros.actions = launch_ros_actions
-    saved = {k: sys.modules.get(k) for k in ("launch", "launch_ros", "launch_ros.actions")}
-    sys.modules.update({"launch": launch, "launch_ros": launch_ros, "launch_ros.actions": launch_ros_actions})
+    mods["launch"].LaunchDescription = LaunchDescription
+    mods["launch_ros.actions"].Node = type("Node", (Recorder,), {})
+    mods["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (Recorder,), {})
+    mods["launch.conditions"].IfCondition = type("IfCondition", (Recorder,), {})
+    mods["launch.substitutions"].LaunchConfiguration = type("LaunchConfiguration", (Recorder,), {})
+    saved = {k: sys.modules.get(k) for k in STUBBED}
+    sys.modules.update(mods)
     try:
         spec = importlib.util.spec_from_file_location("recycling_sim_launch", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        return list(module.generate_launch_description())
+        return [a for a in module.generate_launch_description() if type(a).__name__ == "Node"]
     finally:
         for k, v in saved.items():
             if v is None:
@@ -64,6 +74,9 @@ def test_launch_file_and_launcher_start_the_same_nodes():
     )
     assert from_launch == from_stack
     assert {n[0] for n in from_stack} == {"conveyor_sim", "vlm_planner", "fast_policy", "adapter_manager"}
+    # only the simulator is optional (Gazebo replaces it with with_mujoco:=false)
+    conditional = [n["name"] for n in nodes if n.get("condition") is not None]
+    assert conditional == ["conveyor_sim"]
 
 
 def test_console_scripts_match_setup_py():

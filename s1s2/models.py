@@ -40,6 +40,16 @@ def dir_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
+def _relative_paths(record: dict) -> dict:
+    """Paths in the manifest are relative to the repo root, so it reads the same in any checkout."""
+    root = repo_root().resolve()
+    for key, value in record.items():
+        if key.endswith("path") and isinstance(value, str) and Path(value).is_absolute():
+            p = Path(value).resolve()
+            record[key] = str(p.relative_to(root)) if p.is_relative_to(root) else value
+    return record
+
+
 def build(names: list[str]) -> dict:
     manifest = read_manifest()
     for name in names:
@@ -50,7 +60,7 @@ def build(names: list[str]) -> dict:
         print(f"[models] building {name} -> {out_dir} (seed {seed})", flush=True)
         t0 = time.monotonic()
         record = getattr(importlib.import_module(module), func)(out_dir, seed)
-        record = dict(record)
+        record = _relative_paths(dict(record))
         record.setdefault("name", name)
         record.setdefault("seed", seed)
         record.setdefault("path", str(out_dir.relative_to(repo_root())))

@@ -15,6 +15,7 @@ def test_manifest_names_command_data_seed_for_every_artifact():
         for key in ("command", "data", "seed", "trained", "path"):
             assert key in rec, (name, key)
         assert isinstance(rec["trained"], bool)
+        assert not Path(rec["path"]).is_absolute(), rec["path"]
         assert (ROOT / rec["path"]).is_dir(), rec["path"]
         assert any((ROOT / rec["path"]).iterdir()), rec["path"]
 

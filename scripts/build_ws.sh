@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
-cd ros2_ws
+mkdir -p ros2_ws && cd ros2_ws
 colcon --log-base log build --symlink-install --base-paths ../src --event-handlers console_cohesion- summary- \
   --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$S1S2_VENV/bin/python" >build.log 2>&1 \
   || { tail -n 60 build.log; echo "[setup] colcon build failed: see ros2_ws/build.log"; exit 1; }

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_max_new_tokens_fits_longest_answer_plus_eos():
-    params = yaml.safe_load((ROOT / "config" / "vlm_planner.yaml").read_text())["vlm_planner"]["ros__parameters"]
+    params = yaml.safe_load((ROOT / "config" / "vlm_planner.yaml").read_text())["vlm_planner"][
+        "ros__parameters"
+    ]
     tok = AutoTokenizer.from_pretrained(ROOT / params["model_id"])
     w, h = DEFAULT_CELL.camera.width, DEFAULT_CELL.camera.height
     longest = max(

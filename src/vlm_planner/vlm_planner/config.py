@@ -96,7 +96,7 @@ class PlannerConfig:
     device: str = "auto"
     quantization: str = "nf4"  # nf4: bitsandbytes 4-bit NF4 + double quantization (QLoRA)
     compute_dtype: str = "float32"  # dtype the 4-bit weights are dequantised to for matmuls
-    max_new_tokens: int = 24
+    max_new_tokens: int = 12  # longest valid answer + EOS (tests/unit/test_planner_token_budget.py)
     max_resident_adapters: int = 3  # LRU: adapters kept loaded next to the base model
     instruction: str = DEFAULT_INSTRUCTION
     prompt_template: str = DEFAULT_PROMPT

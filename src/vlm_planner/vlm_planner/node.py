@@ -73,7 +73,7 @@ PARAMS = [
               read_only=True),
     ParamSpec("compute_dtype", "float32", "dtype 4-bit weights are dequantised to", choices=COMPUTE_DTYPES,
               read_only=True),
-    ParamSpec("max_new_tokens", 24, "generation length limit", min=1, max=512, read_only=True),
+    ParamSpec("max_new_tokens", 12, "generation length limit", min=1, max=512, read_only=True),
     ParamSpec("max_resident_adapters", 3, "LoRA adapters kept loaded (LRU)", min=1, max=64, read_only=True),
     ParamSpec("coordinate_format", "pixel", "how the model's u, v are expressed", choices=COORDINATE_FORMATS,
               read_only=True),

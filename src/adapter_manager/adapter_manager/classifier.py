@@ -16,6 +16,7 @@ import numpy as np
 
 from adapter_manager.configuration_classifier import LightingClassifierConfig
 from adapter_manager.features import FEATURE_NAMES
+from s1s2.files import load_json_object
 
 FORMAT = "s1s2-lighting-classifier"
 FORMAT_VERSION = 1
@@ -137,15 +138,13 @@ class LightingClassifier:
     def load(cls, path: str | Path) -> LightingClassifier:
         """Load a classifier JSON; any problem raises ClassifierFileError naming the path."""
         path = Path(path)
-        if not path.is_file():
-            raise ClassifierFileError(
-                f"lighting classifier {str(path)!r} not found; run `s1s2 models lighting` or fix the path"
-            )
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ClassifierFileError(f"lighting classifier {str(path)!r} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        data = load_json_object(
+            path,
+            "lighting classifier",
+            ClassifierFileError,
+            "run `s1s2 models lighting_classifier` or fix the path",
+        )
+        if data.get("format") != FORMAT:
             raise ClassifierFileError(f"lighting classifier {str(path)!r}: not a {FORMAT} file")
         if data.get("version") != FORMAT_VERSION:
             raise ClassifierFileError(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import onnxruntime as ort
 
 from fast_policy.spec import ACTION_DIM, LATENT_DIM, N_JOINTS, OBS_DIM, ONNX_INPUT, ONNX_OUTPUT
 from s1s2 import resolve_path
+from s1s2.files import load_json_object
 from s1s2.params import ConfigError
 
 TRT = "TensorrtExecutionProvider"
@@ -80,16 +80,7 @@ def default_meta_path(model_path: str | Path) -> Path:
 def load_policy_meta(path: str | Path) -> PolicyMeta:
     """Read and check policy.json; ConfigError names the path and the problem."""
     p = resolve_path(path)
-    if not p.is_file():
-        raise ConfigError(
-            f"policy metadata {str(p)!r} not found (it ships beside the .onnx; run `make models`)"
-        )
-    try:
-        d = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"policy metadata {str(p)!r} is not valid JSON: {exc}") from exc
-    if not isinstance(d, dict):
-        raise ConfigError(f"policy metadata {str(p)!r}: expected a JSON object")
+    d = load_json_object(p, "policy metadata", ConfigError, "it ships beside the .onnx; run `make models`")
     missing = [
         k
         for k in ("joint_names", "chunk_size", "obs_mean", "obs_std", "action_mean", "action_std", "trained")

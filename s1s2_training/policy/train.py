@@ -62,17 +62,28 @@ def evaluate(model: ChunkPolicy, obs, act, suc, cfg: PolicyConfig, st: dict) -> 
     return {k: v / n for k, v in tot.items()}
 
 
-def train(cfg: PolicyConfig, data_path: str | Path, progress: bool = True) -> tuple[ChunkPolicy, dict, dict]:
-    """Train on an npz dataset. Returns (model in eval mode, normalisation stats, metrics)."""
+def train(
+    cfg: PolicyConfig,
+    data_path: str | Path | list,
+    progress: bool = True,
+    init: tuple[ChunkPolicy, dict] | None = None,
+) -> tuple[ChunkPolicy, dict, dict]:
+    """Train on one or more npz datasets (episode ids must not collide). Returns (model in eval
+    mode, normalisation stats, metrics). `init` = (model, stats): fine-tune that model, keeping
+    its normalisation stats (DAgger iterations), instead of starting from scratch."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     np.random.seed(cfg.seed)
-    data = load_npz(data_path, cfg.chunk_size, cfg.action_relative)
+    paths = data_path if isinstance(data_path, list | tuple) else [data_path]
+    parts = [load_npz(p, cfg.chunk_size, cfg.action_relative) for p in paths]
+    data = BCData(
+        *(np.concatenate([getattr(d, f) for d in parts]) for f in ("obs", "delta", "suction", "episode"))
+    )
     tr, va = split_episodes(data, cfg.val_fraction, cfg.seed)
-    st = stats(tr, cfg.std_floor)
+    st = stats(tr, cfg.std_floor) if init is None else init[1]
     o_tr, a_tr, s_tr = _tensors(tr, st)
     o_va, a_va, s_va = _tensors(va, st)
-    model = ChunkPolicy(cfg)
+    model = ChunkPolicy(cfg) if init is None else init[0].train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.epochs * max(1, math.ceil(len(o_tr) / cfg.batch_size))
     budget_s = cfg.max_minutes * 60

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from conveyor_sim.description import DEFAULT_CELL
 from conveyor_sim.lighting import DOMAINS as LIGHTING_DOMAINS
+from s1s2_training.vlm.qlora import _planner_module
 
 # The cell description is the one source of class, bin and lighting-domain names.
 CLASSES = tuple(DEFAULT_CELL.class_names)
@@ -53,17 +54,6 @@ CHAT_TEMPLATE = (
     "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}\n{% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
-
-
-def _planner_module(name: str):
-    """Import vlm_planner.<name>, from the source tree when the package is not installed."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"vlm_planner.{name}")
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src" / "vlm_planner"))
-        return importlib.import_module(f"vlm_planner.{name}")
 
 
 def _corpus() -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 
 def _planner_module(name: str):
+    """Import vlm_planner.<name>, from the source tree when the package is not installed."""
     import importlib
 
     try:

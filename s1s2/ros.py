@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
@@ -63,6 +64,14 @@ def declare_parameters(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
             raise ConfigError(f"parameter '{spec.name}': {exc}") from exc
         values[spec.name] = spec.validate(param.value)
     return values
+
+
+def publish_diagnostics(node: Node, publisher, status, values: dict[str, str]) -> None:
+    """Fill `status.values` from `values` and publish it as a stamped DiagnosticArray."""
+    status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = node.get_clock().now().to_msg()
+    publisher.publish(msg)
 
 
 def stamp_to_sec(stamp) -> float:

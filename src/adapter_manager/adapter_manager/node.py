@@ -14,7 +14,7 @@ import threading
 from functools import partial
 
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -26,7 +26,7 @@ from adapter_manager.library import list_adapters
 from adapter_manager.manager import AdapterManager, ManagerConfig, SwapRequest, parse_adapter_map
 from s1s2 import resolve_path
 from s1s2.params import ConfigError, ParamSpec
-from s1s2.ros import declare_parameters, qos_profile, sec_to_stamp
+from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp
 from s1s2.topics import ADAPTER_STATUS, CAMERA_IMAGE, CONTEXT, DIAGNOSTICS, SWAP_ADAPTER_SERVICE
 from s1s2_interfaces.msg import AdapterStatus, LightingContext
 from s1s2_interfaces.srv import SwapAdapter
@@ -319,10 +319,7 @@ class AdapterManagerNode(Node):
             "last_drop_reason": self.last_drop_reason,
             "rejected_probabilities": str(self.manager.rejected_updates),
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        arr = DiagnosticArray(status=[status])
-        arr.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(arr)
+        publish_diagnostics(self, self._diag_pub, status, values)
 
     def close(self) -> None:
         for fut in list(self._futures.values()):

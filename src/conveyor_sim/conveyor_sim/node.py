@@ -13,7 +13,7 @@ import threading
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -26,7 +26,7 @@ from conveyor_sim.cell import CellSim
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS, UnknownDomainError
 from s1s2 import topics
-from s1s2.ros import declare_parameters, qos_profile, run_node
+from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, run_node
 from s1s2_interfaces.msg import GroundTruth, ItemState, SortEvent
 from s1s2_interfaces.srv import ResetSim, SetLighting
 
@@ -294,10 +294,7 @@ class ConveyorSimNode(Node):
         st = DiagnosticStatus(name="conveyor_sim", hardware_id="mujoco")
         st.level = DiagnosticStatus.WARN if rejected else DiagnosticStatus.OK
         st.message = f"{rejected} bad joint commands rejected" if rejected else "ok"
-        st.values = [KeyValue(key=k, value=v) for k, v in vals.items()]
-        arr = DiagnosticArray(status=[st])
-        arr.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(arr)
+        publish_diagnostics(self, self.diag_pub, st, vals)
 
     def close(self) -> None:
         self._stop.set()

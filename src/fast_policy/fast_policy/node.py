@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -22,7 +22,7 @@ from fast_policy.controller import Controller, LoopStats
 from fast_policy.goal_tracker import GoalData
 from fast_policy.runtime import PolicySession
 from s1s2 import topics
-from s1s2.ros import declare_parameters, qos_profile, run_node, stamp_to_sec
+from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, run_node, stamp_to_sec
 from s1s2_interfaces.msg import Goal
 
 
@@ -185,11 +185,8 @@ class FastPolicyNode(Node):
             name=f"{self.get_name()}: System 1 policy",
             message=message,
             hardware_id=self.session.provider,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(msg)
+        publish_diagnostics(self, self.diag_pub, status, values)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Pose
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -37,7 +37,7 @@ from std_msgs.msg import String
 
 from s1s2 import topics
 from s1s2.params import ConfigError, ParamSpec
-from s1s2.ros import declare_parameters, qos_profile, sec_to_stamp, stamp_to_sec
+from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp, stamp_to_sec
 from s1s2_interfaces.msg import Goal
 from s1s2_interfaces.srv import SwapAdapter
 
@@ -393,10 +393,7 @@ class VlmPlannerNode(Node):
             "memory_footprint_mb": f"{info.footprint_bytes / 1e6:.2f}",
             "model_trained": {True: "yes", False: "no (UNTRAINED)", None: "unknown"}[info.trained],
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(msg)
+        publish_diagnostics(self, self.diag_pub, status, values)
 
     def close(self):
         """Stop the inference worker (run_node calls this on shutdown)."""

@@ -223,7 +223,7 @@ def build_adapters(model_dir: Path, out_dir: Path, seed: int) -> dict:
 
 def build(out_dir: Path, seed: int, adapters_dir: Path | None = None) -> dict:
     import torch
-    from transformers import AutoModelForImageTextToText, BitsAndBytesConfig
+    from transformers import AutoModelForImageTextToText
 
     latent = _planner_module("latent")
 
@@ -262,14 +262,11 @@ def build(out_dir: Path, seed: int, adapters_dir: Path | None = None) -> dict:
 
     # Measure what the planner will hold: fp32 vs 4-bit NF4 + double quant.
     fp32 = AutoModelForImageTextToText.from_pretrained(str(out_dir), local_files_only=True)
-    q = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.float32,
-    )
     nf4 = AutoModelForImageTextToText.from_pretrained(
-        str(out_dir), local_files_only=True, quantization_config=q, device_map={"": "cpu"}
+        str(out_dir),
+        local_files_only=True,
+        quantization_config=_planner_module("model").nf4_config(torch.float32),
+        device_map={"": "cpu"},
     )
     size = sum(f.stat().st_size for f in out_dir.iterdir())
     return {

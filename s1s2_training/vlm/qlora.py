@@ -33,18 +33,18 @@ def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: st
     """(model, processor): the 4-bit NF4 + double-quant base, prepared for k-bit training."""
     import torch
     from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForImageTextToText, AutoProcessor, BitsAndBytesConfig
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    vlm_model = _planner_module("model")
     dtype = getattr(torch, compute_dtype)
-    q = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=dtype,
-    )
     model = AutoModelForImageTextToText.from_pretrained(
-        str(model_dir), local_files_only=True, quantization_config=q, dtype=dtype, device_map={"": device}
+        str(model_dir),
+        local_files_only=True,
+        quantization_config=vlm_model.nf4_config(dtype),
+        dtype=dtype,
+        device_map={"": device},
     )
+    vlm_model.pin_4bit_reference_kernel(model)  # evaluation after training must match the planner
     processor = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
     # Casts norms to fp32 and enables input gradients; gradient checkpointing is off: tiny model.
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)

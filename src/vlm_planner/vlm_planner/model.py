@@ -83,6 +83,40 @@ def count_linear4bit(model) -> int:
     return sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
 
 
+def nf4_config(compute_dtype):
+    """The QLoRA quantisation: 4-bit NF4 weights with double quantization of the absmax scales."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def pin_4bit_reference_kernel(model) -> int:
+    """Keep every bitsandbytes Linear4bit on the reference NF4 path on every CPU; returns how many.
+
+    On CPUs with AVX512-BF16 (AMD Zen 4, Sapphire Rapids), bitsandbytes 0.50 repacks a Linear4bit's
+    weights on its first inference into a CPU layout whose absmax scales are rounded to bf16 and
+    lose their double quantisation. Every `state_dict()` (peft calls it when it loads an adapter)
+    unpacks them "best effort", re-quantising the already rounded scales with a new offset, and the
+    next forward repacks. So each adapter load silently changed the frozen base weights (the plan
+    latent moved by up to 7.6e-4 with a B = 0 adapter), on those CPUs only. With the repacking off,
+    the stored NF4 weights never change, compute runs in the configured dtype on every CPU, and a
+    LoRA branch with B = 0 adds exactly +0.0.
+    """
+    import bitsandbytes as bnb
+
+    n = 0
+    for m in model.modules():
+        if isinstance(m, bnb.nn.Linear4bit):
+            m.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
+
+
 def linear4bit_bytes(model) -> tuple[int, int]:
     """(bytes the Linear4bit weights take: packed NF4 + absmax scales incl. the nested ones,
     bytes the same weights take in fp32). The rest of the footprint (embeddings, lm_head, norms)
@@ -112,19 +146,14 @@ def text_hidden_size(config) -> int:
 def load_vlm(config: PlannerConfig) -> LoadedVLM:
     """Load model + processor as `config` says. Raises ConfigError for a wrong path / unusable model."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor, BitsAndBytesConfig
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     source, local_dir = resolve_model_source(config.model_id, config.allow_download)
     device = pick_device(config.device)
     dtype = getattr(torch, config.compute_dtype)
     kwargs: dict = {"local_files_only": not config.allow_download, "dtype": dtype, "device_map": {"": device}}
     if config.quantization == "nf4":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype,
-        )
+        kwargs["quantization_config"] = nf4_config(dtype)
     t0 = time.perf_counter()
     try:
         # backend="pil": the slow PIL image processors (no torchvision dependency).
@@ -144,7 +173,7 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
         model.generation_config.pad_token_id = getattr(tok, "pad_token_id", None) or getattr(
             tok, "eos_token_id", None
         )
-    n4 = count_linear4bit(model) if config.quantization == "nf4" else 0
+    n4 = pin_4bit_reference_kernel(model) if config.quantization == "nf4" else 0
     if config.quantization == "nf4" and n4 == 0:
         raise ConfigError(f"parameter 'quantization': 'nf4' requested but {source} has no Linear4bit layers")
     card = {}

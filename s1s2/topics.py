@@ -1,4 +1,5 @@
-"""Topic and service names, message types and QoS, defined once for every node and test.
+"""Topic and service names, message types, QoS, frames and the interface constants (latent width,
+control period), defined once for every node and test.
 
 Pure Python (no rclpy): `s1s2.ros.qos_profile` turns a `QosSpec` into an rclpy profile.
 Every name here is a default; nodes take the names below and users remap them with
@@ -8,6 +9,13 @@ Every name here is a default; nodes take the names below and users remap them wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Width of Goal.latent: s1s2_interfaces/msg/Goal.msg LATENT_DIM (a node test checks they agree).
+LATENT_DIM = 32
+# System 1's control loop: joint commands at 50 Hz. The scripted expert, demonstrations and the
+# joint-command deadline all use this period.
+CONTROL_RATE_HZ = 50.0
+CONTROL_DT = 1.0 / CONTROL_RATE_HZ
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,7 @@ SENSOR = QosSpec("sensor", depth=5, reliable=False)
 GOAL = QosSpec("goal", depth=1, reliable=True, transient_local=True)
 # Joint commands at 50 Hz: only the newest matters (depth 1), and a missed 20 ms period is a
 # deadline event the subscriber can see. 2 periods of slack before the deadline is missed.
-COMMAND = QosSpec("command", depth=1, reliable=True, deadline_s=0.04)
+COMMAND = QosSpec("command", depth=1, reliable=True, deadline_s=2 * CONTROL_DT)
 # Proprioception and small state streams.
 STATE = QosSpec("state", depth=10, reliable=True)
 # Status that late joiners should see (adapter status, context).

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from fast_policy.spec import LATENT_DIM, N_JOINTS
+from fast_policy.spec import N_JOINTS
+from s1s2.topics import LATENT_DIM
 
 
 @dataclass

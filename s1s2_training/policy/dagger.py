@@ -23,6 +23,7 @@ from fast_policy.controller import Controller, ControllerConfig
 from fast_policy.goal_tracker import GoalData, GoalTracker
 from fast_policy.runtime import CPU, PolicySession
 from fast_policy.safety import JointLimits
+from s1s2.topics import CONTROL_DT, WORLD_FRAME
 
 SUCTION_PHASES = ("descend", "lift", "transport")
 EPISODES = 20  # policy rollouts per DAgger round (30 s each, about 2 s of CPU each)
@@ -83,7 +84,7 @@ def collect(
     """Policy rollouts relabelled by the expert, in the `data.SCHEMA` layout. Returns (arrays, score)."""
     from conveyor_sim.cell import CellSim, SimConfig
     from conveyor_sim.expert import ExpertDriver
-    from conveyor_sim.recording import CONTROL_DT, class_latent
+    from conveyor_sim.recording import class_latent
 
     rng = np.random.default_rng(seed)
     sess = PolicySession(model_path, providers=[CPU], log=lambda _m: None) if model_path else None
@@ -138,7 +139,7 @@ def collect(
                     ctrl.on_goal(
                         GoalData(
                             stamp_s=now,
-                            frame_id="world",
+                            frame_id=WORLD_FRAME,
                             target_label=label or "",
                             target_xyz=tuple(target),
                             place_xyz=tuple(place_),

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fast_policy.spec import LATENT_DIM, N_JOINTS, OBS_DIM, build_observation
+from fast_policy.spec import N_JOINTS, OBS_DIM, build_observation
+from s1s2.topics import LATENT_DIM
 
 SCHEMA: dict[str, tuple] = {
     "joint_pos": (N_JOINTS,),

@@ -22,6 +22,7 @@ from fast_policy.controller import Controller, ControllerConfig
 from fast_policy.goal_tracker import GoalData, GoalTracker
 from fast_policy.runtime import CPU, PolicySession
 from fast_policy.safety import JointLimits
+from s1s2.topics import CONTROL_DT, WORLD_FRAME
 
 
 def _score(sim) -> dict:
@@ -34,7 +35,7 @@ def closed_loop(
 ) -> dict:
     from conveyor_sim.cell import CellSim, SimConfig
     from conveyor_sim.expert import ExpertDriver
-    from conveyor_sim.recording import CONTROL_DT, class_latent
+    from conveyor_sim.recording import class_latent
 
     sess = PolicySession(model_path, providers=[CPU], log=lambda _m: None)
     sim = CellSim(SimConfig(seed=seed, render_enabled=False))
@@ -66,7 +67,7 @@ def closed_loop(
                 ctrl.on_goal(
                     GoalData(
                         stamp_s=now,
-                        frame_id="world",
+                        frame_id=WORLD_FRAME,
                         target_label=label or "",
                         target_xyz=tuple(pick if pick is not None else zero3),
                         place_xyz=tuple(place if place is not None else zero3),

@@ -22,9 +22,9 @@ from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from s1s2 import topics  # noqa: E402
 from s1s2.params import ConfigError  # noqa: E402
 from s1s2.ros import qos_profile, sec_to_stamp, stamp_to_sec  # noqa: E402
+from s1s2.topics import LATENT_DIM  # noqa: E402
 from s1s2_interfaces.msg import Goal  # noqa: E402
 from s1s2_interfaces.srv import SwapAdapter  # noqa: E402
-from vlm_planner.config import LATENT_DIM  # noqa: E402
 from vlm_planner.node import VlmPlannerNode  # noqa: E402
 
 W, H = 320, 240

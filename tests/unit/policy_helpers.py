@@ -12,7 +12,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from fast_policy.goal_tracker import GoalData
 from fast_policy.runtime import PolicyMeta
-from fast_policy.spec import ACTION_DIM, LATENT_DIM, N_JOINTS, OBS_DIM
+from fast_policy.spec import ACTION_DIM, N_JOINTS, OBS_DIM
+from s1s2.topics import LATENT_DIM
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow", "wrist_pitch"]
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from adapter_manager.library import list_adapters, scan_library
 from adapter_manager.manager import AdapterManager, ManagerConfig, parse_adapter_map
+from s1s2.adapters import list_adapters, scan_library
 
 CLASSES = ["daylight", "warm_tungsten", "night_noise"]
 

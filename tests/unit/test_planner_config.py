@@ -5,7 +5,8 @@ import math
 import pytest
 
 from s1s2.params import ConfigError
-from vlm_planner.config import LATENT_DIM, PlannerConfig, parse_class_bins
+from s1s2.topics import LATENT_DIM
+from vlm_planner.config import PlannerConfig, parse_class_bins
 
 
 def test_defaults_are_valid_and_map_every_class_to_a_cell_bin():

@@ -8,7 +8,8 @@ import pytest
 
 from s1s2 import repo_root
 from s1s2.params import ConfigError
-from vlm_planner.config import LATENT_DIM, PlannerConfig
+from s1s2.topics import LATENT_DIM
+from vlm_planner.config import PlannerConfig
 from vlm_planner.geometry import CameraModel
 from vlm_planner.planner import Planner
 
@@ -165,6 +166,22 @@ def test_swap_known_unknown_and_base(planner, camera, image):
     res = planner.swap_adapter("")
     assert res.success and planner.active_adapter == ""
     assert planner.plan(image, "sort the recyclables", 1.0, 0.0, camera).adapter_id == ""
+
+
+def test_a_5000_character_id_is_refused_before_the_filesystem(planner, monkeypatch):
+    import pathlib
+
+    assert planner.swap_adapter("overcast_dim").success
+
+    def no_fs(*a, **k):  # any filesystem probe with the bad id would land here
+        raise AssertionError("filesystem touched with an invalid adapter id")
+
+    monkeypatch.setattr(pathlib.Path, "is_file", no_fs)
+    monkeypatch.setattr(pathlib.Path, "is_dir", no_fs)
+    res = planner.swap_adapter("x" * 5000)
+    monkeypatch.undo()
+    assert not res.success and "5000 characters" in res.message and len(res.message) < 300
+    assert planner.active_adapter == "overcast_dim"
 
 
 def test_lru_keeps_at_most_n_resident(planner):

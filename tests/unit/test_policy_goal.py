@@ -7,7 +7,7 @@ import pytest
 from policy_helpers import goal
 
 from fast_policy.goal_tracker import GoalTracker, belt_to_world
-from fast_policy.spec import LATENT_DIM
+from s1s2.topics import LATENT_DIM
 
 
 @pytest.mark.parametrize(

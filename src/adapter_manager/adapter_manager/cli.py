@@ -12,8 +12,8 @@ import sys
 
 from adapter_manager.classifier import ClassifierFileError, LightingClassifier
 from adapter_manager.features import FEATURE_NAMES, FeatureExtractor, features_dict
-from adapter_manager.library import scan_library
 from s1s2 import resolve_path
+from s1s2.adapters import scan_library
 
 DEFAULT_LIBRARY = "models/adapters"
 DEFAULT_CLASSIFIER = "models/lighting/classifier.json"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapter_manager.library import valid_adapter_id
+from s1s2.adapters import valid_adapter_id
 
 
 def parse_adapter_map(entries: str | list[str] | tuple[str, ...]) -> dict[str, str]:

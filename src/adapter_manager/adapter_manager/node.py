@@ -21,10 +21,10 @@ from sensor_msgs.msg import Image
 
 from adapter_manager.classifier import ClassifierFileError, LightingClassifier
 from adapter_manager.features import FEATURE_NAMES, FeatureExtractor
-from adapter_manager.image import image_to_rgb
-from adapter_manager.library import list_adapters
 from adapter_manager.manager import AdapterManager, ManagerConfig, SwapRequest, parse_adapter_map
 from s1s2 import resolve_path
+from s1s2.adapters import list_adapters
+from s1s2.images import image_to_rgb
 from s1s2.params import ConfigError, ParamSpec
 from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp
 from s1s2.topics import ADAPTER_STATUS, CAMERA_IMAGE, CONTEXT, DIAGNOSTICS, SWAP_ADAPTER_SERVICE

@@ -15,7 +15,7 @@ import numpy as np
 from conveyor_sim.cell import CellSim, SimConfig
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import ShiftSchedule
-from conveyor_sim.recording import CONTROL_DT
+from s1s2.topics import CONTROL_DT
 
 
 def run_expert_shift(

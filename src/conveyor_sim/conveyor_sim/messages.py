@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from s1s2 import repo_root
+from s1s2 import topics as tp
 
 PRIMITIVES = {
     "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16",
@@ -193,7 +194,7 @@ def goal(
 ) -> dict:
     """A Goal in the world frame (the expert's oracle target when recording demonstrations)."""
     return {
-        "header": header(t, "world"),
+        "header": header(t, tp.WORLD_FRAME),
         "plan_id": plan_id,
         "instruction": instruction,
         "target_label": target_label,

@@ -27,10 +27,10 @@ from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS, UnknownDomainError
 from s1s2 import topics
 from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, run_node
+from s1s2.topics import CONTROL_DT
 from s1s2_interfaces.msg import GroundTruth, ItemState, SortEvent
 from s1s2_interfaces.srv import ResetSim, SetLighting
 
-CONTROL_DT = 0.02
 MAX_STEP_S = 0.1  # after a stall, catch up at most this much sim time per tick
 
 

@@ -21,9 +21,8 @@ from conveyor_sim.cell import CellSim, SimConfig
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS, get_domain
 from s1s2 import topics as tp
+from s1s2.topics import CONTROL_DT, LATENT_DIM
 
-CONTROL_DT = 0.02  # 50 Hz, the rate of joint commands
-LATENT_DIM = 32
 OPERATOR_INSTRUCTION = "sort the waste on the belt into the right bins"
 RECORDED_TOPICS = [
     tp.CAMERA_IMAGE,

@@ -20,9 +20,10 @@ from fast_policy.controller import Controller, ControllerConfig
 from fast_policy.goal_tracker import GoalData
 from fast_policy.runtime import CPU, DEFAULT_PROVIDERS, TRT, PolicySession, check_providers
 from fast_policy.safety import JointLimits
-from fast_policy.spec import LATENT_DIM, OBS_DIM
+from fast_policy.spec import OBS_DIM
 from s1s2 import resolve_path
 from s1s2.params import ConfigError
+from s1s2.topics import LATENT_DIM
 
 DEFAULT_MODEL = "models/policy/policy.onnx"
 DEFAULT_CACHE = "~/.cache/s1s2/trt"

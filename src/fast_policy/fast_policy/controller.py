@@ -23,6 +23,7 @@ from fast_policy.goal_tracker import GoalData, GoalTracker
 from fast_policy.runtime import PolicyMeta
 from fast_policy.safety import JointLimits, SafetyLimiter
 from fast_policy.spec import N_JOINTS, build_observation
+from s1s2.topics import BELT_FRAME
 
 CHUNK_MODES = ("temporal_ensemble", "chunk")
 
@@ -146,7 +147,7 @@ class Controller:
         if goal is None:
             if self.goals.goal is None:
                 return self._hold("no goal")
-            if self.goals.goal.frame_id == "belt" and self.belt_odometry is None:
+            if self.goals.goal.frame_id == BELT_FRAME and self.belt_odometry is None:
                 return self._hold("no belt odometry for a belt-frame goal")
             return self._hold("goal stale")
         target = self._next_target(goal)

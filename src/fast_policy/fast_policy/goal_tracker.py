@@ -15,10 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fast_policy.spec import LATENT_DIM
-
-BELT_FRAME = "belt"  # s1s2.topics.BELT_FRAME
-WORLD_FRAME = "world"  # s1s2.topics.WORLD_FRAME
+from s1s2.topics import BELT_FRAME, LATENT_DIM, WORLD_FRAME
 
 
 @dataclass

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from fast_policy.spec import ACTION_DIM, LATENT_DIM, N_JOINTS, OBS_DIM, ONNX_INPUT, ONNX_OUTPUT
+from fast_policy.spec import ACTION_DIM, N_JOINTS, OBS_DIM, ONNX_INPUT, ONNX_OUTPUT
 from s1s2 import resolve_path
 from s1s2.files import load_json_object
 from s1s2.params import ConfigError
+from s1s2.topics import LATENT_DIM
 
 TRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from s1s2.topics import LATENT_DIM
+
 N_JOINTS = 4
-LATENT_DIM = 32  # s1s2_interfaces/msg/Goal LATENT_DIM
 OBS_FIELDS: tuple[tuple[str, int], ...] = (
     ("joint_pos", N_JOINTS),
     ("joint_vel", N_JOINTS),

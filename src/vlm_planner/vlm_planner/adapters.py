@@ -15,24 +15,18 @@ their own lock (the Planner does).
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-ADAPTER_CARD = "s1s2_adapter.json"
+from s1s2.adapters import check_adapter_id, list_adapters, read_adapter
+
 BASE = ""  # adapter id of the base model
 
 
 class AdapterError(RuntimeError):
     """An adapter that cannot be activated (unknown, corrupt, for another model)."""
-
-
-def list_library(root: Path | None) -> list[str]:
-    if root is None or not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "adapter_config.json").is_file())
 
 
 @dataclass
@@ -55,16 +49,13 @@ class AdapterSwitcher:
 
     # -- queries -------------------------------------------------------------------------------
     def names(self) -> list[str]:
-        return list_library(self.library)
+        return list_adapters(self.library) if self.library is not None else []
 
     def card(self, name: str) -> dict:
-        path = self.library / name / ADAPTER_CARD if self.library else None
-        if path is None or not path.is_file():
+        """The adapter's metadata sidecar ({} when it has none or `name` is not in the library)."""
+        if self.library is None or name not in self.names():
             return {}
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_adapter(self.library / name).metadata
 
     @property
     def model(self):
@@ -82,9 +73,11 @@ class AdapterSwitcher:
         from peft import PeftConfig
         from safetensors import safe_open
 
+        try:
+            check_adapter_id(name)  # before any filesystem access
+        except ValueError as exc:
+            raise AdapterError(str(exc)) from None
         library = ", ".join(self.names()) or "(empty)"
-        if not name or "/" in name or name.startswith("."):
-            raise AdapterError(f"adapter {name!r} is not a library name; library: {library}")
         path = self.library / name if self.library else None
         if path is None or not (path / "adapter_config.json").is_file():
             raise AdapterError(f"unknown adapter {name!r}; library ({self.library}): {library}")

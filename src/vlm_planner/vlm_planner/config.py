@@ -13,10 +13,6 @@ from dataclasses import dataclass, field
 from conveyor_sim.description import DEFAULT_CELL
 from s1s2.params import ConfigError
 
-# Width of Goal.latent. Fixed by the interface (s1s2_interfaces/msg/Goal.msg LATENT_DIM); the core
-# does not import ROS messages, the node test checks the two agree.
-LATENT_DIM = 32
-
 # Item class -> bin. Bins are the ones in conveyor_sim.description.DEFAULT_CELL.
 DEFAULT_CLASS_BINS: tuple[str, ...] = (
     "pet_bottle=plastic",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LATENT_DIM
+from s1s2.topics import LATENT_DIM
 
 PROJECTION_FILE = "latent_projection.safetensors"
 POOLING = "mean of last-layer hidden state over prompt tokens (prefill), then @P, then L2-normalised"

@@ -36,6 +36,8 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 
 from s1s2 import topics
+from s1s2.adapters import short_repr
+from s1s2.images import image_to_rgb
 from s1s2.params import ConfigError, ParamSpec
 from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp, stamp_to_sec
 from s1s2_interfaces.msg import Goal
@@ -88,27 +90,6 @@ PARAMS = [
     ParamSpec("odometry_max_extrapolation_s", 0.5, "belt odometry may be extrapolated this far past its last sample",
               min=0.0, max=5.0, read_only=True),
 ]  # fmt: skip
-
-
-def image_to_rgb(msg: Image) -> tuple[np.ndarray | None, str]:
-    """(HxWx3 uint8 RGB, "") or (None, why the message is malformed)."""
-    enc = msg.encoding.lower()
-    if enc not in ("rgb8", "bgr8"):
-        return None, f"encoding {msg.encoding!r} (expected rgb8 or bgr8)"
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if h < 2 or w < 2:
-        return None, f"size {w}x{h}"
-    if step < w * 3:
-        return None, f"step {step} < width*3 = {w * 3}"
-    data = (
-        np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
-    )
-    if data.size != step * h:
-        return None, f"data length {data.size} != step*height = {step * h}"
-    img = data.reshape(h, step)[:, : w * 3].reshape(h, w, 3)
-    if enc == "bgr8":
-        img = img[:, :, ::-1]
-    return np.ascontiguousarray(img), ""
 
 
 def _pose(p, frame_quat=(0.0, 0.0, 0.0, 1.0)) -> Pose:
@@ -178,6 +159,7 @@ class VlmPlannerNode(Node):
         self._plan_times: deque[float] = deque(maxlen=20)
         self._skipped = 0
         self._dropped_images = 0
+        self._last_image_error = ""
         self._errors = 0
         self._last_reason = ""
         self._last_swap_ms = float("nan")
@@ -237,10 +219,12 @@ class VlmPlannerNode(Node):
 
     # -- subscriptions -------------------------------------------------------------------------
     def _on_image(self, msg: Image):
-        img, why = image_to_rgb(msg)
-        if img is None:
+        try:
+            img = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        except (ValueError, TypeError) as exc:
             self._dropped_images += 1
-            self.get_logger().warning(f"dropped malformed camera image: {why}", throttle_duration_sec=5.0)
+            self._last_image_error = str(exc)
+            self.get_logger().warning(f"dropped camera image: {exc}", throttle_duration_sec=5.0)
             return
         with self._lock:
             self._image = (img, stamp_to_sec(msg.header.stamp))
@@ -352,7 +336,7 @@ class VlmPlannerNode(Node):
             res = await done
         except Exception as exc:
             response.success, response.active_adapter = False, self.planner.active_adapter
-            response.message = f"swap to {request.adapter_id!r} failed: {type(exc).__name__}: {exc}"
+            response.message = f"swap to {short_repr(request.adapter_id)} failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(response.message)
             return response
         response.success = res.success
@@ -385,6 +369,7 @@ class VlmPlannerNode(Node):
             "plan_rate_hz": f"{rate:.2f}",
             "skipped_ticks": str(self._skipped),
             "dropped_images": str(self._dropped_images),
+            "last_image_error": self._last_image_error,
             "active_adapter": self.planner.active_adapter,
             "resident_adapters": ",".join(self.planner.resident_adapters),
             "last_swap_ms": f"{self._last_swap_ms:.1f}" if math.isfinite(self._last_swap_ms) else "nan",

@@ -21,9 +21,10 @@ import numpy as np
 
 from s1s2 import resolve_path
 from s1s2.params import ConfigError
+from s1s2.topics import LATENT_DIM
 
 from .adapters import BASE, AdapterError, AdapterSwitcher
-from .config import LATENT_DIM, PlannerConfig
+from .config import PlannerConfig
 from .geometry import CameraModel, world_to_belt
 from .latent import load_projection, project
 from .model import floating_dtype, load_vlm

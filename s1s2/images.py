@@ -1,4 +1,7 @@
-"""sensor_msgs/Image fields -> RGB numpy array, without rclpy or cv_bridge (cores stay ROS-free)."""
+"""sensor_msgs/Image fields -> RGB numpy array, without rclpy or cv_bridge (cores stay ROS-free).
+
+The one converter every node uses (planner, adapter manager): colour encodings are reordered,
+mono8 is replicated to three channels, anything else is refused with a ValueError naming it."""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ _ENCODINGS = {
     "bgr8": (3, (2, 1, 0)),
     "rgba8": (4, (0, 1, 2)),
     "bgra8": (4, (2, 1, 0)),
+    "mono8": (1, (0, 0, 0)),
 }
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
 def image_to_rgb(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
     """HxWx3 uint8 RGB view/copy of raw image data; raises ValueError naming what is wrong."""
+    encoding = encoding.lower() if isinstance(encoding, str) else encoding
     if encoding not in _ENCODINGS:
         raise ValueError(
             f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"

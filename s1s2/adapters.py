@@ -1,4 +1,5 @@
-"""The on-disk LoRA adapter library: one peft `save_pretrained` folder per adapter.
+"""The on-disk LoRA adapter library: one peft `save_pretrained` folder per adapter. The one reader
+the planner and the adapter manager share (no torch, no peft: plain files).
 
     models/adapters/<adapter_id>/adapter_config.json        (peft; required)
     models/adapters/<adapter_id>/adapter_model.safetensors  (peft weights)
@@ -19,7 +20,10 @@ from pathlib import Path
 ADAPTER_CONFIG = "adapter_config.json"
 # Sidecar files that may say whether/how an adapter was trained (first found wins).
 METADATA_FILES = ("s1s2_adapter.json", "adapter_metadata.json", "metadata.json", "training_info.json")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# An adapter id is a folder name: a letter or digit, then letters, digits, '_', '.', '-'; at most
+# MAX_ID_LENGTH characters. Checked before any filesystem access.
+MAX_ID_LENGTH = 64
+_ID_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{MAX_ID_LENGTH - 1}}}")
 
 
 @dataclass
@@ -36,8 +40,27 @@ class AdapterInfo:
     error: str = ""  # unreadable adapter_config.json etc.
 
 
-def valid_adapter_id(adapter_id: str) -> bool:
-    return bool(_ID_RE.match(adapter_id or ""))
+def valid_adapter_id(adapter_id) -> bool:
+    return isinstance(adapter_id, str) and bool(_ID_RE.fullmatch(adapter_id)) and ".." not in adapter_id
+
+
+def short_repr(value, limit: int = 40) -> str:
+    """repr of (possibly huge or hostile) input for messages: at most `limit` characters of it."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def check_adapter_id(adapter_id) -> str:
+    """Return `adapter_id` if it is a valid library name, else raise ValueError quoting at most a
+    short prefix of it (a 5,000-character id must never reach the filesystem or the logs)."""
+    if not valid_adapter_id(adapter_id):
+        raise ValueError(
+            f"adapter id {short_repr(adapter_id)} is not a library name: a letter or digit, then "
+            f"letters, digits, '_', '.', '-', at most {MAX_ID_LENGTH} characters"
+        )
+    return adapter_id
 
 
 def _dir_size(path: Path) -> int:
@@ -79,7 +102,11 @@ def list_adapters(library: str | Path) -> list[str]:
     root = Path(library)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / ADAPTER_CONFIG).is_file())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and valid_adapter_id(p.name) and (p / ADAPTER_CONFIG).is_file()
+    )
 
 
 def scan_library(library: str | Path) -> list[AdapterInfo]:

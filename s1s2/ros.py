@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, KeyValue
@@ -16,7 +15,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from s1s2.params import ConfigError, ParamSpec
+from s1s2.params import ConfigError, ParamSpec, param_specs
 from s1s2.topics import QosSpec
 
 READY_MARKER = "[s1s2] READY"  # printed on stdout once a node is fully initialised; the launcher waits for it
@@ -50,20 +49,21 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
-def declare_parameters(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
-    """Declare every spec with its descriptor and return validated values.
+def declare_parameters(node: Node, config_cls):
+    """Declare every parameter of the config dataclass `config_cls` (s1s2.params) with its
+    descriptor and return the dataclass built from the declared values.
 
-    Raises ConfigError (one line naming the parameter and value) on a bad value. Range violations
+    Raises ConfigError (one line naming the parameter and value) on a bad value; range violations
     caught by rclpy itself are re-raised as ConfigError too.
     """
     values = {}
-    for spec in specs:
+    for spec in param_specs(config_cls):
         try:
             param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
         except Exception as exc:  # rclpy raises InvalidParameterValueException and friends
             raise ConfigError(f"parameter '{spec.name}': {exc}") from exc
         values[spec.name] = spec.validate(param.value)
-    return values
+    return config_cls(**values)
 
 
 def publish_diagnostics(node: Node, publisher, status, values: dict[str, str]) -> None:

@@ -66,12 +66,21 @@ JOINT_COMMANDS = Topic(
     "arm joint position commands (forward_command_controller convention), 50 Hz",
 )
 SUCTION_COMMAND = Topic("/suction_command", "std_msgs/msg/Bool", COMMAND, "suction gripper on/off")
+# The suction cup's vacuum switch: true while an item is held (a real gripper's vacuum sensor).
+# System 1 needs it to know whether a grasp succeeded; System 2 never does.
+VACUUM = Topic(
+    "/suction/vacuum", "std_msgs/msg/Bool", STATE, "vacuum switch: true while an item is held, 50 Hz"
+)
 CONTEXT = Topic(
     "/adapter_manager/context", "s1s2_interfaces/msg/LightingContext", LATCHED, "lighting/context class"
 )
 ADAPTER_STATUS = Topic(
     "/adapter_manager/status", "s1s2_interfaces/msg/AdapterStatus", LATCHED, "adapter library state"
 )
+PLANNER_STATUS = Topic(
+    "/vlm_planner/status", "s1s2_interfaces/msg/PlannerStatus", LATCHED,
+    "planner: model, active and resident adapters, start time (a new one = restarted)",
+)  # fmt: skip
 DIAGNOSTICS = Topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", STATE, "node health")
 # Simulation-only topics: evaluation, recording and the scripted expert. No stack node subscribes.
 GROUND_TRUTH = Topic("/sim/ground_truth", "s1s2_interfaces/msg/GroundTruth", STATE, "sim ground truth")
@@ -86,8 +95,10 @@ ALL_TOPICS = [
     GOAL_TOPIC,
     JOINT_COMMANDS,
     SUCTION_COMMAND,
+    VACUUM,
     CONTEXT,
     ADAPTER_STATUS,
+    PLANNER_STATUS,
     DIAGNOSTICS,
     GROUND_TRUTH,
     SORT_EVENTS,

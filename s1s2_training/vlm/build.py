@@ -27,8 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conveyor_sim.description import DEFAULT_CELL
 from conveyor_sim.lighting import DOMAINS as LIGHTING_DOMAINS
+from s1s2.cell import DEFAULT_CELL
 from s1s2_training.vlm.qlora import _planner_module
 
 # The cell description is the one source of class, bin and lighting-domain names.

@@ -76,7 +76,7 @@ def encode(processor, image_rgb, instruction: str, answer: str, classes=None) ->
 
     config = _planner_module("config")
     planner = _planner_module("planner")
-    classes = classes or [e.split("=")[0] for e in config.DEFAULT_CLASS_BINS]
+    classes = classes or config.PlannerConfig().classes
     h, w = image_rgb.shape[:2]
     prompt = planner.build_prompt(processor, config.DEFAULT_PROMPT, instruction, classes, w, h)
     eos = processor.tokenizer.eos_token or ""

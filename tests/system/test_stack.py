@@ -46,9 +46,11 @@ def stack_report(tmp_path_factory):
 def _camera_rate_param() -> float:
     import yaml
 
+    from s1s2.cell import load_cell
+
     with open("config/conveyor_sim.yaml") as f:
         params = yaml.safe_load(f)["conveyor_sim"]["ros__parameters"]
-    return float(params["camera_rate_hz"])
+    return float(params["camera_rate_hz"]) or load_cell(params["cell"]).camera.rate_hz
 
 
 def test_all_nodes_stay_up(stack_report):

@@ -76,7 +76,7 @@ def goal(
 
 
 def cell_limits():
-    from conveyor_sim.description import DEFAULT_CELL
     from fast_policy.safety import JointLimits
+    from s1s2.cell import DEFAULT_CELL
 
     return JointLimits.from_arm(DEFAULT_CELL.arm)

@@ -70,12 +70,12 @@ def test_malformed_probabilities_rejected():
 
 
 def test_mapping_defaults_unknown_label_to_base():
-    m = make(library=("daylight",), adapter_map=parse_adapter_map("warm_tungsten:daylight"))
+    m = make(library=("daylight",), adapter_map="warm_tungsten:daylight")
     assert m.adapter_for("daylight") == "daylight"  # named after the domain, in the library
     assert m.adapter_for("night_noise") == ""  # no such adapter: base model
     assert m.adapter_for("not_a_domain") == ""
     assert m.adapter_for("warm_tungsten") == "daylight"  # explicit mapping
-    m2 = make(library=("daylight",), adapter_map={"night_noise": "missing"})
+    m2 = make(library=("daylight",), adapter_map="night_noise:missing")
     assert m2.adapter_for("night_noise") == "" and "not in the library" in m2.warnings[0]
 
 
@@ -156,7 +156,7 @@ def test_timeout_fails_request_and_late_reply_is_ignored():
         ({"min_dwell_s": -1.0}, "min_dwell_s"),
         ({"swap_timeout_s": float("nan")}, "swap_timeout_s"),
         ({"retry_backoff_s": 5.0, "retry_backoff_max_s": 1.0}, "retry_backoff_max_s"),
-        ({"adapter_map": ["bad"]}, "adapter map"),
+        ({"adapter_map": "bad"}, "adapter_map.*'bad'"),
     ],
 )
 def test_manager_config_validation(kwargs, msg):
@@ -189,7 +189,7 @@ def test_resident_reported_by_planner_replaces_inferred_set():
     req = m.next_swap(0.0)
     m.on_swap_result(req.request_id, 0.1, True, "daylight", 3.0)
     assert m.status()["resident_adapters"] == ["daylight"] and not m.status()["resident_reported"]
-    m.set_resident(["warm_tungsten", "", "daylight"])  # e.g. from the planner's diagnostics
+    m.set_resident(["warm_tungsten", "", "daylight"])  # e.g. from the planner's status
     assert (
         m.status()["resident_adapters"] == ["daylight", "warm_tungsten"] and m.status()["resident_reported"]
     )
@@ -203,3 +203,22 @@ def test_clear_backoff_allows_immediate_retry():
     assert m.next_swap(1.0) is None
     m.clear_backoff()
     assert m.next_swap(1.0).adapter_id == "daylight"
+
+
+def test_planner_restart_voids_the_belief_and_reapplies_the_context_adapter():
+    m = make(library=("daylight", "night_noise"), min_dwell_s=0.0, swap_cooldown_s=5.0)
+    assert not m.on_planner_status(10.0, "", [])  # first status: learn what it runs
+    assert m.active_adapter == ""
+    m.update(0.0, onehot("night_noise"))
+    req = m.next_swap(0.0)
+    assert req.adapter_id == "night_noise"
+    m.on_swap_result(req.request_id, 0.1, True, "night_noise")
+    assert m.next_swap(1.0) is None  # done, cooling down
+    # The same planner process reports again: nothing changes.
+    assert not m.on_planner_status(10.0, "night_noise", ["night_noise"])
+    # The planner restarted with its initial adapter (the base model): re-apply at once, even in
+    # the cool-down, and a swap that was in flight to the old process is void.
+    assert m.on_planner_status(20.0, "", [])
+    assert m.planner_restarts == 1 and m.active_adapter == "" and m.status()["planner_restarts"] == 1
+    again = m.next_swap(1.5)
+    assert again is not None and again.adapter_id == "night_noise"

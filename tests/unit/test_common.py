@@ -1,12 +1,13 @@
 """Shared ROS-free helpers: parameter specs, topics, metrics."""
 
+import dataclasses
 import math
 
 import pytest
 
 from s1s2 import topics
 from s1s2.metrics import RateMeter, percentile, within
-from s1s2.params import ConfigError, ParamSpec, validate_all
+from s1s2.params import ConfigError, ParamSpec, check_fields, from_values, param, param_specs, to_values
 
 
 def test_param_spec_names_the_bad_value():
@@ -29,11 +30,37 @@ def test_param_spec_names_the_bad_value():
         flag.validate(1)
 
 
-def test_validate_all_rejects_unknown_names():
-    specs = [ParamSpec("a", 1, "a", min=0, max=2)]
-    assert validate_all(specs, {}) == {"a": 1}
-    with pytest.raises(ConfigError, match="unknown parameter.*'?b"):
-        validate_all(specs, {"b": 3})
+@dataclasses.dataclass
+class _Cfg:
+    rate_hz: float = param(50.0, "loop rate", min=1.0, max=500.0, read_only=True)
+    names: list = param(["a", "b"], "names", length=2)
+    gains: list = param([1.0, 2.0], "gains", min=0.0)
+    optional: float | None = param(None, "not exposed", ros=False)
+    internal: int = 3  # not a parameter
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+def test_config_dataclass_is_the_single_source_of_parameters():
+    specs = {s.name: s for s in param_specs(_Cfg)}
+    assert set(specs) == {"rate_hz", "names", "gains"}  # ros=False and plain fields are not parameters
+    assert specs["rate_hz"] == ParamSpec("rate_hz", 50.0, "loop rate", 1.0, 500.0, read_only=True)
+    assert [s.name for s in param_specs(_Cfg, ros_only=False)] == ["rate_hz", "names", "gains", "optional"]
+    assert _Cfg().names is not _Cfg().names  # list defaults are per instance
+    assert to_values(_Cfg()) == {"rate_hz": 50.0, "names": ["a", "b"], "gains": [1.0, 2.0]}
+    assert from_values(_Cfg, {"rate_hz": 20.0}).rate_hz == 20.0
+    with pytest.raises(ConfigError, match="unknown parameter.*'?bogus"):
+        from_values(_Cfg, {"bogus": 3})
+    with pytest.raises(ConfigError, match=r"'rate_hz'.*1000"):
+        _Cfg(rate_hz=1000.0)
+    with pytest.raises(ConfigError, match=r"'names'.*2 values"):
+        _Cfg(names=["a"])
+    with pytest.raises(ConfigError, match=r"'gains'.*-1"):
+        _Cfg(gains=[1.0, -1.0])
+    with pytest.raises(ConfigError, match=r"'names'.*expected a string"):
+        _Cfg(names=["a", 3])
+    assert _Cfg(optional=None).optional is None
 
 
 def test_topics_defined_once_and_qos_as_specified():

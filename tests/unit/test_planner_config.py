@@ -1,12 +1,13 @@
 """PlannerConfig validation: every bad value is named in the error."""
 
 import math
+from pathlib import Path
 
 import pytest
 
 from s1s2.params import ConfigError
 from s1s2.topics import LATENT_DIM
-from vlm_planner.config import PlannerConfig, parse_class_bins
+from vlm_planner.config import PlannerConfig, PlannerNodeConfig
 
 
 def test_defaults_are_valid_and_map_every_class_to_a_cell_bin():
@@ -32,7 +33,8 @@ def test_defaults_are_valid_and_map_every_class_to_a_cell_bin():
         ("valid_for_s", math.nan, r"valid_for_s.*nan"),
         ("valid_for_s", -1.0, r"valid_for_s.*-1\.0"),
         ("min_confidence", 1.5, r"min_confidence.*1\.5"),
-        ("pick_plane_z", math.inf, r"pick_plane_z.*inf"),
+        ("belt_margin", math.inf, r"belt_margin.*inf"),
+        ("cell", "config/no_cell.yaml", r"'cell'.*no_cell.yaml"),
         ("model_id", "", r"model_id.*''"),
         ("instruction", "  ", r"instruction"),
         ("prompt_template", "no placeholder", r"prompt_template.*no placeholder"),
@@ -45,13 +47,21 @@ def test_bad_values_are_named(field, value, pattern):
         PlannerConfig(**{field: value})
 
 
-def test_class_bins_entries_are_checked():
-    assert parse_class_bins(["a=plastic", " b = metal "]) == {"a": "plastic", "b": "metal"}
-    with pytest.raises(ConfigError, match=r"'pet_bottle'.*not 'class=bin'"):
-        parse_class_bins(["pet_bottle"])
-    with pytest.raises(ConfigError, match=r"'x' is mapped twice"):
-        parse_class_bins(["x=plastic", "x=metal"])
-    with pytest.raises(ConfigError, match="empty"):
-        parse_class_bins([])
-    with pytest.raises(ConfigError, match=r"'pet_bottle'.*unknown bin 'compost'"):
-        PlannerConfig(class_bins=("pet_bottle=compost",))
+def test_cell_facts_come_from_the_cell_description(tmp_path):
+    from s1s2.cell import DEFAULT_CELL
+
+    cfg = PlannerConfig()
+    assert cfg.classes == DEFAULT_CELL.class_names and cfg.class_to_bin == DEFAULT_CELL.class_to_bin
+    assert cfg.pick_plane_z == DEFAULT_CELL.belt.surface_height
+    other = tmp_path / "cell.yaml"
+    text = Path(DEFAULT_CELL.source).read_text().replace("{bin_id: glass,", "{bin_id: compost,")
+    other.write_text(text)
+    with pytest.raises(ConfigError, match=r"'cell'.*glass_bottle.*unknown bin 'glass'"):
+        PlannerConfig(cell=str(other))
+
+
+def test_node_config_adds_the_node_parameters_only():
+    node = PlannerNodeConfig(rate_hz=2.0, min_confidence=0.4)
+    assert node.planner_config() == PlannerConfig(min_confidence=0.4)
+    with pytest.raises(ConfigError, match=r"rate_hz.*50"):
+        PlannerNodeConfig(rate_hz=50.0)

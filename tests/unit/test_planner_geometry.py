@@ -5,21 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from vlm_planner.geometry import (
-    DEFAULT_CAMERA_ORIENTATION,
-    DEFAULT_CAMERA_POSITION,
-    CameraModel,
-    OdometryHistory,
-    quat_to_matrix,
-    world_to_belt,
-)
+from s1s2.cell import DEFAULT_CELL, CameraSpec
+from vlm_planner.geometry import CameraModel, OdometryHistory, quat_to_matrix, world_to_belt
+
+DOWN = CameraSpec.OPTICAL_ORIENTATION_XYZW
 
 # 320x240, f = 200 px, principal point at the centre; camera 1.5 m above a plane at z = 0.3.
 K = [200.0, 0.0, 160.0, 0.0, 200.0, 120.0, 0.0, 0.0, 1.0]
 
 
 def down_camera(position=(0.0, 0.0, 1.8)):
-    return CameraModel.from_camera_info(K, 320, 240, position, DEFAULT_CAMERA_ORIENTATION)
+    return CameraModel(K, 320, 240, position, DOWN)
 
 
 def test_principal_point_hits_the_plane_below_the_camera():
@@ -40,10 +36,10 @@ def test_round_trip_with_a_tilted_camera():
     # 20 degrees of pitch about world x on top of the downward view.
     a = math.radians(20.0)
     tilt = (math.sin(a / 2), 0.0, 0.0, math.cos(a / 2))
-    r = quat_to_matrix(tilt) @ quat_to_matrix(DEFAULT_CAMERA_ORIENTATION)
+    r = quat_to_matrix(tilt) @ quat_to_matrix(DOWN)
     w = 0.5 * (1 + np.trace(r)) ** 0.5
     q = ((r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w), w)
-    cam = CameraModel.from_camera_info(K, 320, 240, (0.2, -0.6, 1.7), q)
+    cam = CameraModel(K, 320, 240, (0.2, -0.6, 1.7), q)
     for point in ([0.0, 0.0, 0.3], [0.4, -0.1, 0.3], [-0.5, 0.15, 0.3]):
         uv = cam.world_to_pixel(point)
         assert uv is not None
@@ -59,15 +55,16 @@ def test_bad_intrinsics_and_quaternion_are_rejected():
     with pytest.raises(ValueError, match="focal"):
         CameraModel.from_camera_info([0.0] * 9, 320, 240)
     with pytest.raises(ValueError, match="quaternion"):
-        CameraModel.from_camera_info(K, 320, 240, (0, 0, 1), (0, 0, 0, 0))
+        CameraModel(K, 320, 240, (0, 0, 1), (0, 0, 0, 0))
 
 
 def test_belt_frame_subtracts_odometry_along_x():
     np.testing.assert_allclose(world_to_belt([0.5, -0.1, 0.3], 1.25), [-0.75, -0.1, 0.3])
 
 
-def test_default_pose_matches_the_simulated_camera():
-    """The planner's default camera pose equals the MuJoCo cell's overhead camera."""
+def test_cell_camera_matches_the_simulated_camera():
+    """The planner's camera (pose and intrinsics from the cell description) equals the MuJoCo
+    cell's overhead camera, and deprojects pixels exactly as the simulator's camera model does."""
     pytest.importorskip("mujoco")
     from conveyor_sim.cell import CellSim, SimConfig
 
@@ -78,9 +75,10 @@ def test_default_pose_matches_the_simulated_camera():
         close = getattr(sim, "close", None)
         if callable(close):
             close()
-    np.testing.assert_allclose(info.position, DEFAULT_CAMERA_POSITION, atol=1e-6)
-    np.testing.assert_allclose(info.rotation, quat_to_matrix(DEFAULT_CAMERA_ORIENTATION), atol=1e-6)
-    cam = CameraModel.from_camera_info(info.K, info.width, info.height)
+    np.testing.assert_allclose(info.position, DEFAULT_CELL.camera.position, atol=1e-6)
+    np.testing.assert_allclose(info.rotation, quat_to_matrix(DOWN), atol=1e-6)
+    cam = CameraModel.from_cell(width=info.width, height=info.height)
+    np.testing.assert_allclose(cam.k, info.K)
     for uv in ((10.0, 20.0), (160.0, 120.0), (300.0, 200.0)):
         np.testing.assert_allclose(cam.pixel_to_plane(*uv, 0.3), info.pixel_to_plane(*uv, 0.3), atol=1e-9)
 

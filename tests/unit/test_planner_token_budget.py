@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from transformers import AutoTokenizer
 
-from conveyor_sim.description import DEFAULT_CELL
+from s1s2.cell import DEFAULT_CELL
 
 ROOT = Path(__file__).resolve().parents[2]
 

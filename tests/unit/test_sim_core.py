@@ -6,10 +6,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from conveyor_sim import kinematics
 from conveyor_sim.cell import CellSim, SimConfig
-from conveyor_sim.description import DEFAULT_CELL
 from conveyor_sim.lighting import DOMAINS, UnknownDomainError, get_domain
+from s1s2 import kinematics
+from s1s2.cell import DEFAULT_CELL
 
 
 def _run(seed, seconds=12.0):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from conveyor_sim.cell import CellSim, SimConfig
-from conveyor_sim.expert import ExpertDriver, ExpertObservation, ScriptedExpert, place_point
+from conveyor_sim.expert import ExpertDriver, ExpertObservation, ScriptedExpert
 from conveyor_sim.scoring import CORRECT, DROPPED, MISSED, WRONG_BIN
 
 
@@ -19,7 +19,7 @@ def _carry_to(sim, item_id, bin_id):
             q=sim.joint_positions(),
             target=None if it is None or it.grasped else it.pick_point,
             target_velocity=np.zeros(3) if it is None else it.velocity,
-            place=place_point(sim.desc, bin_id),
+            place=sim.desc.place_point(bin_id),
             suction=sim.suction,
             holding=holding,
         )
@@ -57,7 +57,7 @@ def test_drop_on_floor_is_scored_dropped():
     sim = CellSim(SimConfig(seed=0, render_enabled=False, spawn_interval_s=0.0))
     iid = sim.spawn_item("cardboard", x=0.0, y=0.0)
     # teleport it beside the belt, above the floor, away from the bins
-    slot = next(it.slot for it in sim._items if it.item_id == iid)
+    slot = next(it.slot for it in sim.items.items if it.item_id == iid)
     sim.data.qpos[slot.qpos : slot.qpos + 3] = (0.0, 0.6, 0.5)
     sim.step(2.0)
     ev = sim.pop_events()

@@ -55,3 +55,42 @@ def test_camera_info_projects_items_onto_their_pixels(sim):
     ((u2, v2),) = info.project(gt.pick_point + np.array([0.1, 0.1, 0.0]))
     assert u2 > u and v2 < v
     sim.reset(0)
+
+
+def test_intrinsics_principal_point_matches_where_mujoco_renders_a_point():
+    """CameraSpec.intrinsics (the one K every node uses) puts a rendered point where MuJoCo draws it:
+    principal point ((w - 1) / 2, (h - 1) / 2) in pixel-centre coordinates. The w / 2 convention
+    is half a pixel off (about 3.6 mm on the belt at this camera height)."""
+    import mujoco
+
+    from s1s2.cell import DEFAULT_CELL
+
+    cam = DEFAULT_CELL.camera
+    w, h, z = 320, 240, 0.3
+    points = [(0.2113, -0.3723), (-0.3, -0.6)]
+    dots = "".join(f'<geom type="sphere" size="0.004" pos="{x} {y} {z}" rgba="1 1 1 1"/>' for x, y in points)
+    xml = (
+        '<mujoco><visual><headlight ambient="1 1 1" diffuse="0 0 0" specular="0 0 0"/></visual><worldbody>'
+        f'<geom type="plane" size="5 5 0.1" rgba="0 0 0 1"/>{dots}'
+        f'<camera name="c" pos="{" ".join(map(str, cam.position))}" fovy="{cam.fovy_deg}"/></worldbody></mujoco>'
+    )
+    model = mujoco.MjModel.from_xml_string(xml)
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    renderer = mujoco.Renderer(model, h, w)
+    try:
+        renderer.update_scene(data, camera="c")
+        img = renderer.render().astype(float).sum(2)
+    finally:
+        renderer.close()
+    k = cam.intrinsics(w, h)
+    uu, vv = np.meshgrid(np.arange(w), np.arange(h))
+    for x, y in points:
+        # optical frame: x right = world +x, y down = world -y, depth = camera height - z
+        depth = cam.position[2] - z
+        u = k[0, 0] * (x - cam.position[0]) / depth + k[0, 2]
+        v = k[1, 1] * -(y - cam.position[1]) / depth + k[1, 2]
+        win = img * ((abs(uu - u) < 6) & (abs(vv - v) < 6))
+        cu, cv = (win * uu).sum() / win.sum(), (win * vv).sum() / win.sum()
+        assert abs(cu - u) < 0.25 and abs(cv - v) < 0.25, (cu, cv, u, v)
+        assert abs(cu - (u + 0.5)) > abs(cu - u)  # the w/2 convention is worse

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from s1s2.adapters import valid_adapter_id
+from s1s2.params import ConfigError, check_fields, param
 
 
 def parse_adapter_map(entries: str | list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -54,34 +55,43 @@ def parse_adapter_map(entries: str | list[str] | tuple[str, ...]) -> dict[str, s
     return mapping
 
 
-def _check(name: str, value, lo: float, hi: float, lo_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < lo or value > hi or (lo_open and value == lo):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}], got {value!r}")
-
-
 @dataclass
 class ManagerConfig:
-    ema_alpha: float = 0.4  # weight of the newest frame's probabilities (1 = no smoothing)
-    switch_threshold: float = 0.6
-    min_dwell_s: float = 2.0
-    swap_cooldown_s: float = 5.0
-    swap_timeout_s: float = 15.0
-    retry_backoff_s: float = 1.0
-    retry_backoff_max_s: float = 30.0
-    adapter_map: dict[str, str] = field(default_factory=dict)
+    """When to believe a new lighting context and when to swap; the node exposes each field."""
+
+    ema_alpha: float = param(
+        0.4, "weight of the newest probabilities in the EMA (1 = no smoothing)", min=0.01, max=1.0
+    )
+    switch_threshold: float = param(0.6, "smoothed probability a new context needs", min=0.0, max=1.0)
+    min_dwell_s: float = param(
+        2.0, "a new context must hold this long before it is adopted", min=0.0, max=3600.0
+    )
+    swap_cooldown_s: float = param(5.0, "minimum time between two successful swaps", min=0.0, max=3600.0)
+    swap_timeout_s: float = param(
+        15.0, "a SwapAdapter call without reply fails after this", min=0.1, max=3600.0
+    )
+    retry_backoff_s: float = param(
+        1.0, "first retry delay after a failed swap (doubles)", min=0.1, max=3600.0
+    )
+    retry_backoff_max_s: float = param(30.0, "cap of the retry delay", min=0.1, max=86400.0)
+    adapter_map: str = param(
+        "",
+        "comma-separated 'domain:adapter_id' overrides ('domain:' = base model); unmapped domains use "
+        "the adapter named after the domain if the library has it, else the base model",
+    )
+    mapping: dict[str, str] = field(init=False, repr=False)  # adapter_map, parsed
 
     def __post_init__(self):
-        _check("ema_alpha", self.ema_alpha, 0.0, 1.0, lo_open=True)
-        _check("switch_threshold", self.switch_threshold, 0.0, 1.0)
-        _check("min_dwell_s", self.min_dwell_s, 0.0, 3600.0)
-        _check("swap_cooldown_s", self.swap_cooldown_s, 0.0, 3600.0)
-        _check("swap_timeout_s", self.swap_timeout_s, 0.0, 3600.0, lo_open=True)
-        _check("retry_backoff_s", self.retry_backoff_s, 0.0, 3600.0, lo_open=True)
-        _check("retry_backoff_max_s", self.retry_backoff_max_s, self.retry_backoff_s, 86400.0)
-        if not isinstance(self.adapter_map, dict):
-            self.adapter_map = parse_adapter_map(self.adapter_map)
+        check_fields(self)
+        if self.retry_backoff_max_s < self.retry_backoff_s:
+            raise ConfigError(
+                f"parameter 'retry_backoff_max_s': {self.retry_backoff_max_s!r} is below "
+                f"retry_backoff_s = {self.retry_backoff_s!r}"
+            )
+        try:
+            self.mapping = parse_adapter_map(self.adapter_map)
+        except ValueError as exc:
+            raise ConfigError(f"parameter 'adapter_map': {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -113,11 +123,12 @@ class AdapterManager:
         self.context_label = ""  # "" until a label has held for the dwell time
         self._pending: str | None = None
         self._pending_since = 0.0
-        self.active_adapter: str | None = None  # None: unknown (no reply from the planner yet)
-        # Adapters loaded in the planner. SwapAdapter does not report them: until the planner's
-        # diagnostics say otherwise (`set_resident`), every adapter activated here is assumed resident.
+        self.active_adapter: str | None = None  # None: unknown (no status or reply from the planner yet)
+        # Adapters loaded in the planner, as its status topic and SwapAdapter replies report them.
         self.resident: set[str] = set()
         self.resident_reported = False
+        self.planner_started: float | None = None  # PlannerStatus.started of the planner we talk to
+        self.planner_restarts = 0
         self.last_swap: SwapRecord | None = None
         self.swap_count = 0
         self.failures = 0  # consecutive failed swap attempts
@@ -173,8 +184,8 @@ class AdapterManager:
     def adapter_for(self, label: str) -> str:
         """Adapter id a context label selects ("" = base model)."""
         with self._lock:
-            if label in self.config.adapter_map:
-                adapter = self.config.adapter_map[label]
+            if label in self.config.mapping:
+                adapter = self.config.mapping[label]
                 if adapter and adapter not in self.library:
                     msg = f"adapter map: {label!r} -> {adapter!r} is not in the library; using the base model"
                     if msg not in self.warnings:
@@ -243,10 +254,29 @@ class AdapterManager:
             return True
 
     def set_resident(self, adapters: list[str]) -> None:
-        """Adapters the planner reports loaded (its diagnostics); replaces the inferred set."""
+        """Adapters the planner reports loaded (a SwapAdapter reply or its status)."""
         with self._lock:
             self.resident = {a for a in adapters if a}
             self.resident_reported = True
+
+    def on_planner_status(self, started: float, active_adapter: str, resident: list[str]) -> bool:
+        """The planner's latched status. A new `started` means the planner restarted: it runs its
+        initial adapter, so what it reports replaces what we believed, a swap in flight is void and
+        the back-off is cleared; the adapter for the current context is re-applied at the next
+        `next_swap`. Returns True on a restart."""
+        with self._lock:
+            restarted = self.planner_started is not None and started != self.planner_started
+            self.planner_started = started
+            self.set_resident(resident)
+            if restarted:
+                self.planner_restarts += 1
+                self._in_flight = None
+                self.failures = 0
+                self._next_allowed = -math.inf
+                self.active_adapter = active_adapter
+            elif self._in_flight is None:
+                self.active_adapter = active_adapter  # the planner's word is the truth between swaps
+            return restarted
 
     def clear_backoff(self) -> None:
         """Allow the next retry now (e.g. the planner's service just appeared)."""
@@ -283,6 +313,7 @@ class AdapterManager:
                 "context_label": self.context_label,
                 "resident_adapters": sorted(self.resident),
                 "resident_reported": self.resident_reported,
+                "planner_restarts": self.planner_restarts,
                 "library_adapters": list(self.library),
                 "last_swap_from": last.from_adapter if last else "",
                 "last_swap_to": last.to_adapter if last else "",

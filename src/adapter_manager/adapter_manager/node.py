@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import dataclass, fields
 from functools import partial
 
 from builtin_interfaces.msg import Time
@@ -21,87 +22,65 @@ from sensor_msgs.msg import Image
 
 from adapter_manager.classifier import ClassifierFileError, LightingClassifier
 from adapter_manager.features import FEATURE_NAMES, FeatureExtractor
-from adapter_manager.manager import AdapterManager, ManagerConfig, SwapRequest, parse_adapter_map
+from adapter_manager.manager import AdapterManager, ManagerConfig, SwapRequest
 from s1s2 import resolve_path
 from s1s2.adapters import list_adapters
 from s1s2.images import image_to_rgb
-from s1s2.params import ConfigError, ParamSpec
-from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp
-from s1s2.topics import ADAPTER_STATUS, CAMERA_IMAGE, CONTEXT, DIAGNOSTICS, SWAP_ADAPTER_SERVICE
-from s1s2_interfaces.msg import AdapterStatus, LightingContext
+from s1s2.params import ConfigError, param
+from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp, stamp_to_sec
+from s1s2.topics import (
+    ADAPTER_STATUS,
+    CAMERA_IMAGE,
+    CONTEXT,
+    DIAGNOSTICS,
+    PLANNER_STATUS,
+    SWAP_ADAPTER_SERVICE,
+)
+from s1s2_interfaces.msg import AdapterStatus, LightingContext, PlannerStatus
 from s1s2_interfaces.srv import SwapAdapter
 
 NODE_NAME = "adapter_manager"
 
-PARAMS = [
-    ParamSpec(
-        "classifier_path",
-        "models/lighting/classifier.json",
-        "lighting classifier JSON (relative paths from the repo root)",
+
+@dataclass
+class AdapterManagerConfig(ManagerConfig):
+    """The manager's decision settings plus the node's own."""
+
+    classifier_path: str = param(
+        "models/lighting/classifier.json", "lighting classifier JSON (relative paths from the repo root)",
+        read_only=True, must_exist=True,
+    )  # fmt: skip
+    adapter_library: str = param(
+        "models/adapters", "folder of peft adapters, one sub-folder with adapter_config.json per adapter",
         read_only=True,
-        must_exist=True,
-    ),
-    ParamSpec(
-        "adapter_library",
-        "models/adapters",
-        "folder of peft adapters, one sub-folder with adapter_config.json per adapter",
-        read_only=True,
-    ),
-    ParamSpec("rate_hz", 2.0, "classification rate; only the newest frame is classified", min=0.1, max=30.0),
-    ParamSpec("status_rate_hz", 1.0, "AdapterStatus and diagnostics rate", min=0.1, max=10.0),
-    ParamSpec(
-        "ema_alpha", 0.4, "weight of the newest probabilities in the EMA (1 = no smoothing)", 0.01, 1.0
-    ),
-    ParamSpec("switch_threshold", 0.6, "smoothed probability a new context needs", min=0.0, max=1.0),
-    ParamSpec(
-        "min_dwell_s", 2.0, "a new context must hold this long before it is adopted", min=0.0, max=600.0
-    ),
-    ParamSpec("swap_cooldown_s", 5.0, "minimum time between two successful swaps", min=0.0, max=3600.0),
-    ParamSpec(
-        "swap_timeout_s", 15.0, "a SwapAdapter call without reply fails after this", min=0.1, max=600.0
-    ),
-    ParamSpec("retry_backoff_s", 1.0, "first retry delay after a failed swap (doubles)", min=0.1, max=600.0),
-    ParamSpec("retry_backoff_max_s", 30.0, "cap of the retry delay", min=0.1, max=3600.0),
-    ParamSpec(
-        "adapter_map",
-        "",
-        "comma-separated 'domain:adapter_id' overrides ('domain:' = base model); unmapped domains use "
-        "the adapter named after the domain if the library has it, else the base model",
-    ),
-    ParamSpec(
-        "stale_image_s", 3.0, "diagnostics warn when no image arrived for this long", min=0.1, max=600.0
-    ),
-]
+    )  # fmt: skip
+    rate_hz: float = param(2.0, "classification rate; only the newest frame is classified", min=0.1, max=30.0)
+    status_rate_hz: float = param(1.0, "AdapterStatus and diagnostics rate", min=0.1, max=10.0)
+    stale_image_s: float = param(
+        3.0, "diagnostics warn when no image arrived for this long", min=0.1, max=600.0
+    )
+
+    def manager_config(self) -> ManagerConfig:
+        return ManagerConfig(**{f.name: getattr(self, f.name) for f in fields(ManagerConfig) if f.init})
 
 
 class AdapterManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        p = declare_parameters(self, PARAMS)
+        p = declare_parameters(self, AdapterManagerConfig)
+        self.params = p
         try:
-            self.classifier = LightingClassifier.load(resolve_path(p["classifier_path"]))
+            self.classifier = LightingClassifier.load(resolve_path(p.classifier_path))
         except ClassifierFileError as exc:
             raise ConfigError(f"parameter 'classifier_path': {exc}") from exc
-        try:
-            cfg = ManagerConfig(
-                ema_alpha=p["ema_alpha"],
-                switch_threshold=p["switch_threshold"],
-                min_dwell_s=p["min_dwell_s"],
-                swap_cooldown_s=p["swap_cooldown_s"],
-                swap_timeout_s=p["swap_timeout_s"],
-                retry_backoff_s=p["retry_backoff_s"],
-                retry_backoff_max_s=p["retry_backoff_max_s"],
-                adapter_map=parse_adapter_map(p["adapter_map"]),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"adapter_manager parameters: {exc}") from exc
-        self.library_dir = resolve_path(p["adapter_library"])
-        self.stale_image_s = p["stale_image_s"]
+        cfg = p.manager_config()
+        self.library_dir = resolve_path(p.adapter_library)
+        self.stale_image_s = p.stale_image_s
         self.manager = AdapterManager(self.classifier.class_names, cfg, list_adapters(self.library_dir))
         self.extractor = FeatureExtractor(self.classifier.config.feature_params)
         if not self.classifier.trained:
             self.get_logger().warning(
-                f"lighting classifier {p['classifier_path']} is UNTRAINED (uniform output)"
+                f"lighting classifier {p.classifier_path} is UNTRAINED (uniform output)"
             )
         if not self.library_dir.is_dir():
             self.get_logger().warning(f"adapter library {self.library_dir} does not exist: base model only")
@@ -126,10 +105,9 @@ class AdapterManagerNode(Node):
         self._diag_pub = self.create_publisher(
             DiagnosticArray, DIAGNOSTICS.name, qos_profile(DIAGNOSTICS.qos)
         )
-        # The planner reports which adapters it keeps loaded (it evicts the least recently used)
-        # only in its diagnostics; SwapAdapter does not say.
-        self._diag_sub = self.create_subscription(
-            DiagnosticArray, DIAGNOSTICS.name, self._on_diagnostics, qos_profile(DIAGNOSTICS.qos),
+        # The planner's latched status: its active and resident adapters, and when it (re)started.
+        self._planner_sub = self.create_subscription(
+            PlannerStatus, PLANNER_STATUS.name, self._on_planner_status, qos_profile(PLANNER_STATUS.qos),
             callback_group=MutuallyExclusiveCallbackGroup(),
         )  # fmt: skip
         self._waiting_for_service = False
@@ -138,13 +116,13 @@ class AdapterManagerNode(Node):
             SwapAdapter, SWAP_ADAPTER_SERVICE, callback_group=MutuallyExclusiveCallbackGroup()
         )
         self._classify_timer = self.create_timer(
-            1.0 / p["rate_hz"], self._on_classify_tick, callback_group=MutuallyExclusiveCallbackGroup()
+            1.0 / p.rate_hz, self._on_classify_tick, callback_group=MutuallyExclusiveCallbackGroup()
         )
         self._status_timer = self.create_timer(
-            1.0 / p["status_rate_hz"], self._on_status_tick, callback_group=MutuallyExclusiveCallbackGroup()
+            1.0 / p.status_rate_hz, self._on_status_tick, callback_group=MutuallyExclusiveCallbackGroup()
         )
         self.get_logger().info(
-            f"classifier {p['classifier_path']} ({len(self.classifier.class_names)} domains, "
+            f"classifier {p.classifier_path} ({len(self.classifier.class_names)} domains, "
             f"trained={self.classifier.trained}); library {self.library_dir}: {self.manager.library or 'empty'}"
         )
 
@@ -246,6 +224,7 @@ class AdapterManagerNode(Node):
         )
         if not accepted:
             return
+        self.manager.set_resident(list(res.resident_adapters))
         if res.success:
             self.get_logger().info(f"adapter {res.active_adapter!r} active ({res.swap_time_ms:.1f} ms)")
         else:
@@ -255,13 +234,16 @@ class AdapterManagerNode(Node):
             )
         self._publish_status()
 
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name.startswith(self.get_name()):
-                continue
-            values = {kv.key: kv.value for kv in status.values}
-            if "resident_adapters" in values:
-                self.manager.set_resident([a for a in values["resident_adapters"].split(",") if a])
+    def _on_planner_status(self, msg: PlannerStatus) -> None:
+        started = stamp_to_sec(msg.started)
+        if self.manager.on_planner_status(started, msg.active_adapter, list(msg.resident_adapters)):
+            want = self.manager.desired_adapter()
+            self.get_logger().warning(
+                f"planner restarted (started {started:.3f}, running {msg.active_adapter or 'the base model'!r}): "
+                f"re-applying {want!r} for context {self.manager.context_label!r}"
+                if want is not None
+                else f"planner restarted (started {started:.3f}); no context yet"
+            )
 
     # -- status -------------------------------------------------------------------------------
 
@@ -318,6 +300,7 @@ class AdapterManagerNode(Node):
             "frames_dropped": str(self.frames_dropped),
             "last_drop_reason": self.last_drop_reason,
             "rejected_probabilities": str(self.manager.rejected_updates),
+            "planner_restarts_seen": str(st["planner_restarts"]),
         }
         publish_diagnostics(self, self._diag_pub, status, values)
 

@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out.write_text(ros_gz_bridge_yaml())
             print(f"wrote {args.out}")
         elif args.cmd == "mjcf":
-            from conveyor_sim.description import DEFAULT_CELL
             from conveyor_sim.mjcf import build_mjcf
+            from s1s2.cell import DEFAULT_CELL
 
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(build_mjcf(DEFAULT_CELL))

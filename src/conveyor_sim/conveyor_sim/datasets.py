@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from conveyor_sim.cell import CellSim, SimConfig
-from conveyor_sim.description import DEFAULT_CELL
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS
 from conveyor_sim.recording import class_latent
 from s1s2 import topics as tp
+from s1s2.cell import DEFAULT_CELL
 from s1s2.topics import CONTROL_DT, LATENT_DIM
 
 HORIZON = 10  # K

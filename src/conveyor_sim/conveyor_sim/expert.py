@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conveyor_sim import kinematics
-from conveyor_sim.description import DEFAULT_CELL, ArmSpec, CellDescription
+from s1s2 import kinematics
+from s1s2.cell import DEFAULT_CELL, ArmSpec
 
 HOVER = 0.06  # approach height above the pick point
 PRESS = 0.008  # how far below the pick point the cup aims while descending
 TRAVEL_Z = 0.62  # tip height while carrying
-PLACE_Z = 0.50  # tip height over a bin when releasing
 READY = (0.0, -0.30, 0.60)  # tip position while waiting for an item
 LEAD_S = 0.10  # aim ahead of a moving target by this much time (servo lag)
 
@@ -132,11 +131,6 @@ class ScriptedExpert:
         return ExpertAction(self._goto(q_goal), bool(suction), self.phase)
 
 
-def place_point(desc: CellDescription, bin_id: str) -> np.ndarray:
-    b = desc.bin(bin_id)
-    return np.array([b.center[0], b.center[1], PLACE_Z])
-
-
 def reachable(arm: ArmSpec, p) -> bool:
     try:
         kinematics.inverse(arm, p)
@@ -190,7 +184,7 @@ class ExpertDriver:
             if tgt is not None and tgt.item_id != self.target_id:
                 self.expert.reset()
         self.target_id = tgt.item_id if tgt is not None else None
-        place = place_point(sim.desc, tgt.bin_id) if tgt is not None else None
+        place = sim.desc.place_point(tgt.bin_id) if tgt is not None else None
         obs = ExpertObservation(
             q=sim.joint_positions(),
             target=None if tgt is None or tgt.grasped else tgt.pick_point,

@@ -15,9 +15,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray
 
 from conveyor_sim.commands import validate_command
-from conveyor_sim.description import DEFAULT_CELL
 from conveyor_sim.sdf import RELAY_PREFIX
 from s1s2 import topics
+from s1s2.cell import DEFAULT_CELL
 from s1s2.params import ParamSpec
 from s1s2.ros import declare_parameters, qos_profile, run_node
 

@@ -1,4 +1,4 @@
-"""MuJoCo MJCF generated from the cell description (conveyor_sim.description).
+"""MuJoCo MJCF generated from the cell description (s1s2.cell).
 
 Modelling choices (for speed and robustness on a CPU):
 - Items are free bodies drawn from a fixed pool (`pool_per_class` bodies per class); inactive
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from xml.sax.saxutils import quoteattr
 
-from conveyor_sim.description import CellDescription, ItemClassSpec
+from s1s2.cell import CellDescription, ItemClassSpec
 
 BIN_COLOURS = {
     "plastic": (0.95, 0.80, 0.10, 1.0),
@@ -147,7 +147,7 @@ def build_mjcf(
             )
         lines.append("    </body>")
     # Arm: pedestal, then pan (about z), lift, elbow, wrist (about local -y so positive = up),
-    # matching conveyor_sim.kinematics.
+    # matching s1s2.kinematics.
     vis = 'contype="0" conaffinity="0" group="1"'
     lines.append(
         f'    <geom name="pedestal" type="cylinder" pos="{_f(bx, by, bz + arm.shoulder_height / 2)}" '

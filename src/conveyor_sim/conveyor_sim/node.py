@@ -26,6 +26,8 @@ from conveyor_sim.cell import CellSim
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS, UnknownDomainError
 from s1s2 import topics
+from s1s2.cell import CellError, load_cell
+from s1s2.params import param_specs
 from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, run_node
 from s1s2.topics import CONTROL_DT
 from s1s2_interfaces.msg import GroundTruth, ItemState, SortEvent
@@ -37,11 +39,16 @@ MAX_STEP_S = 0.1  # after a stall, catch up at most this much sim time per tick
 class ConveyorSimNode(Node):
     def __init__(self, **kwargs):
         super().__init__(cfg.NODE_NAME, **kwargs)
-        p = declare_parameters(self, cfg.SPECS)
+        p = declare_parameters(self, cfg.ConveyorSimConfig)
         self.p = p
-        self.schedule = cfg.parse_schedule(p["lighting_schedule"])
-        self.sim = CellSim(cfg.sim_config(p))
-        self.controller = p["controller"]
+        self.schedule = cfg.parse_schedule(p.lighting_schedule)
+        try:
+            cell = load_cell(p.cell)
+        except CellError as exc:
+            raise cfg.ConfigError(f"parameter 'cell': {exc}") from exc
+        self.sim = CellSim(p.sim_config(), cell)
+        self.controller = p.controller
+        self.camera_rate_hz = p.camera_rate_hz or cell.camera.rate_hz
         self.expert = ExpertDriver(self.sim, CONTROL_DT) if self.controller == "expert" else None
         self._lock = threading.RLock()
         self.ignored_commands = 0
@@ -49,7 +56,7 @@ class ConveyorSimNode(Node):
         self._render_ms = 0.0
         self._frames = 0
         self._next_ctrl = 0.0
-        self._next = {"js": 0.0, "belt": 0.0, "gt": 0.0}
+        self._next = dict.fromkeys(("js", "belt", "vac", "gt"), 0.0)
         self._last_wall = None
         self._wall0 = time.monotonic()
         self._sim0 = 0.0
@@ -61,6 +68,7 @@ class ConveyorSimNode(Node):
         self.info_pub = pub(CameraInfo, topics.CAMERA_INFO.name, qos_profile(topics.CAMERA_INFO.qos))
         self.js_pub = pub(JointState, topics.JOINT_STATES.name, qos_profile(topics.JOINT_STATES.qos))
         self.belt_pub = pub(JointState, topics.BELT_STATE.name, qos_profile(topics.BELT_STATE.qos))
+        self.vac_pub = pub(Bool, topics.VACUUM.name, qos_profile(topics.VACUUM.qos))
         self.gt_pub = pub(GroundTruth, topics.GROUND_TRUTH.name, qos_profile(topics.GROUND_TRUTH.qos))
         self.ev_pub = pub(SortEvent, topics.SORT_EVENTS.name, qos_profile(topics.SORT_EVENTS.qos))
         self.diag_pub = pub(DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos))
@@ -77,8 +85,10 @@ class ConveyorSimNode(Node):
             SetLighting, topics.SET_LIGHTING_SERVICE, self._on_set_lighting, callback_group=io_group
         )
         self.add_on_set_parameters_callback(self._on_params)
-        self.create_timer(1.0 / p["physics_rate_hz"], self._on_tick, callback_group=tick_group)
-        self.create_timer(p["diagnostics_period_s"], self._on_diagnostics, callback_group=io_group)
+        self._timers = [
+            self.create_timer(1.0 / p.physics_rate_hz, self._on_tick, callback_group=tick_group),
+            self.create_timer(p.diagnostics_period_s, self._on_diagnostics, callback_group=io_group),
+        ]
         self._stop = threading.Event()
         self._render_thread = threading.Thread(
             target=self._render_loop, name="conveyor_sim_render", daemon=True
@@ -86,7 +96,7 @@ class ConveyorSimNode(Node):
         self._render_thread.start()
         self.get_logger().info(
             f"cell ready: controller={self.controller} lighting={self.sim.lighting} "
-            f"camera {p['camera_width']}x{p['camera_height']} @ {p['camera_rate_hz']:g} Hz"
+            f"camera {self.sim.camera.width}x{self.sim.camera.height} @ {self.camera_rate_hz:g} Hz"
         )
 
     # ------------------------------------------------------------ physics
@@ -114,19 +124,22 @@ class ConveyorSimNode(Node):
             t = sim.time
             msgs = []
             if t >= self._next["js"]:
-                self._next["js"] = t + 1.0 / self.p["joint_state_rate_hz"]
+                self._next["js"] = t + 1.0 / self.p.joint_state_rate_hz
                 msgs.append((self.js_pub, self._joint_state(sim.desc.arm.joint_names, sim.joint_positions(),
                                                             sim.joint_velocities(), stamp)))  # fmt: skip
             if t >= self._next["belt"]:
-                self._next["belt"] = t + 1.0 / self.p["belt_rate_hz"]
+                self._next["belt"] = t + 1.0 / self.p.belt_rate_hz
                 msgs.append(
                     (
                         self.belt_pub,
                         self._joint_state(["belt"], [sim.belt_position()], [sim.belt_speed], stamp),
                     )
                 )
+            if t >= self._next["vac"]:
+                self._next["vac"] = t + 1.0 / self.p.vacuum_rate_hz
+                msgs.append((self.vac_pub, Bool(data=sim.holding() is not None)))
             if t >= self._next["gt"]:
-                self._next["gt"] = t + 1.0 / self.p["ground_truth_rate_hz"]
+                self._next["gt"] = t + 1.0 / self.p.ground_truth_rate_hz
                 msgs.append((self.gt_pub, self._ground_truth(stamp)))
             events = sim.pop_events()
         for pub_, msg in msgs:
@@ -163,7 +176,7 @@ class ConveyorSimNode(Node):
 
     # ------------------------------------------------------------ camera
     def _render_loop(self) -> None:
-        period = 1.0 / self.p["camera_rate_hz"]
+        period = 1.0 / self.camera_rate_hz
         next_t = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -223,7 +236,7 @@ class ConveyorSimNode(Node):
             if self.expert is not None:
                 self.expert.reset()
             self._next_ctrl = 0.0
-            self._next = {"js": 0.0, "belt": 0.0, "gt": 0.0}
+            self._next = dict.fromkeys(self._next, 0.0)
         resp.success = True
         resp.message = f"cell reset with seed {req.seed}"
         return resp
@@ -244,7 +257,7 @@ class ConveyorSimNode(Node):
 
     def _on_params(self, params) -> SetParametersResult:
         for prm in params:
-            spec = next((s for s in cfg.SPECS if s.name == prm.name), None)
+            spec = next((s for s in param_specs(cfg.ConveyorSimConfig) if s.name == prm.name), None)
             if spec is None:
                 continue
             try:
@@ -255,12 +268,12 @@ class ConveyorSimNode(Node):
                     self.schedule = None
                 elif prm.name == "belt_speed":
                     with self._lock:
-                        self.sim.set_belt_speed(float(value))
+                        self.sim.set_belt_speed(float(value) if value >= 0 else self.sim.desc.belt.speed)
                 elif prm.name == "lighting_schedule":
                     self.schedule = cfg.parse_schedule(value)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
-            self.p[prm.name] = prm.value
+            setattr(self.p, prm.name, prm.value)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------ diagnostics

@@ -23,7 +23,7 @@ from fast_policy.safety import JointLimits
 from fast_policy.spec import OBS_DIM
 from s1s2 import resolve_path
 from s1s2.params import ConfigError
-from s1s2.topics import LATENT_DIM
+from s1s2.topics import LATENT_DIM, WORLD_FRAME
 
 DEFAULT_MODEL = "models/policy/policy.onnx"
 DEFAULT_CACHE = "~/.cache/s1s2/trt"
@@ -59,7 +59,7 @@ def build_engine(args) -> int:
 
 def _limits_from_meta(names) -> JointLimits:
     # the bench must not depend on a ROS parameter file; take the cell description's limits
-    from conveyor_sim.description import DEFAULT_CELL
+    from s1s2.cell import DEFAULT_CELL
 
     lim = JointLimits.from_arm(DEFAULT_CELL.arm)
     if list(lim.names) != list(names):
@@ -108,7 +108,13 @@ def bench(args) -> int:
         now = 1000.0
         ctrl.on_goal(
             GoalData(
-                now, "world", "pet_bottle", (0.1, -0.2, 0.32), (-0.5, -0.95, 0.5), [0.0] * LATENT_DIM, 60.0
+                now,
+                WORLD_FRAME,
+                "pet_bottle",
+                (0.1, -0.2, 0.32),
+                (-0.5, -0.95, 0.5),
+                [0.0] * LATENT_DIM,
+                60.0,
             )
         )
         tick_t = []

@@ -23,33 +23,38 @@ from fast_policy.goal_tracker import GoalData, GoalTracker
 from fast_policy.runtime import PolicyMeta
 from fast_policy.safety import JointLimits, SafetyLimiter
 from fast_policy.spec import N_JOINTS, build_observation
-from s1s2.topics import BELT_FRAME
+from s1s2.params import check_fields, param
+from s1s2.topics import BELT_FRAME, CONTROL_RATE_HZ
 
 CHUNK_MODES = ("temporal_ensemble", "chunk")
 
 
 @dataclass
 class ControllerConfig:
-    rate_hz: float = 50.0
-    chunk_mode: str = "temporal_ensemble"  # ACT temporal ensembling, or execute each chunk fully
-    ensemble_decay: float = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
-    suction_threshold: float = 0.5
-    obs_clip: float = 10.0  # clip normalised observations (features constant in training blow up)
-    resync_threshold_rad: float = 0.5  # re-start the limiter from the measured state beyond this error
-    joint_state_timeout_s: float = 0.5
+    """Settings of the per-tick logic; the fast_policy node exposes each one as a parameter."""
+
+    rate_hz: float = param(CONTROL_RATE_HZ, "control loop rate", min=1.0, max=1000.0, read_only=True)
+    chunk_mode: str = param(
+        "temporal_ensemble", "how action chunks are executed (ACT temporal ensembling, or each chunk fully)",
+        choices=CHUNK_MODES,
+    )  # fmt: skip
+    ensemble_decay: float = param(
+        0.01, "temporal ensembling weight decay m (ACT): weight exp(-m * i), i = 0 for the oldest", min=0.0, max=10.0
+    )  # fmt: skip
+    suction_threshold: float = param(0.5, "suction on above this probability", min=0.01, max=0.99)
+    obs_clip: float = param(
+        10.0, "clip normalised observations to +-this (features constant in training blow up)", min=1.0, max=1000.0
+    )  # fmt: skip
+    resync_threshold_rad: float = param(
+        0.5, "restart the limiter from the measured state if command and measurement differ by more",
+        min=0.01, max=10.0,
+    )  # fmt: skip
+    joint_state_timeout_s: float = param(
+        0.5, "hold when joint states are older than this", min=0.01, max=10.0
+    )  # fmt: skip
 
     def __post_init__(self):
-        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
-            raise ValueError(f"rate_hz must be > 0, got {self.rate_hz!r}")
-        if self.chunk_mode not in CHUNK_MODES:
-            raise ValueError(f"chunk_mode {self.chunk_mode!r} unknown; valid: {', '.join(CHUNK_MODES)}")
-        if not self.ensemble_decay >= 0:
-            raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay!r}")
-        if not 0 < self.suction_threshold < 1:
-            raise ValueError(f"suction_threshold must be in (0, 1), got {self.suction_threshold!r}")
-        for name in ("obs_clip", "resync_threshold_rad", "joint_state_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        check_fields(self)
 
 
 @dataclass

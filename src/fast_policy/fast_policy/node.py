@@ -44,30 +44,31 @@ def goal_from_msg(msg: Goal) -> GoalData:
 class FastPolicyNode(Node):
     def __init__(self, **kwargs):
         super().__init__(cfg.NODE_NAME, **kwargs)
-        p = declare_parameters(self, cfg.SPECS)
-        self._throttle = float(p["log_throttle_s"])
-        limits = cfg.joint_limits(p)
+        p = declare_parameters(self, cfg.FastPolicyConfig)
+        self.params = p
+        self._throttle = p.log_throttle_s
+        limits = p.joint_limits()
         log = self.get_logger()
         self.session = PolicySession(
-            p["model_path"],
-            p["metadata_path"] or None,
-            providers=cfg.providers(p),
-            trt_fp16=p["trt_fp16"],
-            trt_cache_dir=p["trt_cache_dir"],
-            intra_op_threads=p["intra_op_threads"],
+            p.model_path,
+            p.metadata_path or None,
+            providers=p.providers,
+            trt_fp16=p.trt_fp16,
+            trt_cache_dir=p.trt_cache_dir,
+            intra_op_threads=p.intra_op_threads,
             log=log.info,
         )
         try:
             self.controller = Controller(
-                self.session, self.session.meta, limits, cfg.controller_config(p), cfg.goal_tracker(p)
+                self.session, self.session.meta, limits, p.controller_config(), p.goal_tracker()
             )
-        except ValueError as exc:  # joint names of model vs config
-            raise cfg.ConfigError(f"parameter 'joint_names': {exc}") from exc
+        except ValueError as exc:  # joint names of model vs cell description
+            raise cfg.ConfigError(f"parameter 'cell': {exc}") from exc
         t0 = time.perf_counter()
-        self.session.warmup(p["warmup_runs"])
-        log.info(f"warm-up: {p['warmup_runs']} inferences in {time.perf_counter() - t0:.3f} s")
+        self.session.warmup(p.warmup_runs)
+        log.info(f"warm-up: {p.warmup_runs} inferences in {time.perf_counter() - t0:.3f} s")
         self._lock = threading.Lock()  # controller state: timer thread vs subscription thread
-        self.stats = LoopStats(p["rate_hz"])
+        self.stats = LoopStats(p.rate_hz)
         self._rejected_goals_logged = 0
 
         tick_group = MutuallyExclusiveCallbackGroup()
@@ -102,8 +103,8 @@ class FastPolicyNode(Node):
             qos_profile(topics.GOAL_TOPIC.qos),
             callback_group=io_group,
         )
-        self.create_timer(1.0 / p["rate_hz"], self._tick, callback_group=tick_group)
-        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics, callback_group=io_group)
+        self.create_timer(1.0 / p.rate_hz, self._tick, callback_group=tick_group)
+        self.create_timer(p.diagnostics_period_s, self._publish_diagnostics, callback_group=io_group)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

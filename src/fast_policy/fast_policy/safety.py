@@ -48,7 +48,7 @@ class JointLimits:
 
     @classmethod
     def from_arm(cls, arm) -> JointLimits:
-        """From a `conveyor_sim.description.ArmSpec` (used by tests and the offline evaluation)."""
+        """From a `s1s2.cell.ArmSpec` (used by tests and the offline evaluation)."""
         return cls(
             tuple(arm.joint_names),
             arm.lower_limits(),

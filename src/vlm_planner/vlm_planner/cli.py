@@ -34,16 +34,10 @@ def _config(args, **over):
 
 
 def _camera(width: int, height: int):
-    """The cell's overhead camera at the given resolution (fovy from the cell description)."""
-    import math
-
-    from conveyor_sim.description import DEFAULT_CELL
-
+    """The cell's overhead camera at the given resolution."""
     from .geometry import CameraModel
 
-    f = (height / 2.0) / math.tan(math.radians(DEFAULT_CELL.camera.fovy_deg) / 2.0)
-    k = [f, 0.0, (width - 1) / 2.0, 0.0, f, (height - 1) / 2.0, 0.0, 0.0, 1.0]
-    return CameraModel.from_camera_info(k, width, height)
+    return CameraModel.from_cell(width=width, height=height)
 
 
 def _pct(values, q):

@@ -1,10 +1,10 @@
 """Pixel -> belt-plane geometry and belt odometry at image time. Pure numpy, no ROS.
 
 Frames (metres, right-handed):
-  world           z up, belt running along +x (conveyor_sim.description).
+  world           z up, belt running along +x (s1s2.cell).
   camera_optical  ROS optical convention: +z forward along the optical axis, +x right in the
-                  image, +y down in the image. Its pose in world is a node parameter
-                  (camera_position, camera_orientation as quaternion x, y, z, w).
+                  image, +y down in the image. Its pose in world is the cell description's
+                  camera (s1s2.cell.CameraSpec: position, looking straight down).
   belt            moves with the belt: world = belt + (belt odometry) along +x. A point on the
                   belt keeps its belt coordinates while the belt runs.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conveyor_sim.description import DEFAULT_CELL
+from s1s2.cell import DEFAULT_CELL, CameraSpec
 
 
 def quat_to_matrix(q_xyzw) -> np.ndarray:
@@ -38,13 +38,6 @@ def quat_to_matrix(q_xyzw) -> np.ndarray:
             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
         ]
     )
-
-
-# Default camera: the cell description's overhead camera, looking straight down with image right =
-# world +x and image up = world +y: optical x = world +x, optical y = world -y, optical z = world -z,
-# i.e. a 180 degree turn about world x (quaternion x, y, z, w = 1, 0, 0, 0).
-DEFAULT_CAMERA_POSITION = tuple(float(c) for c in DEFAULT_CELL.camera.position)
-DEFAULT_CAMERA_ORIENTATION = (1.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -71,14 +64,23 @@ class CameraModel:
         self.k_inv = np.linalg.inv(self.k)
 
     @classmethod
-    def from_camera_info(cls, k, width, height, position=DEFAULT_CAMERA_POSITION, orientation=None):
+    def from_camera_info(cls, k, width, height, camera: CameraSpec = DEFAULT_CELL.camera):
+        """Intrinsics from a CameraInfo, pose from the cell description's camera."""
         return cls(
             np.asarray(k, dtype=float),
             int(width),
             int(height),
-            np.asarray(position, dtype=float),
-            np.asarray(DEFAULT_CAMERA_ORIENTATION if orientation is None else orientation, dtype=float),
+            np.asarray(camera.position, dtype=float),
+            np.asarray(camera.OPTICAL_ORIENTATION_XYZW, dtype=float),
         )
+
+    @classmethod
+    def from_cell(
+        cls, camera: CameraSpec = DEFAULT_CELL.camera, width: int | None = None, height: int | None = None
+    ):
+        """The cell's camera with its own intrinsics, at width x height (default: its own size)."""
+        w, h = width or camera.width, height or camera.height
+        return cls.from_camera_info(camera.intrinsics(w, h), w, h, camera)
 
     def pixel_to_plane(self, u: float, v: float, plane_z: float) -> np.ndarray | None:
         """World point where pixel (u, v)'s ray meets z = plane_z, or None if it never does."""

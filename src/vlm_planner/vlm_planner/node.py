@@ -38,58 +38,15 @@ from std_msgs.msg import String
 from s1s2 import topics
 from s1s2.adapters import short_repr
 from s1s2.images import image_to_rgb
-from s1s2.params import ConfigError, ParamSpec
 from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, sec_to_stamp, stamp_to_sec
-from s1s2_interfaces.msg import Goal
+from s1s2_interfaces.msg import Goal, PlannerStatus
 from s1s2_interfaces.srv import SwapAdapter
 
-from .config import (
-    COMPUTE_DTYPES,
-    COORDINATE_FORMATS,
-    DEFAULT_CLASS_BINS,
-    DEFAULT_INSTRUCTION,
-    DEVICES,
-    QUANTIZATIONS,
-    PlannerConfig,
-)
-from .geometry import DEFAULT_CAMERA_ORIENTATION, DEFAULT_CAMERA_POSITION, CameraModel, OdometryHistory
+from .config import PlannerNodeConfig
+from .geometry import CameraModel, OdometryHistory
 from .planner import Planner, PlanResult
 
 NODE_NAME = "vlm_planner"
-
-PARAMS = [
-    ParamSpec("model_id", "models/sim_vlm", "VLM: save_pretrained folder (relative to the repo root) or hub id",
-              read_only=True),
-    ParamSpec("allow_download", False, "allow fetching a hub model_id (else local files / HF cache only)",
-              read_only=True),
-    ParamSpec("adapter_library", "models/adapters", "folder of peft LoRA adapters, one sub-folder each",
-              read_only=True),
-    ParamSpec("initial_adapter", "", "adapter active at start ('' = base model)", read_only=True),
-    ParamSpec("rate_hz", 1.0, "planning rate (ticks while inference runs are skipped)", min=0.1, max=10.0),
-    ParamSpec("instruction", DEFAULT_INSTRUCTION, "default operator instruction (until one arrives on the topic)"),
-    ParamSpec("valid_for_s", 3.0, "Goal.valid_for: System 1 holds once image stamp + this has passed",
-              min=0.05, max=600.0),
-    ParamSpec("min_confidence", 0.0, "plans below this confidence become holds", min=0.0, max=1.0),
-    ParamSpec("device", "auto", "torch device", choices=DEVICES, read_only=True),
-    ParamSpec("quantization", "nf4", "nf4 = bitsandbytes 4-bit NF4 + double quantization", choices=QUANTIZATIONS,
-              read_only=True),
-    ParamSpec("compute_dtype", "float32", "dtype 4-bit weights are dequantised to", choices=COMPUTE_DTYPES,
-              read_only=True),
-    ParamSpec("max_new_tokens", 12, "generation length limit", min=1, max=512, read_only=True),
-    ParamSpec("max_resident_adapters", 3, "LoRA adapters kept loaded (LRU)", min=1, max=64, read_only=True),
-    ParamSpec("coordinate_format", "pixel", "how the model's u, v are expressed", choices=COORDINATE_FORMATS,
-              read_only=True),
-    ParamSpec("class_bins", list(DEFAULT_CLASS_BINS), "item class -> bin, 'class=bin' entries", read_only=True),
-    ParamSpec("camera_position", list(DEFAULT_CAMERA_POSITION), "camera_optical origin in world (x, y, z) m",
-              read_only=True),
-    ParamSpec("camera_orientation", list(DEFAULT_CAMERA_ORIENTATION),
-              "camera_optical orientation in world, quaternion (x, y, z, w)", read_only=True),
-    ParamSpec("pick_plane_z", PlannerConfig.pick_plane_z, "world z of the plane pixels are projected onto (m)",
-              min=-10.0, max=10.0, read_only=True),
-    ParamSpec("num_threads", 1, "torch CPU threads (0 = torch default)", min=0, max=256, read_only=True),
-    ParamSpec("odometry_max_extrapolation_s", 0.5, "belt odometry may be extrapolated this far past its last sample",
-              min=0.0, max=5.0, read_only=True),
-]  # fmt: skip
 
 
 def _pose(p, frame_quat=(0.0, 0.0, 0.0, 1.0)) -> Pose:
@@ -103,32 +60,9 @@ def _pose(p, frame_quat=(0.0, 0.0, 0.0, 1.0)) -> Pose:
 class VlmPlannerNode(Node):
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        p = declare_parameters(self, PARAMS)
+        p = declare_parameters(self, PlannerNodeConfig)
         self.params = p
-        self.config = PlannerConfig(
-            model_id=p["model_id"],
-            allow_download=p["allow_download"],
-            adapter_library=p["adapter_library"],
-            initial_adapter=p["initial_adapter"],
-            device=p["device"],
-            quantization=p["quantization"],
-            compute_dtype=p["compute_dtype"],
-            max_new_tokens=p["max_new_tokens"],
-            max_resident_adapters=p["max_resident_adapters"],
-            instruction=p["instruction"],
-            valid_for_s=float(p["valid_for_s"]),
-            min_confidence=float(p["min_confidence"]),
-            coordinate_format=p["coordinate_format"],
-            class_bins=tuple(p["class_bins"]),
-            pick_plane_z=float(p["pick_plane_z"]),
-            num_threads=p["num_threads"],
-        )
-        self.camera_position = self._vector("camera_position", p["camera_position"], 3)
-        self.camera_orientation = self._vector("camera_orientation", p["camera_orientation"], 4)
-        if np.linalg.norm(self.camera_orientation) < 1e-6:
-            raise ConfigError(
-                f"parameter 'camera_orientation': {p['camera_orientation']!r} is not a quaternion"
-            )
+        self.config = p.planner_config()
 
         t0 = time.perf_counter()
         self.planner = Planner(self.config, log=self.get_logger().info)
@@ -147,7 +81,7 @@ class VlmPlannerNode(Node):
         self._camera: CameraModel | None = None
         self._camera_size: tuple[int, int] | None = None
         self._instruction = self.config.instruction
-        self._odometry = OdometryHistory(max_extrapolation_s=float(p["odometry_max_extrapolation_s"]))
+        self._odometry = OdometryHistory(max_extrapolation_s=p.odometry_max_extrapolation_s)
         self._last_planned_stamp: float | None = None
         self._seq = 0
         self._busy = threading.Event()
@@ -155,6 +89,7 @@ class VlmPlannerNode(Node):
         self._swap_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm_swap")
         self._closed = False
         # statistics for diagnostics
+        self._plans = 0
         self._latencies: deque[float] = deque(maxlen=20)
         self._plan_times: deque[float] = deque(maxlen=20)
         self._skipped = 0
@@ -196,26 +131,19 @@ class VlmPlannerNode(Node):
         self.diag_pub = self.create_publisher(
             DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos)
         )
+        self.status_pub = self.create_publisher(
+            PlannerStatus, topics.PLANNER_STATUS.name, qos_profile(topics.PLANNER_STATUS.qos)
+        )
+        self._started = self.get_clock().now().to_msg()  # the model is loaded: this process's start
         self.create_service(
             SwapAdapter,
             topics.SWAP_ADAPTER_SERVICE,
             self._on_swap,
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
-        self.create_timer(
-            1.0 / float(p["rate_hz"]), self._on_tick, callback_group=MutuallyExclusiveCallbackGroup()
-        )
-        self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
-
-    @staticmethod
-    def _vector(name: str, value, n: int) -> np.ndarray:
-        try:
-            v = np.asarray(list(value), dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"parameter '{name}': {value!r} is not a list of {n} numbers") from exc
-        if v.shape != (n,) or not np.all(np.isfinite(v)):
-            raise ConfigError(f"parameter '{name}': {list(value)!r} must be {n} finite numbers")
-        return v
+        self.create_timer(1.0 / p.rate_hz, self._on_tick, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0, self._on_status_tick, callback_group=MutuallyExclusiveCallbackGroup())
+        self._publish_status()
 
     # -- subscriptions -------------------------------------------------------------------------
     def _on_image(self, msg: Image):
@@ -239,7 +167,7 @@ class VlmPlannerNode(Node):
             return
         try:
             cam = CameraModel.from_camera_info(
-                np.asarray(msg.k), msg.width, msg.height, self.camera_position, self.camera_orientation
+                np.asarray(msg.k), msg.width, msg.height, self.config.cell_description.camera
             )
         except ValueError as exc:
             self.get_logger().warning(f"ignored camera info: {exc}", throttle_duration_sec=5.0)
@@ -291,6 +219,7 @@ class VlmPlannerNode(Node):
             if self._closed:
                 return
             self.goal_pub.publish(self._goal(result))
+            self._plans += 1
             self._latencies.append(result.total_s)
             self._plan_times.append(time.monotonic())
             self._last_reason = result.reason
@@ -336,6 +265,7 @@ class VlmPlannerNode(Node):
             res = await done
         except Exception as exc:
             response.success, response.active_adapter = False, self.planner.active_adapter
+            response.resident_adapters = list(self.planner.resident_adapters)
             response.message = f"swap to {short_repr(request.adapter_id)} failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(response.message)
             return response
@@ -343,6 +273,8 @@ class VlmPlannerNode(Node):
         response.message = res.message
         response.swap_time_ms = float(res.swap_time_ms)
         response.active_adapter = res.active_adapter
+        response.resident_adapters = list(self.planner.resident_adapters)
+        self._publish_status()
         if res.success:
             self._last_swap_ms = res.swap_time_ms
             self.get_logger().info(res.message)
@@ -350,7 +282,23 @@ class VlmPlannerNode(Node):
             self.get_logger().warning(f"swap refused: {res.message}")
         return response
 
-    # -- diagnostics ---------------------------------------------------------------------------
+    # -- status and diagnostics ----------------------------------------------------------------
+    def _on_status_tick(self):
+        self._publish_status()
+        self._publish_diagnostics()
+
+    def _publish_status(self):
+        msg = PlannerStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.started = self._started
+        msg.model_id = self.config.model_id
+        msg.model_trained = bool(self.planner.vlm.trained)
+        msg.active_adapter = self.planner.active_adapter
+        msg.resident_adapters = list(self.planner.resident_adapters)
+        msg.library_adapters = list(self.planner.library_adapters)
+        msg.plans = self._plans
+        self.status_pub.publish(msg)
+
     def _publish_diagnostics(self):
         lat = list(self._latencies)
         times = list(self._plan_times)

@@ -119,9 +119,7 @@ class Planner:
                 self.switcher.activate(config.initial_adapter)
             except AdapterError as exc:
                 raise ConfigError(f"parameter 'initial_adapter': {exc}") from exc
-        from conveyor_sim.description import DEFAULT_CELL
-
-        self.cell = DEFAULT_CELL
+        self.cell = config.cell_description
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -295,15 +293,14 @@ class Planner:
         p_world = camera.pixel_to_plane(u, v, cfg.pick_plane_z)
         if p_world is None:
             return f"pixel ({parsed.u:.1f}, {parsed.v:.1f}) does not see the belt plane"
-        if abs(p_world[1] - cfg.belt_center_y) > cfg.belt_half_width + cfg.belt_margin:
+        if abs(p_world[1]) > self.cell.belt.width / 2 + cfg.belt_margin:  # the belt is centred on y = 0
             return f"pick point y={p_world[1]:.3f} m is off the belt"
         bin_id = cfg.class_to_bin[parsed.label]
-        spec = self.cell.bin(bin_id)
         result.target_label = parsed.label
         result.pixel = (parsed.u, parsed.v)
         result.target_world = p_world
         result.target_belt = world_to_belt(p_world, belt_position)
         result.bin_id = bin_id
-        result.place_world = np.array([spec.center[0], spec.center[1], spec.size[2] + cfg.place_clearance])
+        result.place_world = self.cell.place_point(bin_id)
         result.confidence = float(min(max(conf, 0.0), 1.0))
         return ""

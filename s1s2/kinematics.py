@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from conveyor_sim.description import ArmSpec
+from s1s2.cell import ArmSpec
 
 
 class UnreachableError(ValueError):

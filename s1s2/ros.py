@@ -3,6 +3,7 @@ with descriptors, and the Jazzy-style main loop. Cores never import this module.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 from s1s2.params import ConfigError, ParamSpec, param_specs
 from s1s2.topics import QosSpec
@@ -83,6 +85,10 @@ def sec_to_stamp(t: float, stamp_cls):
     return stamp_cls(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
 
 
+def _interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run_node(
     factory: Callable[[], Node],
     num_threads: int = 4,
@@ -91,17 +97,25 @@ def run_node(
 ) -> int:
     """Jazzy main loop: init, build, spin an executor, shut down cleanly.
 
-    `single_threaded=True` is for nodes whose callbacks are all short and periodic (the 50 Hz
-    policy, the simulator): measured on the 2-core box, Jazzy's MultiThreadedExecutor lost 3.5 % of
-    a 50 Hz timer's ticks (46 missed in 12 s) at twice the CPU, the SingleThreadedExecutor 1 tick.
-    Their callback groups stay as they are, so they also run right inside a multi-threaded
-    container. Nodes with slow service handlers (planner, adapter manager) keep the multi-threaded one.
+    `single_threaded=True` is for nodes whose callbacks are all short, periodic or async (the 50 Hz
+    policy, the simulator, the planner): measured on the 2-core box, Jazzy's MultiThreadedExecutor
+    lost 3.5 % of a 50 Hz timer's ticks (46 missed in 12 s) at twice the CPU, the
+    SingleThreadedExecutor 1 tick. Their callback groups stay as they are, so they also run right
+    inside a multi-threaded container. Only the adapter manager keeps the multi-threaded one.
+
+    Shutdown order: SIGINT/SIGTERM raise KeyboardInterrupt in this thread (rclpy's own signal
+    handler is off: it would invalidate the context while timers, worker threads and the render
+    thread still publish, which logged "RCLError: publisher's context is invalid"). Then the
+    executor stops and waits for running callbacks, `node.close()` stops the node's timers and
+    threads, the node is destroyed, and only then does the context go down.
 
     A ConfigError while building stops the node with one line naming the parameter and value
     (exit code 2) so the launcher can report which node stopped and why.
     """
-    rclpy.init(args=args)
-    node = None
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+    node = executor = None
     code = 0
     try:
         try:
@@ -118,10 +132,15 @@ def run_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A second Ctrl-C during the clean-up must not leave threads publishing into a dead context.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)  # no new callbacks; waits for running ones
         if node is not None:
             close = getattr(node, "close", None)
             if callable(close):
-                close()
+                close()  # the node's timers and threads stop while the context is still valid
             node.destroy_node()
         rclpy.try_shutdown()
     return code

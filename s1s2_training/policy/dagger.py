@@ -9,7 +9,7 @@ policy); expert-driven commands get a little Gaussian noise (DART) so the data c
 Labels: the expert is `ScriptedExpert` via `ExpertDriver` (ground-truth target selection; its
 phase memory follows the rolled-out state). Its internal command is re-synced every tick to the
 command actually sent, and the K-step label is its rate-limited path from there toward the goal
-it chose this tick (the expert's own `_goto`, repeated K times).
+it chose this tick (`ScriptedExpert.plan`).
 
     python -m s1s2_training.policy.dagger --demos demos.npz --out /tmp/dagger
 """
@@ -35,38 +35,20 @@ FINETUNE_MINUTES = 2.0  # per DAgger round (fine-tuning, keeps the normalisation
 
 
 class _LabellingExpert:
-    """Wraps an ExpertDriver's expert: syncs its command to what was sent, records the goal."""
+    """Labels visited states with the expert: its command follows what was really sent, and its
+    K-step label is its own rate-limited path toward the goal it chose (ScriptedExpert.plan)."""
 
     def __init__(self, drv):
         self.drv = drv
         self.last_cmd: np.ndarray | None = None
-        self.q_goal: np.ndarray | None = None
-        self.q_start: np.ndarray | None = None
-        ex = drv.expert
-        orig_act, orig_goto = ex.act, ex._goto
 
-        def act(obs):
-            if self.last_cmd is not None:
-                ex._q_cmd = self.last_cmd.copy()
-            elif ex._q_cmd is None:
-                ex._q_cmd = np.asarray(obs.q, float).copy()
-            self.q_start = ex._q_cmd.copy()
-            return orig_act(obs)
-
-        def goto(q_goal):
-            self.q_goal = np.asarray(q_goal, float).copy()
-            return orig_goto(q_goal)
-
-        ex.act, ex._goto = act, goto
+    def compute(self):
+        if self.last_cmd is not None:
+            self.drv.expert.sync_command(self.last_cmd)
+        return self.drv.compute()
 
     def chunk(self, k: int) -> np.ndarray:
-        ex = self.drv.expert
-        q, out = self.q_start.copy(), []
-        lo, hi = ex.arm.lower_limits(), ex.arm.upper_limits()
-        for _ in range(k):
-            q = np.clip(q + np.clip(self.q_goal - q, -ex.vlim * ex.dt, ex.vlim * ex.dt), lo, hi)
-            out.append(q)
-        return np.array(out)
+        return self.drv.expert.plan(k)
 
 
 def collect(
@@ -84,13 +66,12 @@ def collect(
     """Policy rollouts relabelled by the expert, in the `data.SCHEMA` layout. Returns (arrays, score)."""
     from conveyor_sim.cell import CellSim, SimConfig
     from conveyor_sim.expert import ExpertDriver
-    from conveyor_sim.recording import class_latent
 
     rng = np.random.default_rng(seed)
     sess = PolicySession(model_path, providers=[CPU], log=lambda _m: None) if model_path else None
     sim = CellSim(SimConfig(seed=seed, render_enabled=False))
     limits = JointLimits.from_arm(sim.desc.arm)
-    names, classes, zero3 = sim.desc.arm.joint_names, sim.desc.class_names, np.zeros(3)
+    names, zero3 = sim.desc.arm.joint_names, np.zeros(3)
     rows = {key: [] for key in ("joint_pos", "joint_vel", "suction", "goal_target", "goal_place")}
     rows |= {key: [] for key in ("goal_latent", "has_goal", "action_joint_pos", "action_suction")}
     rows["episode_index"] = []
@@ -113,15 +94,15 @@ def collect(
                     expert_drives = ctrl is None or rng.random() < beta
                     if was and not expert_drives and lab.last_cmd is not None:
                         # hand over: the limiter starts from the last command actually sent
-                        ctrl.limiter.reset(lab.last_cmd, sim.joint_velocities())
-                        ctrl._chunks.clear()
+                        ctrl.restart_from(lab.last_cmd, sim.joint_velocities())
                 now = sim.time
                 q, qd, suction = sim.joint_positions(), sim.joint_velocities(), sim.suction
-                act = drv.compute()
-                pick, place, label = drv.last_goal
-                target = pick if pick is not None else zero3
-                place_ = place if place is not None else zero3
-                latent = class_latent(label, classes)
+                act = lab.compute()
+                g = drv.last_goal
+                label = g.label
+                target = g.pick_world if g.pick_world is not None else zero3
+                place_ = g.place_world if g.place_world is not None else zero3
+                latent = g.latent
                 rows["joint_pos"].append(q)
                 rows["joint_vel"].append(qd)
                 rows["suction"].append(float(suction))

@@ -34,16 +34,16 @@ SCHEMA: dict[str, tuple] = {
 @dataclass
 class BCData:
     obs: np.ndarray  # (N, OBS_DIM) raw
-    delta: np.ndarray  # (N, K, 4) action_joint_pos - joint_pos (relative) or action_joint_pos
+    target: np.ndarray  # (N, K, 4) action_joint_pos (absolute), or action_joint_pos - joint_pos (relative)
     suction: np.ndarray  # (N, K)
     episode: np.ndarray  # (N,)
 
     @property
     def chunk_size(self) -> int:
-        return self.delta.shape[1]
+        return self.target.shape[1]
 
     def subset(self, mask: np.ndarray) -> BCData:
-        return BCData(self.obs[mask], self.delta[mask], self.suction[mask], self.episode[mask])
+        return BCData(self.obs[mask], self.target[mask], self.suction[mask], self.episode[mask])
 
 
 def load_npz(path: str | Path, chunk_size: int | None = None, relative: bool = True) -> BCData:
@@ -82,9 +82,11 @@ def load_npz(path: str | Path, chunk_size: int | None = None, relative: bool = T
         arr["goal_latent"],
     )
     assert obs.shape == (n, OBS_DIM)
-    delta = arr["action_joint_pos"] - (arr["joint_pos"][:, None, :] if relative else 0.0)
-    delta = delta.astype(np.float32)
-    return BCData(obs, delta, arr["action_suction"].astype(np.float32), arr["episode_index"].astype(np.int64))
+    target = arr["action_joint_pos"] - (arr["joint_pos"][:, None, :] if relative else 0.0)
+    target = target.astype(np.float32)
+    return BCData(
+        obs, target, arr["action_suction"].astype(np.float32), arr["episode_index"].astype(np.int64)
+    )
 
 
 def split_episodes(data: BCData, val_fraction: float, seed: int) -> tuple[BCData, BCData]:
@@ -103,8 +105,8 @@ def stats(data: BCData, std_floor: float) -> dict[str, np.ndarray]:
     return {
         "obs_mean": data.obs.mean(0),
         "obs_std": np.maximum(data.obs.std(0), std_floor),
-        "action_mean": data.delta.mean(0),
-        "action_std": np.maximum(data.delta.std(0), std_floor * 0.1),  # deltas can be small (rad)
+        "action_mean": data.target.mean(0),
+        "action_std": np.maximum(data.target.std(0), std_floor * 0.1),  # relative targets can be small (rad)
     }
 
 

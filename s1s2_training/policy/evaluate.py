@@ -35,13 +35,12 @@ def closed_loop(
 ) -> dict:
     from conveyor_sim.cell import CellSim, SimConfig
     from conveyor_sim.expert import ExpertDriver
-    from conveyor_sim.recording import class_latent
+    from conveyor_sim.oracle import Oracle
 
     sess = PolicySession(model_path, providers=[CPU], log=lambda _m: None)
     sim = CellSim(SimConfig(seed=seed, render_enabled=False))
     limits = JointLimits.from_arm(sim.desc.arm)
     names = sim.desc.arm.joint_names
-    classes = sim.desc.class_names
     zero3 = np.zeros(3)
     policy_scores, expert_scores, tick_s, holds = [], [], [], 0
     n_ticks = int(round(episode_s / CONTROL_DT))
@@ -56,22 +55,21 @@ def closed_loop(
             expert_scores.append(_score(sim))
             # the policy on the same seed, with oracle goals
             sim.reset(seed + ep)
-            drv = ExpertDriver(sim, CONTROL_DT)
+            oracle = Oracle(sim.desc)
             ctrl = Controller(
                 sess, sess.meta, limits, ControllerConfig(rate_hz=1.0 / CONTROL_DT), GoalTracker()
             )
             for _ in range(n_ticks):
                 now = sim.time
-                drv.compute()  # oracle target selection only
-                pick, place, label = drv.last_goal
+                g = oracle.goal_for(sim)
                 ctrl.on_goal(
                     GoalData(
                         stamp_s=now,
                         frame_id=WORLD_FRAME,
-                        target_label=label or "",
-                        target_xyz=tuple(pick if pick is not None else zero3),
-                        place_xyz=tuple(place if place is not None else zero3),
-                        latent=class_latent(label, classes).tolist(),
+                        target_label=g.label or "",
+                        target_xyz=tuple(g.pick_world if g.pick_world is not None else zero3),
+                        place_xyz=tuple(g.place_world if g.place_world is not None else zero3),
+                        latent=g.latent.tolist(),
                         valid_for_s=1.0,
                     )
                 )

@@ -3,7 +3,8 @@
 Tokens: [proprio (joint pos/vel, suction), goal (target, place, has_goal), latent (System 2
 embedding)] + K learned action queries, each with a learned position embedding, go through a
 pre-LN transformer encoder; each query token is decoded to one future step: 4 normalised
-joint-position deltas (relative to the observed joint positions) + a suction logit.
+joint-position targets (absolute by default; deltas with PolicyConfig.action_relative) + a suction
+logit.
 
 Attention is written with plain matmul/softmax so the ONNX export is simple (opset 18) and runs
 on any onnxruntime provider.

@@ -2,7 +2,7 @@
 
     python -m s1s2_training.policy.train --data demos.npz --out models/policy [--epochs N]
 
-Loss: L1 on normalised joint-position deltas (ACT uses L1 too) + BCE on the suction logits.
+Loss: L1 on normalised joint targets (ACT uses L1 too) + BCE on the suction logits.
 The validation split holds out whole episodes.
 """
 
@@ -27,7 +27,7 @@ from s1s2_training.policy.modeling import ChunkPolicy
 def _tensors(data: BCData, st: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     obs = (data.obs - st["obs_mean"]) / st["obs_std"]
     obs = np.clip(obs, -10.0, 10.0)  # the runtime clips the same way (ControllerConfig.obs_clip)
-    act = (data.delta - st["action_mean"]) / st["action_std"]
+    act = (data.target - st["action_mean"]) / st["action_std"]
     return (
         torch.from_numpy(obs.astype(np.float32)),
         torch.from_numpy(act.astype(np.float32)),
@@ -77,7 +77,7 @@ def train(
     paths = data_path if isinstance(data_path, list | tuple) else [data_path]
     parts = [load_npz(p, cfg.chunk_size, cfg.action_relative) for p in paths]
     data = BCData(
-        *(np.concatenate([getattr(d, f) for d in parts]) for f in ("obs", "delta", "suction", "episode"))
+        *(np.concatenate([getattr(d, f) for d in parts]) for f in ("obs", "target", "suction", "episode"))
     )
     tr, va = split_episodes(data, cfg.val_fraction, cfg.seed)
     st = stats(tr, cfg.std_floor) if init is None else init[1]

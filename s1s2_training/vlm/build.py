@@ -29,7 +29,6 @@ from pathlib import Path
 
 from conveyor_sim.lighting import DOMAINS as LIGHTING_DOMAINS
 from s1s2.cell import DEFAULT_CELL
-from s1s2_training.vlm.qlora import _planner_module
 
 # The cell description is the one source of class, bin and lighting-domain names.
 CLASSES = tuple(DEFAULT_CELL.class_names)
@@ -58,7 +57,7 @@ CHAT_TEMPLATE = (
 
 def _corpus() -> list[str]:
     """Text the tokenizer's merges are learnt from: prompts, answers, numbers, instruction words."""
-    DEFAULT_PROMPT = _planner_module("config").DEFAULT_PROMPT  # noqa: N806
+    from vlm_planner.config import DEFAULT_PROMPT
 
     words = [
         "sort the recyclables",
@@ -225,7 +224,8 @@ def build(out_dir: Path, seed: int, adapters_dir: Path | None = None) -> dict:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    latent = _planner_module("latent")
+    from vlm_planner import latent
+    from vlm_planner.model import nf4_config
 
     out_dir = Path(out_dir)
     adapters_dir = Path(adapters_dir) if adapters_dir else out_dir.parent / "adapters"
@@ -265,7 +265,7 @@ def build(out_dir: Path, seed: int, adapters_dir: Path | None = None) -> dict:
     nf4 = AutoModelForImageTextToText.from_pretrained(
         str(out_dir),
         local_files_only=True,
-        quantization_config=_planner_module("model").nf4_config(torch.float32),
+        quantization_config=nf4_config(torch.float32),
         device_map={"": "cpu"},
     )
     size = sum(f.stat().st_size for f in out_dir.iterdir())

@@ -14,20 +14,6 @@ CUDA feature and are not used on the CPU.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-
-def _planner_module(name: str):
-    """Import vlm_planner.<name>, from the source tree when the package is not installed."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"vlm_planner.{name}")
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src" / "vlm_planner"))
-        return importlib.import_module(f"vlm_planner.{name}")
-
 
 def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: str = "cpu"):
     """(model, processor): the 4-bit NF4 + double-quant base, prepared for k-bit training."""
@@ -35,7 +21,8 @@ def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: st
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    vlm_model = _planner_module("model")
+    from vlm_planner import model as vlm_model
+
     dtype = getattr(torch, compute_dtype)
     model = AutoModelForImageTextToText.from_pretrained(
         str(model_dir),
@@ -74,8 +61,8 @@ def encode(processor, image_rgb, instruction: str, answer: str, classes=None) ->
     """One supervised example: the planner's exact prompt + answer + EOS; loss only on the answer."""
     from PIL import Image
 
-    config = _planner_module("config")
-    planner = _planner_module("planner")
+    from vlm_planner import config, planner
+
     classes = classes or config.PlannerConfig().classes
     h, w = image_rgb.shape[:2]
     prompt = planner.build_prompt(processor, config.DEFAULT_PROMPT, instruction, classes, w, h)

@@ -50,7 +50,7 @@ def test_policy_config_roundtrip_and_unknown_field():
 def test_dataset_schema_checked(tmp_path):
     p = synthetic_npz(tmp_path / "d.npz", n_episodes=3, steps=20)
     data = load_npz(p, chunk_size=10)
-    assert data.obs.shape == (60, OBS_DIM) and data.delta.shape == (60, 10, 4)
+    assert data.obs.shape == (60, OBS_DIM) and data.target.shape == (60, 10, 4)
     with pytest.raises(ValueError, match="chunk size 10, the config wants 5"):
         load_npz(p, chunk_size=5)
     z = dict(np.load(p))

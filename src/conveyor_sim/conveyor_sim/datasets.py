@@ -33,7 +33,6 @@ import numpy as np
 from conveyor_sim.cell import CellSim, SimConfig
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS
-from conveyor_sim.recording import class_latent
 from s1s2 import topics as tp
 from s1s2.cell import DEFAULT_CELL
 from s1s2.topics import CONTROL_DT, LATENT_DIM
@@ -85,7 +84,6 @@ def make_policy_dataset(
     doms = list(domains) if domains else list(DOMAINS)
     sim = CellSim(SimConfig(seed=seed, render_enabled=False))
     drv = ExpertDriver(sim, CONTROL_DT)
-    cls_names = sim.desc.class_names
     parts, scores = [], []
     zero3 = np.zeros(3)
     try:
@@ -99,14 +97,14 @@ def make_policy_dataset(
             for _ in range(int(round(episode_s / CONTROL_DT))):
                 q, qd, suction = sim.joint_positions(), sim.joint_velocities(), sim.suction
                 act = drv.compute()
-                pick, place, label = drv.last_goal
+                g = drv.last_goal
                 rows.append(
                     {
                         "q": q, "qd": qd, "suction": float(suction),
-                        "target": pick if pick is not None else zero3,
-                        "place": place if place is not None else zero3,
-                        "latent": class_latent(label, cls_names),
-                        "has_goal": float(label is not None),
+                        "target": g.pick_world if g.pick_world is not None else zero3,
+                        "place": g.place_world if g.place_world is not None else zero3,
+                        "latent": g.latent,
+                        "has_goal": float(g.has_target),
                         "cmd_q": act.q, "cmd_s": float(act.suction),
                     }
                 )  # fmt: skip

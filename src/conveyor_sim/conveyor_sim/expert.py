@@ -56,11 +56,32 @@ class ScriptedExpert:
         self._q_cmd: np.ndarray | None = None
         self._phase_t = 0.0
         self._tip_prev: np.ndarray | None = None
+        self.goal_q: np.ndarray | None = None  # joint goal of the last act()
+        self.start_q: np.ndarray | None = None  # command the last act() stepped from
+
+    def sync_command(self, q) -> None:
+        """Continue from the command that was actually sent (another controller, noise, a limiter)
+        instead of the expert's own last command."""
+        self._q_cmd = np.asarray(q, dtype=float).copy()
+
+    def _step(self, q_from: np.ndarray, q_goal: np.ndarray) -> np.ndarray:
+        step = np.clip(q_goal - q_from, -self.vlim * self.dt, self.vlim * self.dt)
+        return np.clip(q_from + step, self.arm.lower_limits(), self.arm.upper_limits())
 
     def _goto(self, q_goal: np.ndarray) -> np.ndarray:
-        step = np.clip(q_goal - self._q_cmd, -self.vlim * self.dt, self.vlim * self.dt)
-        self._q_cmd = np.clip(self._q_cmd + step, self.arm.lower_limits(), self.arm.upper_limits())
+        self.start_q, self.goal_q = self._q_cmd.copy(), np.asarray(q_goal, dtype=float).copy()
+        self._q_cmd = self._step(self._q_cmd, q_goal)
         return self._q_cmd.copy()
+
+    def plan(self, k: int) -> np.ndarray:
+        """(k, 4): the expert's next k commands from the last act() if its goal stayed fixed."""
+        if self.goal_q is None:
+            raise RuntimeError("plan() needs an act() first")
+        q, out = self.start_q, []
+        for _ in range(k):
+            q = self._step(q, self.goal_q)
+            out.append(q)
+        return np.array(out)
 
     def _ik(self, p) -> np.ndarray | None:
         try:
@@ -155,51 +176,41 @@ def select_target(items, arm: ArmSpec = DEFAULT_CELL.arm, horizon_s: float = 1.8
 
 
 class ExpertDriver:
-    """Runs ScriptedExpert on a CellSim from ground truth (the `expert` controller)."""
+    """Runs ScriptedExpert on a CellSim with the oracle's goals (the `expert` controller)."""
 
     def __init__(self, sim, dt: float = 0.02):
+        from conveyor_sim.oracle import Oracle
+
         self.sim = sim
         self.expert = ScriptedExpert(sim.desc.arm, dt)
-        self.target_id: str | None = None
+        self.oracle = Oracle(sim.desc)
         self.last_action: ExpertAction | None = None
-        self.last_goal: tuple[np.ndarray | None, np.ndarray | None, str | None] = (None, None, None)
+        self.last_goal = None  # OracleGoal of the last compute()
 
     def reset(self) -> None:
         self.expert.reset()
-        self.target_id = None
+        self.oracle.reset()
 
     def compute(self) -> ExpertAction:
         """Next action from the sim's current state (does not apply it)."""
         sim = self.sim
-        items = sim.ground_truth()
-        by_id = {it.item_id: it for it in items}
         holding = sim.holding()
-        if holding is not None:
-            self.target_id = holding
-        tgt = by_id.get(self.target_id) if self.target_id else None
-        if tgt is not None and not (tgt.on_belt or tgt.grasped):
-            tgt = None
-        if tgt is None and self.expert.phase in ("idle", "approach", "descend") and holding is None:
-            tgt = select_target(items, sim.desc.arm)
-            if tgt is not None and tgt.item_id != self.target_id:
-                self.expert.reset()
-        self.target_id = tgt.item_id if tgt is not None else None
-        place = sim.desc.place_point(tgt.bin_id) if tgt is not None else None
+        goal = self.oracle.goal_for(
+            sim, switch_allowed=self.expert.phase in ("idle", "approach", "descend") and holding is None
+        )
+        if goal.changed:
+            self.expert.reset()
         obs = ExpertObservation(
             q=sim.joint_positions(),
-            target=None if tgt is None or tgt.grasped else tgt.pick_point,
-            target_velocity=np.zeros(3) if tgt is None else tgt.velocity,
-            place=place,
+            target=goal.pick_world,
+            target_velocity=goal.velocity,
+            place=goal.place_world,
             suction=sim.suction,
             holding=holding is not None,
         )
         act = self.expert.act(obs)
         self.last_action = act
-        self.last_goal = (
-            None if tgt is None else tgt.pick_point.copy(),
-            place,
-            None if tgt is None else tgt.class_label,
-        )
+        self.last_goal = goal
         return act
 
     def apply(self, act: ExpertAction) -> None:

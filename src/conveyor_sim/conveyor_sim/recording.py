@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from mcap_ros2.writer import Writer
 
 from conveyor_sim import messages as mm
@@ -21,7 +20,7 @@ from conveyor_sim.cell import CellSim, SimConfig
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS, get_domain
 from s1s2 import topics as tp
-from s1s2.topics import CONTROL_DT, LATENT_DIM
+from s1s2.topics import CONTROL_DT
 
 OPERATOR_INSTRUCTION = "sort the waste on the belt into the right bins"
 RECORDED_TOPICS = [
@@ -33,16 +32,9 @@ RECORDED_TOPICS = [
     tp.SORT_EVENTS,
     tp.JOINT_COMMANDS,
     tp.SUCTION_COMMAND,
+    tp.VACUUM,
     tp.GOAL_TOPIC,
 ]
-
-
-def class_latent(label: str | None, class_names: list[str]) -> np.ndarray:
-    """Stand-in for the planner's goal latent: one-hot of the target class, zero-padded to 32."""
-    z = np.zeros(LATENT_DIM, dtype=np.float32)
-    if label:
-        z[class_names.index(label)] = 1.0
-    return z
 
 
 @dataclass(frozen=True)
@@ -119,23 +111,18 @@ def record_episode(
                 info = sim.camera_info()
                 w.write(tp.CAMERA_IMAGE, mm.image(sim.render(), t, info.frame_id), t)
                 w.write(tp.CAMERA_INFO, mm.camera_info(info, t), t)
+            w.write(tp.VACUUM, mm.bool_msg(sim.holding() is not None), t)
             act = driver.compute()
-            pick, place, label = driver.last_goal
+            g = driver.last_goal
             plan_seq += 1
             w.write(
                 tp.GOAL_TOPIC,
                 mm.goal(
-                    t,
-                    f"expert-{plan_seq}",
-                    label or "",
-                    pick,
-                    place,
-                    sim.desc.item_class(label).bin_id if label else "",
-                    class_latent(label, cls_names),
-                    OPERATOR_INSTRUCTION,
+                    t, f"oracle-{plan_seq}", g.label or "", g.pick_world, g.place_world, g.bin_id or "",
+                    g.latent, OPERATOR_INSTRUCTION,
                 ),
                 t,
-            )
+            )  # fmt: skip
             w.write(tp.JOINT_COMMANDS, mm.float64_multiarray(act.q), t)
             w.write(tp.SUCTION_COMMAND, mm.bool_msg(act.suction), t)
             driver.apply(act)
@@ -152,7 +139,7 @@ def record_episode(
             "joint_names": json.dumps(names),
             "class_names": json.dumps(cls_names),
             "camera_info": json.dumps(sim.camera_info().as_dict()),
-            "latent": "one-hot of the target class (class_names order), zero-padded to 32",
+            "latent": "conveyor_sim.oracle.goal_latent: one-hot of the target class (class_names order), zero-padded to 32",
         }
         w.metadata("s1s2_episode", meta)
     finally:

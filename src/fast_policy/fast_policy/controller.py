@@ -103,6 +103,12 @@ class Controller:
         self.resyncs = 0
         self.hold_reason = ""
 
+    def restart_from(self, position, velocity=None) -> None:
+        """Forget the chunks in flight and start the limiter from this joint state (e.g. when
+        another controller drove the arm until now)."""
+        self.limiter.reset(position, velocity)
+        self._chunks.clear()
+
     # ---- inputs -------------------------------------------------------------------------
     def on_joint_state(self, names, position, velocity, now_s: float) -> bool:
         """Take a joint state (any joint order, extra joints ignored). Returns False (and counts it)

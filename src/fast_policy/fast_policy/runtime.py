@@ -44,7 +44,7 @@ class PolicyMeta:
     chunk_size: int
     obs_mean: np.ndarray  # (OBS_DIM,)
     obs_std: np.ndarray  # (OBS_DIM,)
-    action_mean: np.ndarray  # (K, N_JOINTS) joint-position deltas
+    action_mean: np.ndarray  # (K, N_JOINTS) joint targets (absolute, or deltas if action_relative)
     action_std: np.ndarray  # (K, N_JOINTS)
     trained: bool
     # True: joint outputs are deltas from the observed joint positions; False: absolute positions

@@ -5,8 +5,9 @@ The runtime (numpy only) and the trainer (`s1s2_training.policy`) both build obs
 
 Observation (OBS_DIM = 48 floats, world frame, metres / radians):
     joint_pos (4) | joint_vel (4) | suction (1) | goal_target (3) | goal_place (3) | has_goal (1) | latent (32)
-Action chunk (K x 5): for each of the next K ticks, 4 joint-position deltas relative to the joint
-positions in the observation (normalised with the action stats) + 1 suction logit.
+Action chunk (K x 5): for each of the next K ticks, 4 joint-position targets (absolute, the ACT
+formulation; or deltas from the observed joint positions when policy.json says action_relative),
+normalised with the action stats, + 1 suction logit.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ OBS_FIELDS: tuple[tuple[str, int], ...] = (
     ("goal_latent", LATENT_DIM),
 )
 OBS_DIM = sum(n for _, n in OBS_FIELDS)
-ACTION_DIM = N_JOINTS + 1  # joint deltas + suction logit
+ACTION_DIM = N_JOINTS + 1  # joint targets + suction logit
 ONNX_INPUT = "obs"  # float32 (1, OBS_DIM), normalised
 ONNX_OUTPUT = "actions"  # float32 (1, K, ACTION_DIM), joint part normalised
 

@@ -1,0 +1,69 @@
+"""The oracle (ground truth -> goal, one module for recording, datasets, evaluation and training)
+and the scripted expert's public hooks used to label states reached by other controllers."""
+
+import numpy as np
+import pytest
+
+from conveyor_sim.cell import CellSim, SimConfig
+from conveyor_sim.expert import ExpertDriver
+from conveyor_sim.oracle import Oracle, goal_latent
+from s1s2.topics import CONTROL_DT, LATENT_DIM
+
+
+@pytest.fixture
+def sim():
+    s = CellSim(SimConfig(seed=0, render_enabled=False, spawn_interval_s=0.0))
+    yield s
+    s.close()
+
+
+def test_no_items_no_target(sim):
+    g = Oracle(sim.desc).goal_for(sim)
+    assert not g.has_target and g.pick_world is None and g.place_world is None
+    assert np.all(g.latent == 0) and g.latent.shape == (LATENT_DIM,)
+
+
+def test_most_downstream_reachable_item_is_kept_until_it_leaves_the_belt(sim):
+    up = sim.spawn_item("paper", x=-0.1, y=0.0)
+    down = sim.spawn_item("aluminium_can", x=0.15, y=0.05)
+    oracle = Oracle(sim.desc)
+    g = oracle.goal_for(sim)
+    assert g.item_id == down and g.label == "aluminium_can" and g.bin_id == "metal" and g.changed
+    np.testing.assert_allclose(g.place_world, sim.desc.place_point("metal"))
+    np.testing.assert_allclose(g.velocity[0], sim.belt_speed, atol=1e-6)
+    assert g.latent[sim.desc.class_names.index("aluminium_can")] == 1.0 and g.latent.sum() == 1.0
+    again = oracle.goal_for(sim)
+    assert again.item_id == down and not again.changed
+    # not allowed to switch (the arm is busy) and the target is gone: no target, no new choice
+    truth = [it for it in sim.ground_truth() if it.item_id != down]
+    assert not oracle.update(truth, None, switch_allowed=False).has_target
+    assert oracle.update(truth, None, switch_allowed=True).item_id == up
+
+
+def test_held_item_stays_the_target_without_a_pick_point(sim):
+    iid = sim.spawn_item("cardboard", x=0.0, y=0.0)
+    truth = sim.ground_truth()
+    truth[0].grasped, truth[0].on_belt = True, False
+    g = Oracle(sim.desc).update(truth, iid, switch_allowed=False)
+    assert g.item_id == iid and g.held and g.pick_world is None and g.place_world is not None
+
+
+def test_goal_latent_is_a_class_one_hot():
+    names = ["a", "b", "c"]
+    np.testing.assert_array_equal(goal_latent("b", names)[:4], [0, 1, 0, 0])
+    assert not goal_latent(None, names).any()
+
+
+def test_expert_continues_from_the_command_actually_sent_and_plans_ahead(sim):
+    sim.spawn_item("aluminium_can", x=0.1, y=0.0)
+    drv = ExpertDriver(sim, CONTROL_DT)
+    drv.compute()
+    sent = sim.joint_positions() + 0.05
+    drv.expert.sync_command(sent)
+    act = drv.compute()
+    plan = drv.expert.plan(10)
+    assert plan.shape == (10, 4)
+    np.testing.assert_allclose(plan[0], act.q)  # the plan starts with this tick's command
+    step = np.abs(act.q - sent)
+    assert np.all(step <= drv.expert.vlim * CONTROL_DT + 1e-12)  # from the sent command, rate-limited
+    assert np.all(np.abs(np.diff(plan, axis=0)) <= drv.expert.vlim * CONTROL_DT + 1e-12)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from s1s2 import resolve_path
+from s1s2.files import load_mapping
 
 DEFAULT_CELL_PATH = "config/cell.yaml"
 SHAPES = ("box", "cylinder", "sphere", "ellipsoid")
@@ -354,17 +355,8 @@ def cell_from_dict(data, source: str = "") -> CellDescription:
 
 def load_cell(path: str | Path = DEFAULT_CELL_PATH) -> CellDescription:
     """Read a cell YAML (relative paths from the repo root); CellError names the file and problem."""
-    import yaml
-
     p = resolve_path(path)
-    if not p.is_file():
-        raise CellError(f"cell description {str(path)!r} not found (looked at {p})")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CellError(f"cell description {p}: not readable YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise CellError(f"cell description {p}: expected a mapping at the top level")
+    data = load_mapping(p, "cell description", CellError, f"looked for {str(path)!r}")
     return cell_from_dict(data, str(p))
 
 

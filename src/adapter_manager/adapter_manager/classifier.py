@@ -16,7 +16,7 @@ import numpy as np
 
 from adapter_manager.configuration_classifier import LightingClassifierConfig
 from adapter_manager.features import FEATURE_NAMES
-from s1s2.files import load_json_object
+from s1s2.files import load_mapping
 
 FORMAT = "s1s2-lighting-classifier"
 FORMAT_VERSION = 1
@@ -138,7 +138,7 @@ class LightingClassifier:
     def load(cls, path: str | Path) -> LightingClassifier:
         """Load a classifier JSON; any problem raises ClassifierFileError naming the path."""
         path = Path(path)
-        data = load_json_object(
+        data = load_mapping(
             path,
             "lighting classifier",
             ClassifierFileError,

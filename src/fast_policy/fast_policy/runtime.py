@@ -25,7 +25,7 @@ import onnxruntime as ort
 
 from fast_policy.spec import ACTION_DIM, N_JOINTS, OBS_DIM, ONNX_INPUT, ONNX_OUTPUT
 from s1s2 import resolve_path
-from s1s2.files import load_json_object
+from s1s2.files import load_mapping
 from s1s2.params import ConfigError
 from s1s2.topics import LATENT_DIM
 
@@ -81,7 +81,7 @@ def default_meta_path(model_path: str | Path) -> Path:
 def load_policy_meta(path: str | Path) -> PolicyMeta:
     """Read and check policy.json; ConfigError names the path and the problem."""
     p = resolve_path(path)
-    d = load_json_object(p, "policy metadata", ConfigError, "it ships beside the .onnx; run `make models`")
+    d = load_mapping(p, "policy metadata", ConfigError, "it ships beside the .onnx; run `make models`")
     missing = [
         k
         for k in ("joint_names", "chunk_size", "obs_mean", "obs_std", "action_mean", "action_std", "trained")

@@ -1,10 +1,14 @@
 """`s1s2 up CONFIG`: start the stack's nodes on a pip-only install (no `ros2 launch` here).
 
 Each node runs as its own OS process through the same console script `ros2 launch` uses
-(`<prefix>/lib/<package>/<executable>`), with the same ROS parameter YAML files. The launcher waits
-for every node's READY line, prints which node failed and why if one dies, and shuts everything
-down cleanly on Ctrl-C. It is a convenience, not a second launch system: no conditions, no
-substitutions, no composition.
+(`<prefix>/lib/<package>/<executable>`), with the same ROS parameter YAML files and the same
+lifecycle policy (s1s2.stack: `required`, `respawn` + `respawn_delay`). The launcher waits for
+every node's READY line; a node that exits before it stops the start, naming the node and its
+last lines (a node that cannot start is a configuration problem, not a crash to retry). After
+that a supervisor thread applies the policy: a required node's exit stops the stack, a respawned
+node starts again after its delay (its restart count and the cause reach it in S1S2_RESTARTS /
+S1S2_LAST_EXIT and so its /diagnostics), any other exit is logged. Ctrl-C stops everything
+cleanly. A convenience, not a second launch system: no substitutions, no composition.
 """
 
 from __future__ import annotations
@@ -22,63 +26,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from s1s2 import resolve_path
 from s1s2.ros import READY_MARKER
+from s1s2.stack import LaunchError, NodeSpec, StackConfig, load_stack
 
+__all__ = ["Launcher", "LaunchError", "NodeSpec", "StackConfig", "load_stack", "node_command", "exit_cause"]
 
-class LaunchError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    package: str
-    executable: str
-    name: str
-    parameters: tuple[str, ...]
-    prefix: str = ""  # command prefix, as launch_ros Node(prefix=...), e.g. "nice -n -10"
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    name: str
-    nodes: tuple[NodeSpec, ...]
-
-
-def load_stack(path: str | os.PathLike) -> StackConfig:
-    """Parse and check a stack YAML (see config/recycling_sim.yaml)."""
-    p = resolve_path(path)
-    if not p.is_file():
-        raise LaunchError(f"stack config {str(path)!r} not found (looked at {p})")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise LaunchError(f"stack config {p}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not data["nodes"]:
-        raise LaunchError(f"stack config {p}: needs a non-empty 'nodes' list")
-    nodes = []
-    for i, entry in enumerate(data["nodes"]):
-        missing = [k for k in ("package", "executable", "name") if not isinstance(entry.get(k), str)]
-        if missing:
-            raise LaunchError(f"stack config {p}: node #{i} lacks {', '.join(missing)}")
-        params = tuple(entry.get("parameters") or ())
-        for pf in params:
-            if not resolve_path(pf).is_file():
-                raise LaunchError(
-                    f"stack config {p}: node {entry['name']!r}: parameter file {pf!r} not found"
-                )
-        prefix = entry.get("prefix", "")
-        if not isinstance(prefix, str):
-            raise LaunchError(
-                f"stack config {p}: node {entry['name']!r}: prefix must be a string, got {prefix!r}"
-            )
-        nodes.append(NodeSpec(entry["package"], entry["executable"], entry["name"], params, prefix))
-    names = [n.name for n in nodes]
-    if len(set(names)) != len(names):
-        raise LaunchError(f"stack config {p}: duplicate node names in {names}")
-    return StackConfig(str(data.get("name", p.stem)), tuple(nodes))
+# Environment a respawned node reads (s1s2.ros.publish_diagnostics reports both).
+RESTARTS_ENV = "S1S2_RESTARTS"
+LAST_EXIT_ENV = "S1S2_LAST_EXIT"
 
 
 def find_executable(package: str, executable: str) -> Path:
@@ -108,17 +64,37 @@ def node_command(node: NodeSpec, overrides: list[str] | None = None) -> list[str
     return cmd
 
 
+def exit_cause(code: int) -> str:
+    """'exit code 1' or 'killed by SIGKILL' (Popen reports a signal as a negative code)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 @dataclass
 class _Proc:
     spec: NodeSpec
     popen: subprocess.Popen
+    restarts: int = 0
     ready: threading.Event = field(default_factory=threading.Event)
     tail: deque = field(default_factory=lambda: deque(maxlen=20))
     ready_time: float | None = None
+    handled: bool = False  # its exit has been dealt with by the supervisor
+
+
+@dataclass
+class LaunchEvent:
+    t: float  # time.monotonic()
+    node: str
+    kind: str  # "exited" | "respawning" | "respawned" | "ready" | "stack_stopped"
+    detail: str = ""
 
 
 class Launcher:
-    """Start, watch and stop the nodes of one stack."""
+    """Start, watch (lifecycle policy) and stop the nodes of one stack."""
 
     def __init__(
         self,
@@ -131,11 +107,26 @@ class Launcher:
         self.overrides = overrides or {}
         self.log_dir = log_dir
         self.echo = echo
-        self.procs: list[_Proc] = []
-        self._lock = threading.Lock()
+        self.procs: list[_Proc] = []  # the current process of each node, stack order
+        self.events: list[LaunchEvent] = []
+        self._fatal: str | None = None
+        self._lock = threading.Lock()  # echo lines
+        self._procs_lock = threading.Lock()  # a respawn vs. stop()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ processes
+    def _say(self, line: str) -> None:
+        if self.echo:
+            with self._lock:
+                print(line, flush=True)
+
+    def _event(self, node: str, kind: str, detail: str = "") -> None:
+        self.events.append(LaunchEvent(time.monotonic(), node, kind, detail))
 
     def _pump(self, proc: _Proc) -> None:
-        log = open(self.log_dir / f"{proc.spec.name}.log", "w") if self.log_dir else None  # noqa: SIM115
+        mode = "a" if proc.restarts else "w"
+        log = open(self.log_dir / f"{proc.spec.name}.log", mode) if self.log_dir else None  # noqa: SIM115
         try:
             for raw in proc.popen.stdout:
                 line = raw.rstrip("\n")
@@ -146,54 +137,112 @@ class Launcher:
                 if line.startswith(READY_MARKER) and not proc.ready.is_set():
                     proc.ready_time = time.monotonic()
                     proc.ready.set()
-                if self.echo:
-                    with self._lock:
-                        print(f"[{proc.spec.name}] {line}", flush=True)
+                    self._event(proc.spec.name, "ready", f"restart {proc.restarts}")
+                self._say(f"[{proc.spec.name}] {line}")
         finally:
             if log:
                 log.close()
 
+    def _spawn(self, spec: NodeSpec, restarts: int = 0, last_exit: str = "") -> _Proc:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if restarts:
+            env[RESTARTS_ENV], env[LAST_EXIT_ENV] = str(restarts), last_exit
+        popen = subprocess.Popen(
+            node_command(spec, self.overrides.get(spec.name)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=env,
+            start_new_session=True,  # our own SIGINT handling; Ctrl-C is forwarded explicitly
+        )
+        proc = _Proc(spec, popen, restarts)
+        threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
+        return proc
+
     def start(self, ready_timeout: float = 180.0) -> None:
-        """Start every node and wait until each prints READY. Raises LaunchError naming the failed node."""
+        """Start every node and wait until each prints READY; then supervise. Raises LaunchError
+        naming the node that exited or did not become ready."""
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         for spec in self.stack.nodes:
-            cmd = node_command(spec, self.overrides.get(spec.name))
-            popen = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-                env=env,
-                start_new_session=True,  # our own SIGINT handling; Ctrl-C is forwarded explicitly
-            )
-            proc = _Proc(spec, popen)
-            threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
-            self.procs.append(proc)
+            self.procs.append(self._spawn(spec))
         deadline = time.monotonic() + ready_timeout
         while not all(p.ready.is_set() for p in self.procs):
-            failed = self.failed()
-            if failed:
-                raise LaunchError(failed)
+            for p in self.procs:
+                if p.popen.poll() is not None:
+                    raise LaunchError(self._report(p))
             if time.monotonic() > deadline:
                 waiting = [p.spec.name for p in self.procs if not p.ready.is_set()]
                 raise LaunchError(f"node(s) {', '.join(waiting)} not ready after {ready_timeout:.0f} s")
             time.sleep(0.1)
+        self._supervisor = threading.Thread(target=self._supervise, name="s1s2_supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _report(self, p: _Proc) -> str:
+        time.sleep(0.2)  # let the pump thread drain the last lines
+        last = "\n    ".join(list(p.tail)[-8:]) or "(no output)"
+        return (
+            f"node {p.spec.name!r} ({p.spec.package}/{p.spec.executable}) {exit_cause(p.popen.returncode)} "
+            f"(exited with code {p.popen.returncode}):\n    {last}"
+        )
+
+    # ------------------------------------------------------------------ lifecycle policy
+    def _supervise(self) -> None:
+        pending: dict[str, tuple[float, NodeSpec, int, str]] = {}  # name -> (when, spec, restarts, cause)
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            for p in list(self.procs):
+                code = p.popen.poll()
+                if code is None or p.handled:
+                    continue
+                p.handled = True
+                if self._stopping.is_set():
+                    return
+                cause = exit_cause(code)
+                self._event(p.spec.name, "exited", cause)
+                if p.spec.required:
+                    self._fatal = self._report(p) + "\n    (required node: stopping the stack)"
+                    self._say(f"[s1s2 up] required node {p.spec.name!r} {cause}: stopping the stack")
+                    self._event(p.spec.name, "stack_stopped", cause)
+                    threading.Thread(target=self.stop, daemon=True).start()
+                    return
+                if p.spec.respawn:
+                    n = p.restarts + 1
+                    self._say(
+                        f"[s1s2 up] node {p.spec.name!r} {cause}; respawning in {p.spec.respawn_delay:g} s "
+                        f"(restart {n})"
+                    )
+                    self._event(p.spec.name, "respawning", f"restart {n} after {cause}")
+                    pending[p.spec.name] = (now + p.spec.respawn_delay, p.spec, n, cause)
+                else:
+                    self._say(
+                        f"[s1s2 up] node {p.spec.name!r} {cause}; not required, not respawned: the rest runs on"
+                    )
+            for name, (when, spec, n, cause) in list(pending.items()):
+                if now < when:
+                    continue
+                with self._procs_lock:
+                    if self._stopping.is_set():
+                        return
+                    del pending[name]
+                    new = self._spawn(spec, n, cause)
+                    self.procs = [new if q.spec.name == name else q for q in self.procs]
+                self._event(name, "respawned", f"restart {n} (pid {new.popen.pid})")
+            self._stopping.wait(0.05)
 
     def failed(self) -> str | None:
-        """A one-paragraph report of the first node that exited, or None if all run."""
-        for p in self.procs:
-            code = p.popen.poll()
-            if code is not None:
-                time.sleep(0.2)  # let the pump thread drain the last lines
-                last = "\n    ".join(list(p.tail)[-8:]) or "(no output)"
-                return f"node {p.spec.name!r} ({p.spec.package}/{p.spec.executable}) exited with code {code}:\n    {last}"
-        return None
+        """A one-paragraph report of the required node whose exit stopped the stack, or None."""
+        return self._fatal
+
+    def proc(self, name: str) -> _Proc:
+        """The current process of node `name` (a respawn replaces it)."""
+        return next(p for p in self.procs if p.spec.name == name)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT every node (the rclpy way to ask for a clean exit), then escalate if needed."""
+        with self._procs_lock:
+            self._stopping.set()  # no respawn after this
         for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
             alive = [p for p in self.procs if p.popen.poll() is None]
             if not alive:

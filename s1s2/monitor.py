@@ -19,7 +19,7 @@ from std_msgs.msg import Float64MultiArray
 from s1s2 import topics
 from s1s2.metrics import RateMeter, percentile
 from s1s2.ros import qos_profile, stamp_to_sec
-from s1s2_interfaces.msg import Goal
+from s1s2_interfaces.msg import Goal, PlannerStatus
 
 
 class StackMonitor(Node):
@@ -34,6 +34,8 @@ class StackMonitor(Node):
         self.goal_ages: list[tuple[float, float]] = []  # (receive time, age of latest goal at that command)
         self.goals: list[Goal] = []
         self.diagnostics: dict[str, dict[str, str]] = {}
+        self.diagnostics_history: list[tuple[float, str, dict[str, str]]] = []
+        self.planner_status: list[tuple[float, PlannerStatus]] = []
         self.bad_commands = 0
         self.create_subscription(
             Goal, topics.GOAL_TOPIC.name, self._on_goal, qos_profile(topics.GOAL_TOPIC.qos)
@@ -49,6 +51,12 @@ class StackMonitor(Node):
         )
         self.create_subscription(
             DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diag, qos_profile(topics.DIAGNOSTICS.qos)
+        )
+        self.create_subscription(
+            PlannerStatus,
+            topics.PLANNER_STATUS.name,
+            lambda m: self.planner_status.append((self._now(), m)),
+            qos_profile(topics.PLANNER_STATUS.qos),
         )
 
     @staticmethod
@@ -73,8 +81,11 @@ class StackMonitor(Node):
         self.meters["camera"].tick(self._now())
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
+        t = self._now()
         for status in msg.status:
-            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+            values = {kv.key: kv.value for kv in status.values}
+            self.diagnostics[status.name] = values
+            self.diagnostics_history.append((t, status.name, dict(values, _message=status.message)))
 
     def report(self, t0: float, t1: float) -> dict:
         out = {k: m.summary(t0, t1) for k, m in self.meters.items()}

@@ -3,6 +3,7 @@ with descriptors, and the Jazzy-style main loop. Cores never import this module.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -69,7 +70,11 @@ def declare_parameters(node: Node, config_cls):
 
 
 def publish_diagnostics(node: Node, publisher, status, values: dict[str, str]) -> None:
-    """Fill `status.values` from `values` and publish it as a stamped DiagnosticArray."""
+    """Fill `status.values` from `values` and publish it as a stamped DiagnosticArray. Every node
+    also reports how often it was restarted and why (set by `s1s2 up` when it respawns a node)."""
+    values = dict(values, restarts=os.environ.get("S1S2_RESTARTS", "0"))
+    if os.environ.get("S1S2_LAST_EXIT"):
+        values["last_exit"] = os.environ["S1S2_LAST_EXIT"]
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
     msg = DiagnosticArray(status=[status])
     msg.header.stamp = node.get_clock().now().to_msg()

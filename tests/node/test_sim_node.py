@@ -134,3 +134,54 @@ def test_expert_mode_ignores_and_counts_commands(rclpy_context):
         node.close()
         node.destroy_node()
         probe.destroy_node()
+
+
+def test_commands_stopping_trips_the_deadline_and_the_arm_holds_at_the_last_command(rclpy_context):
+    """The robot side of a System 1 crash: once /joint_commands stop, the deadline event fires,
+    the cell reports it, and the arm stays at the last commanded position. Also: the vacuum switch
+    is published."""
+    import numpy as np
+    from std_msgs.msg import Bool, Float64MultiArray
+
+    from conveyor_sim.node import ConveyorSimNode
+
+    node = ConveyorSimNode(
+        context=rclpy_context,
+        parameter_overrides=[Parameter("camera_width", value=32), Parameter("camera_height", value=24),
+                             Parameter("spawn_interval_s", value=0.0)],
+    )  # fmt: skip
+    probe = Node("sim_probe3", context=rclpy_context)
+    vacuum = []
+    probe.create_subscription(Bool, topics.VACUUM.name, vacuum.append, qos_profile(topics.VACUUM.qos))
+    pub = probe.create_publisher(
+        Float64MultiArray, topics.JOINT_COMMANDS.name, qos_profile(topics.JOINT_COMMANDS.qos)
+    )
+    ex = MultiThreadedExecutor(num_threads=3, context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    try:
+        assert _spin_until(ex, lambda: node.sim.time > 0.2 and len(vacuum) > 5)
+        assert vacuum[-1].data is False  # nothing on the cup
+        home = node.sim.joint_positions()
+        last = home.copy()
+        for i in range(50):  # 1 s of a 50 Hz stream moving the pan joint
+            last = home + np.array([0.004 * (i + 1), 0.0, 0.0, 0.0])
+            pub.publish(Float64MultiArray(data=last.tolist()))
+            end = time.monotonic() + 0.02
+            while time.monotonic() < end:
+                ex.spin_once(timeout_sec=0.005)
+        assert _spin_until(ex, lambda: node._commands_stale_since is not None, timeout=5.0)
+        assert node.command_deadlines_missed >= 1
+        _spin_until(ex, lambda: False, timeout=1.0)  # one more second without commands
+        q = node.sim.joint_positions()
+        np.testing.assert_allclose(node.sim.joint_targets(), last, atol=1e-9)
+        np.testing.assert_allclose(q, last, atol=2e-3)  # at the last command, not drifting
+        assert np.all(np.abs(node.sim.joint_velocities()) < 0.02)
+        assert node.diagnostics_values()["holding_no_commands"] == "true"
+        pub.publish(Float64MultiArray(data=last.tolist()))
+        assert _spin_until(ex, lambda: node._commands_stale_since is None, timeout=5.0)
+    finally:
+        ex.shutdown()
+        node.close()
+        node.destroy_node()
+        probe.destroy_node()

@@ -1,6 +1,7 @@
-"""The ros2 launch file and the pip-only launcher must describe the same nodes, executables and
-parameter files. `launch`/`launch_ros` are not installable here, so the test runs the launch file
-against minimal recording stand-ins of the two classes it uses."""
+"""The ros2 launch file and the pip-only launcher must start the same nodes, executables and
+parameter files with the same lifecycle policy (required -> on_exit=Shutdown, respawn ->
+respawn + respawn_delay). `launch`/`launch_ros` are not installable here, so the test runs the
+launch file against minimal recording stand-ins of the classes it uses."""
 
 import importlib.util
 import sys
@@ -25,7 +26,8 @@ STUBBED = (
 )
 
 
-def _run_launch_file(path: Path) -> list[dict]:
+def _run_launch_file(path: Path, **arguments) -> list[dict]:
+    """Nodes the launch file starts for these launch arguments (defaults from its declarations)."""
     mods = {name: types.ModuleType(name) for name in STUBBED}
 
     class LaunchDescription(list):
@@ -35,18 +37,38 @@ def _run_launch_file(path: Path) -> list[dict]:
         def __init__(self, *args, **kwargs):
             super().__init__(kwargs, args=args)
 
+    declared = {}
+
+    class DeclareLaunchArgument(Recorder):
+        def __init__(self, name, **kwargs):
+            super().__init__(name, **kwargs)
+            declared[name] = kwargs.get("default_value")
+
+    class LaunchConfiguration(Recorder):
+        def perform(self, context):
+            name = self["args"][0]
+            return context.get(name, declared[name])
+
     mods["launch"].LaunchDescription = LaunchDescription
     mods["launch_ros.actions"].Node = type("Node", (Recorder,), {})
-    mods["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (Recorder,), {})
+    mods["launch.actions"].DeclareLaunchArgument = DeclareLaunchArgument
+    mods["launch.actions"].OpaqueFunction = type("OpaqueFunction", (Recorder,), {})
+    mods["launch.actions"].Shutdown = type("Shutdown", (Recorder,), {})
     mods["launch.conditions"].IfCondition = type("IfCondition", (Recorder,), {})
-    mods["launch.substitutions"].LaunchConfiguration = type("LaunchConfiguration", (Recorder,), {})
+    mods["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
     saved = {k: sys.modules.get(k) for k in STUBBED}
     sys.modules.update(mods)
     try:
         spec = importlib.util.spec_from_file_location("recycling_sim_launch", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        return [a for a in module.generate_launch_description() if type(a).__name__ == "Node"]
+        actions = []
+        for a in module.generate_launch_description():
+            if type(a).__name__ == "OpaqueFunction":
+                actions += a["function"](dict(arguments))
+            else:
+                actions.append(a)
+        return [a for a in actions if type(a).__name__ == "Node"]
     finally:
         for k, v in saved.items():
             if v is None:
@@ -55,9 +77,19 @@ def _run_launch_file(path: Path) -> list[dict]:
                 sys.modules[k] = v
 
 
-def test_launch_file_and_launcher_start_the_same_nodes():
-    nodes = _run_launch_file(ROOT / "launch" / "recycling_sim.launch.py")
-    stack = load_stack("config/recycling_sim.yaml")
+def _policy(n: dict) -> tuple:
+    shutdown = n.get("on_exit")
+    return (
+        shutdown is not None and type(shutdown).__name__ == "Shutdown",
+        bool(n.get("respawn", False)),
+        float(n.get("respawn_delay", 0.0)),
+    )
+
+
+@pytest.mark.parametrize("stack_file", ["config/recycling_sim.yaml"])
+def test_launch_file_and_launcher_start_the_same_nodes_with_the_same_policy(stack_file):
+    nodes = _run_launch_file(ROOT / "launch" / "recycling_sim.launch.py", stack=str(ROOT / stack_file))
+    stack = load_stack(stack_file)
     from_launch = sorted(
         (
             n["package"],
@@ -65,18 +97,30 @@ def test_launch_file_and_launcher_start_the_same_nodes():
             n["name"],
             tuple(Path(p).resolve() for p in n["parameters"]),
             n.get("prefix", ""),
+            *_policy(n),
         )
         for n in nodes
     )
     from_stack = sorted(
-        (n.package, n.executable, n.name, tuple(resolve_path(p).resolve() for p in n.parameters), n.prefix)
+        (
+            n.package, n.executable, n.name, tuple(resolve_path(p).resolve() for p in n.parameters), n.prefix,
+            n.required, n.respawn, n.respawn_delay if n.respawn else 0.0,
+        )
         for n in stack.nodes
-    )
+    )  # fmt: skip
     assert from_launch == from_stack
-    assert {n[0] for n in from_stack} == {"conveyor_sim", "vlm_planner", "fast_policy", "adapter_manager"}
+
+
+def test_default_lifecycle_policy_and_gazebo_variant():
+    stack = {n.name: n for n in load_stack("config/recycling_sim.yaml").nodes}
+    assert set(stack) == {"conveyor_sim", "vlm_planner", "fast_policy", "adapter_manager"}
+    # System 1 and the cell are required; System 2 and the adapter manager respawn
+    assert stack["fast_policy"].required and stack["conveyor_sim"].required
+    assert stack["vlm_planner"].respawn and stack["adapter_manager"].respawn
+    assert stack["vlm_planner"].respawn_delay > 0 and not stack["vlm_planner"].required
     # only the simulator is optional (Gazebo replaces it with with_mujoco:=false)
-    conditional = [n["name"] for n in nodes if n.get("condition") is not None]
-    assert conditional == ["conveyor_sim"]
+    gz = _run_launch_file(ROOT / "launch" / "recycling_sim.launch.py", with_mujoco="false")
+    assert sorted(n["name"] for n in gz) == ["adapter_manager", "fast_policy", "vlm_planner"]
 
 
 def test_console_scripts_match_setup_py():
@@ -98,6 +142,15 @@ def test_bad_stack_configs_are_named(tmp_path):
         load_stack(bad)
     bad.write_text("nodes: [{package: a, name: c}]")
     with pytest.raises(LaunchError, match="executable"):
+        load_stack(bad)
+    bad.write_text("nodes: [{package: a, executable: b, name: c, required: true, respawn: true}]")
+    with pytest.raises(LaunchError, match="either required"):
+        load_stack(bad)
+    bad.write_text("nodes: [{package: a, executable: b, name: c, respawn: true, respawn_delay: -1}]")
+    with pytest.raises(LaunchError, match="respawn_delay.*-1"):
+        load_stack(bad)
+    bad.write_text("nodes: [{package: a, executable: b, name: c, respawns: true}]")
+    with pytest.raises(LaunchError, match="unknown key.*respawns"):
         load_stack(bad)
 
 

@@ -91,3 +91,82 @@ def test_command_carries_name_params_and_overrides(prefix):
     )
     assert cmd[1:4] == ["--ros-args", "-r", "__node:=renamed"]
     assert "--params-file" in cmd and cmd[-2:] == ["-p", "rate_hz:=5.0"]
+
+
+# Prints READY, reports its restart count and cause, then exits on its own after a while (a crash).
+CRASHY = f"""
+import os, signal, sys, time
+signal.signal(signal.SIGINT, lambda *a: sys.exit(0))
+print("{READY_MARKER} crashy restarts=" + os.environ.get("S1S2_RESTARTS", "0")
+      + " last_exit=" + os.environ.get("S1S2_LAST_EXIT", ""), flush=True)
+time.sleep(0.5)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture
+def crash_prefix(prefix, tmp_path, monkeypatch):
+    p = _fake_prefix(tmp_path / "crash", {"crashy": CRASHY})
+    monkeypatch.setenv("AMENT_PREFIX_PATH", p + os.pathsep + os.environ["AMENT_PREFIX_PATH"])
+    return p
+
+
+def _wait(cond, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_respawned_node_comes_back_with_its_restart_count_and_cause(crash_prefix, tmp_path):
+    stack = StackConfig(
+        "t", (NodeSpec("alpha", "alpha_node", "alpha", (), required=True),
+              NodeSpec("crashy", "crashy_node", "crashy", (), respawn=True, respawn_delay=0.3))
+    )  # fmt: skip
+    launcher = Launcher(stack, log_dir=tmp_path / "logs", echo=False)
+    launcher.start(ready_timeout=30)
+    try:
+        assert _wait(lambda: sum(e.kind == "respawned" and e.node == "crashy" for e in launcher.events) >= 2)
+        assert launcher.failed() is None and launcher.proc("alpha").popen.poll() is None  # the rest runs on
+        exits = [e for e in launcher.events if e.kind == "exited"]
+        assert exits and all(e.node == "crashy" and e.detail == "killed by SIGKILL" for e in exits)
+        respawning = next(e for e in launcher.events if e.kind == "respawning")
+        respawned = next(e for e in launcher.events if e.kind == "respawned")
+        assert respawned.t - respawning.t >= 0.3  # the delay is kept
+        assert _wait(
+            lambda: "restarts=2 last_exit=killed by SIGKILL" in (tmp_path / "logs" / "crashy.log").read_text()
+        )
+    finally:
+        launcher.stop()
+    assert launcher.proc("alpha").popen.returncode == 0
+
+
+def test_required_node_exit_stops_the_stack(crash_prefix):
+    stack = StackConfig(
+        "t", (NodeSpec("alpha", "alpha_node", "alpha", ()), NodeSpec("crashy", "crashy_node", "crashy", (), required=True))
+    )  # fmt: skip
+    launcher = Launcher(stack, echo=False)
+    launcher.start(ready_timeout=30)
+    assert _wait(lambda: launcher.failed() is not None)
+    assert (
+        "'crashy'" in launcher.failed() and "SIGKILL" in launcher.failed() and "required" in launcher.failed()
+    )
+    assert _wait(lambda: launcher.proc("alpha").popen.poll() is not None)  # everything else stopped
+    assert not any(e.kind == "respawned" for e in launcher.events)
+
+
+def test_other_nodes_exit_is_logged_and_the_rest_runs_on(crash_prefix):
+    stack = StackConfig(
+        "t", (NodeSpec("alpha", "alpha_node", "alpha", ()), NodeSpec("crashy", "crashy_node", "crashy", ()))
+    )
+    launcher = Launcher(stack, echo=False)
+    launcher.start(ready_timeout=30)
+    try:
+        assert _wait(lambda: any(e.kind == "exited" for e in launcher.events))
+        time.sleep(0.5)
+        assert launcher.failed() is None and launcher.proc("alpha").popen.poll() is None
+        assert not any(e.kind == "respawned" for e in launcher.events)
+    finally:
+        launcher.stop()

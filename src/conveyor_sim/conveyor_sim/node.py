@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -72,10 +73,16 @@ class ConveyorSimNode(Node):
         self.gt_pub = pub(GroundTruth, topics.GROUND_TRUTH.name, qos_profile(topics.GROUND_TRUTH.qos))
         self.ev_pub = pub(SortEvent, topics.SORT_EVENTS.name, qos_profile(topics.SORT_EVENTS.qos))
         self.diag_pub = pub(DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos))
+        # The deadline of /joint_commands (2 control periods) is the robot side's watchdog: when the
+        # motor loop stops (a System 1 crash), the arm holds at the last commanded position, as a
+        # real driver must (docs/failure_isolation.md); each missed deadline is counted.
         self.create_subscription(
             Float64MultiArray, topics.JOINT_COMMANDS.name, self._on_joint_commands,
             qos_profile(topics.JOINT_COMMANDS.qos), callback_group=io_group,
+            event_callbacks=SubscriptionEventCallbacks(deadline=self._on_command_deadline),
         )  # fmt: skip
+        self.command_deadlines_missed = 0
+        self._commands_stale_since: float | None = None
         self.create_subscription(
             Bool, topics.SUCTION_COMMAND.name, self._on_suction, qos_profile(topics.SUCTION_COMMAND.qos),
             callback_group=io_group,
@@ -214,10 +221,25 @@ class ConveyorSimNode(Node):
             self.sim.close()  # the GL context is current in this thread: free it here
 
     # ------------------------------------------------------------ inputs
+    def _on_command_deadline(self, _status) -> None:
+        self.command_deadlines_missed += 1
+        if self._commands_stale_since is None and self.controller == "stack":
+            self._commands_stale_since = time.monotonic()
+            with self._lock:
+                held = self.sim.joint_targets()
+            self.get_logger().warning(
+                f"no /joint_commands for more than {topics.JOINT_COMMANDS.qos.deadline_s * 1e3:.0f} ms: "
+                f"holding the arm at the last commanded position {np.round(held, 3).tolist()}"
+            )
+
     def _on_joint_commands(self, msg: Float64MultiArray) -> None:
         if self.expert is not None:
             self.ignored_commands += 1
             return
+        if self._commands_stale_since is not None:
+            gap = time.monotonic() - self._commands_stale_since
+            self._commands_stale_since = None
+            self.get_logger().info(f"/joint_commands resumed after {gap:.2f} s of holding")
         with self._lock:
             res = self.sim.command_joints(list(msg.data))
         if res.startswith("rejected"):
@@ -292,6 +314,8 @@ class ConveyorSimNode(Node):
                 "commands_rejected_nonfinite": str(stats["rejected_nonfinite"]),
                 "commands_rejected_length": str(stats["rejected_length"]),
                 "commands_ignored_expert_mode": str(self.ignored_commands),
+                "command_deadlines_missed": str(self.command_deadlines_missed),
+                "holding_no_commands": str(self._commands_stale_since is not None).lower(),
                 "sorted_correct": str(tot.correct),
                 "sorted_wrong_bin": str(tot.wrong_bin),
                 "missed": str(tot.missed),

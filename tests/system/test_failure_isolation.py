@@ -1,0 +1,138 @@
+"""System tier, failure isolation: the planner is killed (SIGKILL, by pid) in a running stack.
+System 1 keeps commanding at 50 Hz and holds once the last goal is stale; the planner respawns,
+goals resume and the adapter manager re-applies the context's adapter to the new process. Then
+the adapter manager is killed: the planner keeps its adapter and the manager comes back.
+
+Timing assertions are loose (a loaded 2-core CI box); the measured figures (command gaps, time to
+hold, time to respawn) are printed and reported by `s1s2 failover`."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from s1s2.launcher import Launcher, load_stack
+from s1s2.stack import StackConfig
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+
+def _wait(cond, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from s1s2.monitor import MonitorThread
+
+    stack = load_stack("config/recycling_sim.yaml")
+    launcher = Launcher(stack, log_dir=tmp_path_factory.mktemp("failover_logs"), echo=False)
+    monitor = None
+    out: dict = {"launcher": launcher}
+    try:
+        launcher.start(ready_timeout=240.0)
+        monitor = MonitorThread()
+        node = monitor.node
+        out["monitor"] = node
+        # the adapter manager has applied the context's adapter (daylight lighting -> "daylight")
+        assert _wait(
+            lambda: node.planner_status and node.planner_status[-1][1].active_adapter == "daylight", 60
+        )
+        started0 = node.planner_status[-1][1].started
+        time.sleep(3.0)
+        out["t_kill_planner"] = time.time()
+        os.kill(launcher.proc("vlm_planner").popen.pid, signal.SIGKILL)
+        out["respawned"] = _wait(
+            lambda: any(
+                e.kind == "ready" and e.node == "vlm_planner" and e.detail == "restart 1"
+                for e in launcher.events
+            ),
+            120,
+        )
+        # the new process (another start time) runs the context's adapter again, and plans
+        out["reapplied"] = _wait(
+            lambda: any(
+                m.started != started0 and m.active_adapter == "daylight" for _, m in node.planner_status
+            ),
+            60,
+        )
+        out["goals_after"] = _wait(
+            lambda: any(t > out["t_kill_planner"] + 1.0 for t in node.meters["goal"].times[-3:]), 60
+        )
+        time.sleep(2.0)
+        # the adapter manager dies: the planner keeps its adapter
+        out["t_kill_manager"] = time.time()
+        os.kill(launcher.proc("adapter_manager").popen.pid, signal.SIGKILL)
+        out["manager_back"] = _wait(
+            lambda: any(
+                e.kind == "ready" and e.node == "adapter_manager" and e.detail == "restart 1"
+                for e in launcher.events
+            ),
+            60,
+        )
+        time.sleep(3.0)
+        out["t_end"] = time.time()
+        out["failed"] = launcher.failed()
+    finally:
+        if monitor is not None:
+            monitor.close()
+        launcher.stop()
+    return out
+
+
+def test_system1_keeps_commanding_through_the_planner_crash(run):
+    times = np.asarray(run["monitor"].meters["command"].times)
+    t0 = run["t_kill_planner"] - 2.0
+    window = times[(times >= t0) & (times <= run["t_end"])]
+    gaps = np.diff(window)
+    print(f"commands {len(window)} in {run['t_end'] - t0:.1f} s, max gap {gaps.max() * 1e3:.1f} ms, "
+          f"p99 {np.percentile(gaps, 99) * 1e3:.1f} ms")  # fmt: skip
+    assert run["failed"] is None
+    assert len(window) / (run["t_end"] - t0) > 45.0  # 50 Hz throughout
+    assert gaps.max() < 0.5  # never a pause a limiter would notice as a stop
+
+
+def test_system1_holds_once_the_last_goal_is_stale(run):
+    kill = run["t_kill_planner"]
+    reasons = [
+        (t - kill, v.get("hold_reason", ""))
+        for t, name, v in run["monitor"].diagnostics_history
+        if name.startswith("fast_policy") and t > kill
+    ]
+    stale = [dt for dt, r in reasons if r == "goal stale"]
+    assert stale, reasons[:20]
+    assert stale[0] < 3.0 + 0.1 + 1.5  # valid_for 3 s + margin 0.1 s + one 1 Hz diagnostics period
+
+
+def test_planner_respawns_goals_resume_and_the_adapter_is_reapplied(run):
+    assert run["respawned"] and run["goals_after"] and run["reapplied"]
+    events = [e for e in run["launcher"].events if e.node == "vlm_planner" and e.kind != "ready"]
+    assert [e.kind for e in events][:3] == ["exited", "respawning", "respawned"]
+    assert events[0].detail == "killed by SIGKILL"
+    ready = next(e for e in run["launcher"].events if e.node == "vlm_planner" and e.detail == "restart 1")
+    print(
+        f"planner exit -> respawned {events[2].t - events[0].t:.2f} s, -> ready {ready.t - events[0].t:.2f} s"
+    )
+    restarts = [v for _, n, v in run["monitor"].diagnostics_history if n.startswith("vlm_planner")]
+    assert any(v.get("restarts") == "1" and v.get("last_exit") == "killed by SIGKILL" for v in restarts)
+    manager = [v for _, n, v in run["monitor"].diagnostics_history if n.startswith("adapter_manager")]
+    assert any(v.get("planner_restarts_seen") == "1" for v in manager)
+
+
+def test_adapter_manager_crash_leaves_the_planners_adapter(run):
+    assert run["manager_back"]
+    after = [m.active_adapter for t, m in run["monitor"].planner_status if t > run["t_kill_manager"]]
+    assert after and set(after) == {"daylight"}
+
+
+def test_stack_config_policy_is_what_this_test_relies_on():
+    nodes = {n.name: n for n in load_stack("config/recycling_sim.yaml").nodes}
+    assert isinstance(load_stack("config/recycling_sim.yaml"), StackConfig)
+    assert nodes["vlm_planner"].respawn and nodes["adapter_manager"].respawn and nodes["fast_policy"].required

@@ -7,6 +7,7 @@ s1s2 sim ...              conveyor_sim tools (record, export, expert runs, SDF g
 s1s2 policy ...           fast_policy tools (build-engine, benchmark)
 s1s2 planner ...          vlm_planner tools
 s1s2 adapters ...         adapter_manager tools
+s1s2 memory ...           memory a fine-tuning / inference job needs, and whether it fits a device
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ COMMANDS = {
     "policy": "fast_policy.cli:main",
     "planner": "vlm_planner.cli:main",
     "adapters": "adapter_manager.cli:main",
+    "memory": "s1s2.memory:main",
 }
 
 

@@ -1,0 +1,73 @@
+"""`s1s2 memory` reproduces the lecture's worked examples exactly and says whether a job fits."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from s1s2 import repo_root
+from s1s2.memory import GB, NF4_DQ_BITS, ModelShape, estimate, lora_params, shape_from_config
+
+
+def test_lecture_7b_full_fine_tuning_in_fp32():
+    e = estimate(ModelShape(7e9), "full", "fp32", "adamw32")
+    assert e.weights == 28 * GB and e.optimizer == 56 * GB and e.gradients == 28 * GB
+
+
+def test_lecture_14b_weights_and_adam_states():
+    e = estimate(ModelShape(14e9), "full", "fp32", "adamw32")
+    assert e.weights == 56 * GB and e.optimizer == 112 * GB
+    assert e.weights + e.optimizer == 168 * GB  # "before gradients and activations"
+    assert e.weights + e.optimizer + e.gradients == 224 * GB
+    assert not e.fits(80.0)  # "exceeding the memory of even an 80GB A100"
+
+
+def test_lecture_lora_example_4096_square_at_rank_16():
+    shape = ModelShape(16_777_216, linear={"q_proj": (4096, 4096, 1)})
+    assert lora_params(shape, 16, ("q_proj",)) == 131_072
+    assert 16_777_216 // 131_072 == 128
+
+
+def test_qlora_nf4_double_quant_is_4_127_bits_and_fits_where_full_does_not():
+    assert pytest.approx(4.127, abs=5e-4) == NF4_DQ_BITS
+    shape = ModelShape(1e9, hidden=2048, layers=16, heads=16, linear={"q_proj": (2048, 2048, 16)})
+    shape.params = shape.linear_params  # all linear: weights = params * 4.127 / 8
+    q = estimate(shape, "qlora", "bf16", "paged_adamw8", rank=8, targets=("q_proj",))
+    assert q.weights == pytest.approx(shape.params * NF4_DQ_BITS / 8 + 8 * 4096 * 16 * 2)
+    assert q.optimizer_pageable and q.trainable == 8 * 4096 * 16
+    full = estimate(shape, "full", "bf16", "adamw32")
+    states = lambda e: e.weights + e.gradients + e.optimizer  # noqa: E731 - activations are the same
+    assert states(q) < states(full) / 10 and q.activations == full.activations
+
+
+def test_config_shapes_match_the_real_model():
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from transformers import AutoModelForImageTextToText
+
+    cfg = repo_root() / "models" / "sim_vlm" / "config.json"
+    shape = shape_from_config(cfg)
+    model = AutoModelForImageTextToText.from_pretrained(str(cfg.parent), local_files_only=True)
+    real = sum(p.numel() for p in model.parameters())
+    assert shape.params == pytest.approx(real, rel=0.02)
+    # LoRA on the LLM's q/k/v/o: sum of r * (d_in + d_out), as peft counts it
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(
+        model, LoraConfig(r=8, target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)$")
+    )
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    assert lora_params(shape, 8) == trainable
+
+
+def test_cli_json_and_bad_input():
+    run = [sys.executable, "-m", "s1s2.cli", "memory"]
+    out = subprocess.run(
+        run + ["--params", "7e9", "--device", "h100", "--json"], capture_output=True, text=True
+    )
+    d = json.loads(out.stdout)
+    assert d["weights_gb"] == 28.0 and d["optimizer_gb"] == 56.0 and d["fits"] is False
+    bad = subprocess.run(run + ["--params", "7e9", "--device", "tpu-9000"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "tpu-9000" in bad.stderr
+    bad = subprocess.run(run + ["--params", "7e9", "--method", "lora"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--hidden" in bad.stderr

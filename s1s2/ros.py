@@ -108,11 +108,14 @@ def run_node(
     SingleThreadedExecutor 1 tick. Their callback groups stay as they are, so they also run right
     inside a multi-threaded container. Only the adapter manager keeps the multi-threaded one.
 
+    A node with a `run(executor)` method drives its executor itself (fast_policy's real-time loop);
+    the others are spun here.
+
     Shutdown order: SIGINT/SIGTERM raise KeyboardInterrupt in this thread (rclpy's own signal
     handler is off: it would invalidate the context while timers, worker threads and the render
-    thread still publish, which logged "RCLError: publisher's context is invalid"). Then the
-    executor stops and waits for running callbacks, `node.close()` stops the node's timers and
-    threads, the node is destroyed, and only then does the context go down.
+    thread still publish, which logged "RCLError: publisher's context is invalid"). Then
+    `node.close()` stops the node's own threads and loops, the executor stops and waits for
+    running callbacks, the node is destroyed, and only then does the context go down.
 
     A ConfigError while building stops the node with one line naming the parameter and value
     (exit code 2) so the launcher can report which node stopped and why.
@@ -133,19 +136,24 @@ def run_node(
         )
         executor.add_node(node)
         print(f"{READY_MARKER} {node.get_name()} {time.time():.3f}", flush=True)
-        executor.spin()
+        run = getattr(node, "run", None)
+        if callable(run):
+            run(executor)  # the node drives its executor itself (fast_policy's real-time loop)
+        else:
+            executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         # A second Ctrl-C during the clean-up must not leave threads publishing into a dead context.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
-        if executor is not None:
-            executor.shutdown(timeout_sec=5.0)  # no new callbacks; waits for running ones
         if node is not None:
             close = getattr(node, "close", None)
             if callable(close):
-                close()  # the node's timers and threads stop while the context is still valid
+                close()  # the node's own threads and loops stop while the context is still valid
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)  # no new callbacks; waits for running ones
+        if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
     return code

@@ -69,7 +69,8 @@ class Harness:
         self.executor = MultiThreadedExecutor(num_threads=4, context=ctx)
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        # the node's own real-time loop drives the executor (both nodes' callbacks), as in run_node
+        self.thread = threading.Thread(target=self.node.run, args=(self.executor,), daemon=True)
         self.thread.start()
 
     def _on_diag(self, msg):
@@ -114,8 +115,9 @@ class Harness:
         raise AssertionError(f"diagnostics never matched; last: {self.diags[-1] if self.diags else None}")
 
     def close(self):
-        self.executor.shutdown()
+        self.node.close()
         self.thread.join(timeout=5)
+        self.executor.shutdown()
         self.node.destroy_node()
         self.peer.destroy_node()
 

@@ -243,6 +243,8 @@ def test_robot_compose_gpu_and_trt_cache_volume():
     assert "trt-cache:/var/cache/s1s2/trt" in fp["volumes"]
     assert "trt_cache_dir:=/var/cache/s1s2/trt" in fp["command"]
     assert doc["volumes"]["trt-cache"]["name"] == "s1s2-trt-cache"
+    # the 50 Hz loop's SCHED_FIFO thread (fast_policy realtime_priority) needs these in the container
+    assert "SYS_NICE" in fp["cap_add"] and fp["ulimits"]["rtprio"] >= 80
     tools = doc["services"]["build_engine"]
     assert tools["profiles"] == ["tools"] and tools["command"][:3] == ["s1s2", "policy", "build-engine"]
     assert "trt-cache:/var/cache/s1s2/trt" in tools["volumes"]

@@ -57,6 +57,21 @@ class FastPolicyConfig(ControllerConfig):
     goal_timeout_margin_s: float = param(
         0.1, "extra seconds after header.stamp + valid_for before the goal counts as stale", min=0.0, max=10.0
     )  # fmt: skip
+    realtime_priority: int = param(
+        80, "SCHED_FIFO priority of the control-loop thread (0 = normal scheduling); needs root or "
+        "CAP_SYS_NICE + an rtprio limit, else one log line and normal priority", min=0, max=99, read_only=True,
+    )  # fmt: skip
+    switch_interval_s: float = param(
+        0.0005, "Python thread switch interval: how long another thread of the node may hold the GIL "
+        "while the control loop waits for it", min=0.0001, max=0.05, read_only=True,
+    )  # fmt: skip
+    gc_freeze: bool = param(
+        True, "freeze the start-up heap (gc.freeze) so garbage collections stay short", read_only=True
+    )  # fmt: skip
+    drain_budget_s: float = param(
+        0.004, "after each tick, the loop thread runs incoming callbacks for at most this long",
+        min=0.0005, max=0.015, read_only=True,
+    )  # fmt: skip
     diagnostics_period_s: float = param(1.0, "diagnostics publishing period", min=0.1, max=60.0)
     log_throttle_s: float = param(5.0, "minimum seconds between repeated warnings", min=0.0, max=600.0)
 

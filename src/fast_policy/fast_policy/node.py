@@ -1,18 +1,27 @@
 """`fast_policy` node: System 1 at 50 Hz. Thin: converts messages and calls `Controller`.
 
-The 50 Hz timer has its own MutuallyExclusiveCallbackGroup; subscriptions and diagnostics share
-another, so a burst of messages never delays a tick. The node never waits for System 2: it uses
-whatever goal it has, and holds safely when there is none or it is stale.
+One real-time thread runs the node (`run`, called by s1s2.ros.run_node instead of spinning an
+executor): it wakes at absolute 20 ms deadlines (SCHED_FIFO where allowed, fast_policy.rt_loop),
+ticks the controller and publishes the command at once, then runs the callbacks that arrived
+(joint states, belt, vacuum, goals, diagnostics) for at most `drain_budget_s`. With a single
+Python thread doing the node's work, no other thread of the node can hold the GIL when a tick is
+due; the start-up heap is frozen so garbage collections stay short; both are measured and
+reported (`/diagnostics`: tick lateness, GC pauses, publish time). The node never waits for
+System 2: it uses whatever goal it has, and holds safely when there is none or it is stale.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
+from collections import deque
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, ShutdownException, TimeoutException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -20,6 +29,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from fast_policy import config as cfg
 from fast_policy.controller import Controller, LoopStats
 from fast_policy.goal_tracker import GoalData
+from fast_policy.rt_loop import RealtimeLoop
 from fast_policy.runtime import PolicySession
 from s1s2 import topics
 from s1s2.ros import declare_parameters, publish_diagnostics, qos_profile, run_node, stamp_to_sec
@@ -67,11 +77,15 @@ class FastPolicyNode(Node):
         t0 = time.perf_counter()
         self.session.warmup(p.warmup_runs)
         log.info(f"warm-up: {p.warmup_runs} inferences in {time.perf_counter() - t0:.3f} s")
-        self._lock = threading.Lock()  # controller state: timer thread vs subscription thread
+        self._lock = threading.Lock()  # controller state (uncontended when run() drives the node)
         self.stats = LoopStats(p.rate_hz)
+        self.loop = RealtimeLoop(1.0 / p.rate_hz, self._loop_tick, p.realtime_priority, log=log.warning)
+        self._executor = None
+        self._publish_s: deque[float] = deque(maxlen=3000)
+        self._gc_pauses: deque[float] = deque(maxlen=200)
+        self._gc_t0 = 0.0
         self._rejected_goals_logged = 0
 
-        tick_group = MutuallyExclusiveCallbackGroup()
         io_group = MutuallyExclusiveCallbackGroup()
         self.cmd_pub = self.create_publisher(
             Float64MultiArray, topics.JOINT_COMMANDS.name, qos_profile(topics.JOINT_COMMANDS.qos)
@@ -103,8 +117,53 @@ class FastPolicyNode(Node):
             qos_profile(topics.GOAL_TOPIC.qos),
             callback_group=io_group,
         )
-        self.create_timer(1.0 / p.rate_hz, self._tick, callback_group=tick_group)
         self.create_timer(p.diagnostics_period_s, self._publish_diagnostics, callback_group=io_group)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self, executor) -> None:
+        """Drive the node from the real-time loop thread until close() (or Ctrl-C in this thread)."""
+        self._executor = executor
+        if self.params.gc_freeze:
+            gc.collect()
+            gc.freeze()  # start-up objects are never scanned again: collections stay short
+        gc.callbacks.append(self._on_gc)  # from here on, every collection's pause is measured
+        sys.setswitchinterval(self.params.switch_interval_s)
+        self.loop.start()
+        self.get_logger().info(f"control loop: {1.0 / self.loop.period:g} Hz, waiting for scheduling ...")
+        while self.loop.running:
+            self.loop._thread.join(0.2)  # Ctrl-C arrives in this (main) thread
+
+    def _loop_tick(self) -> None:
+        self._tick()
+        self._drain(self.params.drain_budget_s)
+
+    def _drain(self, budget_s: float) -> None:
+        """Run ready callbacks (subscriptions, the diagnostics timer) for at most `budget_s`."""
+        ex = self._executor
+        if ex is None:
+            return
+        end = time.monotonic() + budget_s
+        while time.monotonic() < end:
+            try:
+                handler, _entity, _node = ex.wait_for_ready_callbacks(timeout_sec=0.0)
+            except (TimeoutException, ShutdownException, ExternalShutdownException):
+                return
+            handler()
+            exc = handler.exception()
+            if exc is not None:
+                raise exc
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            self._gc_pauses.append(time.perf_counter() - self._gc_t0)
+
+    def close(self) -> None:
+        """Stop the control loop (run_node calls this before the executor and context go down)."""
+        self.loop.stop()
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -146,8 +205,10 @@ class FastPolicyNode(Node):
         with self._lock:
             cmd = self.controller.tick(self._now())
         if cmd is not None:
+            t_pub = time.perf_counter()
             self.cmd_pub.publish(Float64MultiArray(data=[float(x) for x in cmd.positions]))
             self.suction_pub.publish(Bool(data=cmd.suction))
+            self._publish_s.append(time.perf_counter() - t_pub)
         self.stats.record(t0, time.perf_counter() - t0)
 
     # ---- diagnostics -----------------------------------------------------------------------
@@ -160,7 +221,17 @@ class FastPolicyNode(Node):
                 "tick_time_p50_ms": f"{s.percentile_ms(50):.3f}",
                 "tick_time_p99_ms": f"{s.percentile_ms(99):.3f}",
                 "ticks": str(s.ticks),
-                "missed_deadlines": str(s.missed),
+                "missed_deadlines": str(s.missed + self.loop.timing.missed),
+                "scheduling": self.loop.scheduling,
+                "tick_lateness_p50_ms": f"{self.loop.timing.percentile_ms('lateness', 50):.3f}",
+                "tick_lateness_p99_ms": f"{self.loop.timing.percentile_ms('lateness', 99):.3f}",
+                "tick_lateness_max_ms": f"{self.loop.timing.max_lateness * 1e3:.3f}",
+                "publish_p99_ms": f"{np.percentile(self._publish_s, 99) * 1e3:.3f}"
+                if self._publish_s
+                else "nan",
+                "gc_pause_max_ms": f"{max(self._gc_pauses) * 1e3:.3f}" if self._gc_pauses else "0",
+                "gc_collections": str(len(self._gc_pauses)),
+                "loop_errors": str(self.loop.errors),
                 "goal_age_s": "none" if age is None else f"{age:.3f}",
                 "goal_plan_id": c.goals.goal.plan_id if c.goals.goal else "",
                 "provider": self.session.provider,

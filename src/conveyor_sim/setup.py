@@ -21,6 +21,7 @@ setup(
         "console_scripts": [
             "conveyor_sim_node = conveyor_sim.node:main",
             "conveyor_sim_gz_relay = conveyor_sim.gz_relay:main",
+            "oracle_planner_node = conveyor_sim.oracle_node:main",
         ]
     },
 )

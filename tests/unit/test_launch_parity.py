@@ -86,7 +86,7 @@ def _policy(n: dict) -> tuple:
     )
 
 
-@pytest.mark.parametrize("stack_file", ["config/recycling_sim.yaml"])
+@pytest.mark.parametrize("stack_file", ["config/recycling_sim.yaml", "config/recycling_oracle.yaml"])
 def test_launch_file_and_launcher_start_the_same_nodes_with_the_same_policy(stack_file):
     nodes = _run_launch_file(ROOT / "launch" / "recycling_sim.launch.py", stack=str(ROOT / stack_file))
     stack = load_stack(stack_file)
@@ -123,11 +123,21 @@ def test_default_lifecycle_policy_and_gazebo_variant():
     assert sorted(n["name"] for n in gz) == ["adapter_manager", "fast_policy", "vlm_planner"]
 
 
-def test_console_scripts_match_setup_py():
-    """Each executable the stack names is a console script its package declares."""
-    for node in load_stack("config/recycling_sim.yaml").nodes:
+@pytest.mark.parametrize("stack_file", ["config/recycling_sim.yaml", "config/recycling_oracle.yaml"])
+def test_console_scripts_match_setup_py(stack_file):
+    """Each executable a stack names is a console script its package declares."""
+    import re
+
+    for node in load_stack(stack_file).nodes:
         setup_py = (ROOT / "src" / node.package / "setup.py").read_text()
-        assert f'"{node.executable} = {node.package}.node:main"' in setup_py
+        assert re.search(rf'"{node.executable} = {node.package}\.\w+:main"', setup_py), node.executable
+
+
+def test_oracle_stack_never_runs_with_the_real_planner():
+    oracle = {n.name for n in load_stack("config/recycling_oracle.yaml").nodes}
+    default = {n.name for n in load_stack("config/recycling_sim.yaml").nodes}
+    assert "oracle_planner" in oracle and "vlm_planner" not in oracle
+    assert "oracle_planner" not in default
 
 
 def test_bad_stack_configs_are_named(tmp_path):

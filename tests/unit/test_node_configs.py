@@ -6,6 +6,7 @@ import yaml
 
 from adapter_manager.node import AdapterManagerConfig
 from conveyor_sim.config import ConveyorSimConfig
+from conveyor_sim.oracle_node import OraclePlannerConfig
 from fast_policy.config import FastPolicyConfig
 from s1s2 import repo_root
 from s1s2.params import from_values, param_specs
@@ -16,6 +17,7 @@ NODES = [
     ("vlm_planner", PlannerNodeConfig),
     ("fast_policy", FastPolicyConfig),
     ("adapter_manager", AdapterManagerConfig),
+    ("oracle_planner", OraclePlannerConfig),
 ]
 
 

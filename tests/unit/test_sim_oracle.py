@@ -67,3 +67,26 @@ def test_expert_continues_from_the_command_actually_sent_and_plans_ahead(sim):
     step = np.abs(act.q - sent)
     assert np.all(step <= drv.expert.vlim * CONTROL_DT + 1e-12)  # from the sent command, rate-limited
     assert np.all(np.abs(np.diff(plan, axis=0)) <= drv.expert.vlim * CONTROL_DT + 1e-12)
+
+
+def test_oracle_planner_has_a_planners_timing_noise_and_frame(sim):
+    from conveyor_sim.oracle import OraclePlanner
+
+    sim.spawn_item("glass_bottle", x=0.1, y=0.02)
+    sim.step(0.1)
+    truth = sim.ground_truth()
+    planner = OraclePlanner(sim.desc, pick_noise_m=0.015, latency_min_s=0.3, latency_max_s=0.5, seed=1)
+    plans = [planner.plan(10.0, truth, belt_position=2.5) for _ in range(400)]
+    assert all(0.3 <= p.publish_at - 10.0 <= 0.5 for p in plans)
+    assert {p.label for p in plans} == {"glass_bottle"} and {p.bin_id for p in plans} == {"glass"}
+    world = np.array([p.target_belt for p in plans]) + [2.5, 0.0, 0.0]  # belt frame -> world
+    err = world - truth[0].pick_point
+    assert np.std(err[:, 0]) == pytest.approx(0.015, rel=0.15) and np.std(err[:, 1]) == pytest.approx(
+        0.015, rel=0.15
+    )
+    assert np.all(err[:, 2] == 0)
+    # an item held on the suction cup is never a target (a VLM would pick the next one)
+    truth[0].grasped, truth[0].on_belt = True, False
+    assert planner.plan(11.0, truth, 2.5).label == ""
+    with pytest.raises(ValueError, match="latency"):
+        OraclePlanner(sim.desc, latency_min_s=0.5, latency_max_s=0.3)

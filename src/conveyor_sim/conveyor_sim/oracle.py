@@ -86,3 +86,51 @@ class Oracle:
     def goal_for(self, sim, switch_allowed: bool = True) -> OracleGoal:
         """`update` from a CellSim's current state."""
         return self.update(sim.ground_truth(), sim.holding(), switch_allowed)
+
+
+@dataclass(frozen=True)
+class OraclePlan:
+    """One plan of the oracle System 2, in the Goal message's terms."""
+
+    stamp: float  # the ground truth's stamp (a planner's image time)
+    publish_at: float  # stamp + latency: when a planner would have finished
+    label: str  # "" = nothing to pick
+    bin_id: str
+    target_belt: np.ndarray  # (3,) pick point in the belt frame (+ noise), zeros without a target
+    place_world: np.ndarray  # (3,) zeros without a target
+    latent: np.ndarray
+
+
+class OraclePlanner:
+    """An oracle System 2 with a planner's timing: at each plan it looks at one ground-truth
+    snapshot (an image), picks the item `select_target` picks among the items on the belt (an item
+    on the suction cup is never a target, as for a VLM), adds Gaussian pick-point noise (std
+    `pick_noise_m` per horizontal axis) and reports it in the belt frame, to be published `latency`
+    seconds (uniform in [latency_min_s, latency_max_s]) after the snapshot's stamp. FOR EVALUATION
+    ONLY: it reads the simulator's ground truth."""
+
+    def __init__(self, desc: CellDescription, pick_noise_m: float = 0.015, latency_min_s: float = 0.3,
+                 latency_max_s: float = 0.5, seed: int = 0):  # fmt: skip
+        if not (0.0 <= latency_min_s <= latency_max_s):
+            raise ValueError(f"latency range [{latency_min_s}, {latency_max_s}] is not valid")
+        if not pick_noise_m >= 0.0:
+            raise ValueError(f"pick_noise_m must be >= 0, got {pick_noise_m!r}")
+        self.desc = desc
+        self.noise = float(pick_noise_m)
+        self.latency = (float(latency_min_s), float(latency_max_s))
+        self.rng = np.random.default_rng(seed)
+
+    def plan(self, stamp: float, items, belt_position: float) -> OraclePlan:
+        on_belt = [it for it in items if it.on_belt and not it.grasped]
+        tgt = select_target(on_belt, self.desc.arm)
+        publish_at = stamp + self.rng.uniform(*self.latency)
+        if tgt is None:
+            z = np.zeros(3)
+            return OraclePlan(stamp, publish_at, "", "", z, z, goal_latent(None, self.desc.class_names))
+        p = np.asarray(tgt.pick_point, float).copy()
+        p[:2] += self.rng.normal(0.0, self.noise, 2) if self.noise > 0 else 0.0
+        p[0] -= belt_position  # world -> belt frame at the snapshot's time
+        return OraclePlan(
+            stamp, publish_at, tgt.class_label, tgt.bin_id, p, self.desc.place_point(tgt.bin_id),
+            goal_latent(tgt.class_label, self.desc.class_names),
+        )  # fmt: skip

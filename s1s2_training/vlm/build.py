@@ -182,6 +182,8 @@ def build_adapters(model_dir: Path, out_dir: Path, seed: int) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
+    from s1s2.adapters import base_fingerprint, write_manifest
+
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {}
     for i, domain in enumerate(DOMAINS):
@@ -202,18 +204,20 @@ def build_adapters(model_dir: Path, out_dir: Path, seed: int) -> dict:
         ac = json.loads((target / "adapter_config.json").read_text())
         ac["base_model_name_or_path"] = "models/sim_vlm"  # relative: the checkout may move
         (target / "adapter_config.json").write_text(json.dumps(ac, indent=2, sort_keys=True) + "\n")
-        (target / "s1s2_adapter.json").write_text(
-            json.dumps(
-                {
-                    "domain": domain,
-                    "trained": False,
-                    "base_model": "models/sim_vlm",
-                    "notes": "untrained starter adapter: LoRA B = 0, so outputs equal the base model's",
-                    "seed": seed + 1 + i,
-                },
-                indent=2,
-            )
-            + "\n"
+        write_manifest(
+            target,
+            adapter_id=domain,
+            base_fingerprint=base_fingerprint(model_dir),
+            base_model="models/sim_vlm",
+            strategy="starter",
+            rank=LORA_RANK,
+            alpha=LORA_ALPHA,
+            target_modules=LORA_TARGETS,
+            context_tags=[f"lighting:{domain}"],
+            data={"frames": 0, "notes": "none: untrained starter"},
+            metrics={},
+            trained=False,
+            notes=f"untrained starter adapter (seed {seed + 1 + i}): LoRA B = 0, so outputs equal the base model's",
         )
         (target / "README.md").unlink(missing_ok=True)  # peft's template card says nothing true here
         sizes[domain] = sum(f.stat().st_size for f in target.iterdir())

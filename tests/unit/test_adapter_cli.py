@@ -9,20 +9,50 @@ from adapter_manager.cli import main
 from s1s2 import repo_root
 
 
-def test_list_shows_adapters_sizes_base_and_trained(tmp_path, capsys):
-    a = tmp_path / "daylight"
-    a.mkdir()
-    (a / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "models/sim_vlm", "r": 8}))
-    (a / "adapter_model.safetensors").write_bytes(b"0" * 4096)
-    (a / "s1s2_adapter.json").write_text(json.dumps({"trained": False}))
-    assert main(["list", "--library", str(tmp_path)]) == 0
+def test_list_add_verify_remove(tmp_path, capsys):
+    import shutil
+
+    lib = tmp_path / "lib"
+    src = tmp_path / "warm"
+    shutil.copytree(repo_root() / "models/adapters/warm_tungsten", src)
+    (src / "s1s2_adapter.json").unlink()  # a plain peft folder, as a trainer writes it
+    assert (
+        main(
+            [
+                "add",
+                str(src),
+                "--library",
+                str(lib),
+                "--tag",
+                "lighting:warm_tungsten",
+                "--strategy",
+                "vision",
+            ]
+        )
+        == 0
+    )
+    assert "registered 'warm'" in capsys.readouterr().out
+    assert main(["list", "--library", str(lib)]) == 0
     out = capsys.readouterr().out
-    assert "daylight" in out and "models/sim_vlm" in out and "4.1 KB" in out and " no " in out
-    assert main(["list", "--library", str(tmp_path), "--json"]) == 0
+    assert "warm" in out and "vision" in out and "lighting:warm_tungsten" in out
+    assert main(["list", "--library", str(lib), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows[0]["adapter_id"] == "daylight" and rows[0]["trained"] is False and rows[0]["rank"] == 8
-    assert main(["list", "--library", str(tmp_path / "none")]) == 0
+    assert (
+        rows[0]["adapter_id"] == "warm"
+        and rows[0]["rank"] == 8
+        and rows[0]["manifest"]["strategy"] == "vision"
+    )
+    assert main(["list", "--library", str(lib), "--tag", "lighting:night_noise"]) == 0
     assert "no adapters" in capsys.readouterr().out
+    assert main(["verify", "--library", str(lib)]) == 0
+    w = lib / "warm" / "adapter_model.safetensors"
+    w.write_bytes(b"x" + w.read_bytes()[1:])
+    assert main(["verify", "--library", str(lib)]) == 1
+    assert "FAIL  warm" in capsys.readouterr().out
+    assert main(["add", str(src), "--library", str(lib)]) == 2  # already there
+    assert "already" in capsys.readouterr().err
+    assert main(["remove", "warm", "--library", str(lib)]) == 0
+    assert main(["list", "--library", str(lib)]) == 0 and "no adapters" in capsys.readouterr().out
 
 
 def test_classify_prints_label_and_probabilities(tmp_path, capsys):

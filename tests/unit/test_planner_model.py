@@ -18,6 +18,14 @@ ADAPTERS = repo_root() / "models" / "adapters"
 K = [200.0, 0.0, 160.0, 0.0, 200.0, 120.0, 0.0, 0.0, 1.0]
 
 
+def _reregister(path):
+    from s1s2.adapters import read_manifest, write_manifest
+
+    m = read_manifest(path)
+    fields = {k: v for k, v in m.__dict__.items() if k not in ("files", "format")}
+    write_manifest(path, **(fields | {"adapter_id": path.name}))
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     """The committed starter library plus a LoRA with non-zero B, a corrupt one and a half-written one."""
@@ -34,10 +42,13 @@ def library(tmp_path_factory):
         if "lora_B" in k:  # B != 0: the adapter now changes the model's output
             weights[k] = torch.randn(weights[k].shape, generator=g) * 0.5
     save_file(weights, str(lib / "perturbed" / "adapter_model.safetensors"))
+    _reregister(lib / "perturbed")  # a new adapter: its manifest hashes its own weights
     shutil.copytree(ADAPTERS / "daylight", lib / "corrupt")
+    _reregister(lib / "corrupt")
     raw = (lib / "corrupt" / "adapter_model.safetensors").read_bytes()
     (lib / "corrupt" / "adapter_model.safetensors").write_bytes(raw[: len(raw) // 2])
     shutil.copytree(ADAPTERS / "daylight", lib / "bad_config")
+    _reregister(lib / "bad_config")
     (lib / "bad_config" / "adapter_config.json").write_text("{not json")
     return lib
 
@@ -257,9 +268,7 @@ def torch_equal(a, b) -> bool:
     return a.shape == b.shape and bool(torch.equal(a, b))
 
 
-@pytest.mark.parametrize(
-    "name, why", [("corrupt", "corrupt adapter_model"), ("bad_config", "adapter_config")]
-)
+@pytest.mark.parametrize("name, why", [("corrupt", "fails its hash"), ("bad_config", "adapter_config")])
 def test_broken_adapter_is_refused_and_previous_stays_active(planner, camera, image, name, why):
     assert planner.swap_adapter("overcast_dim").success
     res = planner.swap_adapter(name)

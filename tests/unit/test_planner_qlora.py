@@ -24,8 +24,18 @@ def trained(tmp_path_factory):
     image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     batch = encode(processor, image, "sort the recyclables", "label=pet_bottle u=120 v=45")
     losses = train_steps(peft_model, [batch], steps=8, lr=1e-2)
-    out = tmp_path_factory.mktemp("lib") / "qlora_test"
-    peft_model.save_pretrained(str(out))
+    saved = tmp_path_factory.mktemp("trained") / "qlora_test"
+    peft_model.save_pretrained(str(saved))
+    from s1s2.adapters import add_adapter, base_fingerprint
+
+    lib = tmp_path_factory.mktemp("lib")
+    cfg = peft_model.peft_config["default"]
+    add_adapter(
+        lib, saved, base_fingerprint=base_fingerprint(MODEL), strategy="llm+vision", rank=cfg.r,
+        alpha=cfg.lora_alpha, target_modules=cfg.target_modules if isinstance(cfg.target_modules, str) else sorted(cfg.target_modules),
+        context_tags=["test"], data={"frames": 1}, metrics={}, trained=True,
+    )  # fmt: skip
+    out = lib / "qlora_test"
     return {
         "model": peft_model,
         "losses": losses,

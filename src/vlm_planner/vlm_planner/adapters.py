@@ -15,12 +15,13 @@ their own lock (the Planner does).
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from s1s2.adapters import check_adapter_id, list_adapters, read_adapter
+from s1s2.adapters import AdapterLibraryError, check_adapter_id, list_adapters, read_adapter, verify_adapter
 
 BASE = ""  # adapter id of the base model
 
@@ -39,8 +40,11 @@ class SwapInfo:
 
 
 class AdapterSwitcher:
-    def __init__(self, base_model, library: Path | None, max_resident: int = 3):
+    def __init__(
+        self, base_model, library: Path | None, max_resident: int = 3, base_fingerprint: str | None = None
+    ):
         self.base_model = base_model
+        self.base_fingerprint = base_fingerprint  # adapters trained on another base are refused
         self.library = library
         self.max_resident = max_resident
         self.peft = None  # PeftModel once the first adapter is loaded
@@ -69,37 +73,34 @@ class AdapterSwitcher:
 
     # -- swapping ------------------------------------------------------------------------------
     def _validate(self, name: str) -> Path:
-        """Check the adapter's files before peft touches the model, so a bad one changes nothing."""
-        from peft import PeftConfig
-        from safetensors import safe_open
-
+        """Verify the adapter before peft touches the model, so a bad one changes nothing: a valid
+        id, in the library, safetensors only, weights matching their manifest hashes, trained on
+        this base model (fingerprint), and targets that exist in this model."""
         try:
             check_adapter_id(name)  # before any filesystem access
         except ValueError as exc:
             raise AdapterError(str(exc)) from None
         library = ", ".join(self.names()) or "(empty)"
-        path = self.library / name if self.library else None
-        if path is None or not (path / "adapter_config.json").is_file():
+        if self.library is None or name not in self.names():
             raise AdapterError(f"unknown adapter {name!r}; library ({self.library}): {library}")
+        path = self.library / name
         try:
-            cfg = PeftConfig.from_pretrained(str(path))
-        except Exception as exc:  # json errors, unknown peft_type, ...
-            raise AdapterError(f"adapter {name!r}: unreadable adapter_config.json: {exc}") from exc
-        if getattr(cfg, "peft_type", None) is None or str(cfg.peft_type) not in ("LORA", "PeftType.LORA"):
-            raise AdapterError(f"adapter {name!r}: peft_type {cfg.peft_type!r}, expected LORA")
-        weights = path / "adapter_model.safetensors"
-        if not weights.is_file():
-            raise AdapterError(f"adapter {name!r}: missing {weights.name}")
-        try:
-            with safe_open(str(weights), framework="pt") as f:
-                keys = list(f.keys())
-                for k in keys:
-                    f.get_tensor(k)  # reads every tensor: truncated files fail here
-        except Exception as exc:
-            raise AdapterError(f"adapter {name!r}: corrupt {weights.name}: {exc}") from exc
-        if not keys:
-            raise AdapterError(f"adapter {name!r}: {weights.name} holds no tensors")
+            manifest = verify_adapter(path, self.base_fingerprint)
+        except AdapterLibraryError as exc:
+            raise AdapterError(str(exc)) from None
+        self._check_targets(name, manifest.target_modules)
         return path
+
+    def _check_targets(self, name: str, targets) -> None:
+        modules = [n for n, _ in self.base_model.named_modules()]
+        patterns = [targets] if isinstance(targets, str) else list(targets)
+        for pat in patterns:
+            if isinstance(targets, str):
+                hit = any(re.fullmatch(pat, n) for n in modules)
+            else:  # peft: a list of names matches module names by suffix
+                hit = any(n == pat or n.endswith("." + pat) for n in modules)
+            if not hit:
+                raise AdapterError(f"adapter {name!r}: target {pat!r} matches no module of this model")
 
     def _load(self, name: str, path: Path) -> None:
         from peft import PeftModel

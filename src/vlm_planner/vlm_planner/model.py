@@ -40,6 +40,7 @@ class LoadedVLM:
     linear4bit: int  # number of bitsandbytes Linear4bit layers
     hidden_size: int
     card: dict = field(default_factory=dict)  # s1s2_vlm.json, {} for foreign models
+    fingerprint: str | None = None  # s1s2.adapters.base_fingerprint of the weights; None: unknown
 
     @property
     def trained(self) -> bool | None:
@@ -179,6 +180,7 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
     card = {}
     if local_dir is not None and (local_dir / MODEL_CARD).is_file():
         card = json.loads((local_dir / MODEL_CARD).read_text())
+    fingerprint = weights_fingerprint(source, local_dir)
     return LoadedVLM(
         model=model,
         processor=processor,
@@ -193,7 +195,27 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
         linear4bit=n4,
         hidden_size=text_hidden_size(model.config),
         card=card,
+        fingerprint=fingerprint,
     )
+
+
+def weights_fingerprint(source: str, local_dir: Path | None) -> str | None:
+    """s1s2.adapters.base_fingerprint of the model's weights: the local folder, or the hub
+    snapshot in the local cache. None when there are no safetensors to fingerprint."""
+    from s1s2.adapters import AdapterLibraryError, base_fingerprint
+
+    folder = local_dir
+    if folder is None:
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(source, local_files_only=True, allow_patterns=["*.safetensors"]))
+        except Exception:  # noqa: BLE001 - not in the cache in that layout: fingerprint unknown
+            return None
+    try:
+        return base_fingerprint(folder)
+    except AdapterLibraryError:
+        return None
 
 
 def floating_dtype(model):

@@ -110,7 +110,13 @@ class Planner:
             raise ConfigError(
                 f"parameter 'adapter_library': folder {config.adapter_library!r} does not exist ({library})"
             )
-        self.switcher = AdapterSwitcher(self.vlm.model, library, config.max_resident_adapters)
+        self.switcher = AdapterSwitcher(
+            self.vlm.model, library, config.max_resident_adapters, base_fingerprint=self.vlm.fingerprint
+        )
+        if self.vlm.fingerprint is None:
+            self.log(
+                f"base model {config.model_id}: weights not fingerprinted; adapters are checked for hashes only"
+            )
         if self.switcher.names():
             import peft  # noqa: F401  (imported now so the first swap does not pay for it)
         self._lock = threading.Lock()
@@ -156,6 +162,7 @@ class Planner:
             "double_quant": self.vlm.quantized,
             "compute_dtype": self.config.compute_dtype,
             "linear4bit_layers": self.vlm.linear4bit,
+            "base_fingerprint": self.vlm.fingerprint,
             "memory_footprint_bytes": self.vlm.footprint_bytes,
             "load_s": round(self.vlm.load_s, 3),
             "trained": self.vlm.trained,

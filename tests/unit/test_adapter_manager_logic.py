@@ -178,8 +178,10 @@ def test_library_scan(tmp_path):
     assert list_adapters(tmp_path) == ["broken", "daylight"]
     assert list_adapters(tmp_path / "missing") == []
     broken, day = scan_library(tmp_path)
-    assert day.base_model == "models/sim_vlm/base" and day.rank == 8 and day.trained is True
+    assert day.base_model == "models/sim_vlm/base" and day.rank == 8
     assert day.size_bytes > 100 and day.target_modules == ["q_proj", "v_proj"]
+    # an incomplete manifest is reported by name, never guessed at
+    assert "lacks adapter_id" in day.error and day.trained is None
     assert "unreadable" in broken.error and broken.trained is None
 
 

@@ -93,6 +93,19 @@ def test_node_publishes_and_services(rclpy_context):
         fut = client.call_async(SetLighting.Request(domain="night_noise"))
         assert _spin_until(ex, fut.done)
         assert fut.result().success and node.sim.lighting == "night_noise"
+        # a custom spec (lighting no named domain covers), and a bad one refused naming the field
+        from s1s2_interfaces.msg import LightingSpec
+
+        spec = LightingSpec(name="sodium_lamps", intensity=0.7, colour_temp_k=1900.0, ambient=0.2, exposure=1.4,
+                            white_balance=[1.0, 1.0, 1.0], noise_std=3.0, direction=[0.0, 0.0, -1.0])  # fmt: skip
+        fut = client.call_async(SetLighting.Request(domain="custom", spec=spec))
+        assert _spin_until(ex, fut.done)
+        assert fut.result().success and node.sim.lighting == "sodium_lamps"
+        spec.colour_temp_k = 99999.0
+        fut = client.call_async(SetLighting.Request(domain="custom", spec=spec))
+        assert _spin_until(ex, fut.done)
+        assert not fut.result().success and "colour_temp_k" in fut.result().message
+        assert node.sim.lighting == "sodium_lamps"
     finally:
         ex.shutdown()
         node.close()

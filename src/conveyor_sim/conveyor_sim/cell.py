@@ -190,9 +190,10 @@ class CellSim:
         if not self._suction:
             self.items.release_all()
 
-    def set_lighting(self, name: str) -> None:
-        """Switch lighting domain; raises UnknownDomainError (a ValueError) listing valid ones."""
-        dom = get_domain(name)
+    def set_lighting(self, domain: str | LightingDomain) -> None:
+        """Switch lighting: a named domain (UnknownDomainError, a ValueError, lists the valid ones)
+        or any LightingDomain, e.g. `lighting.custom_domain(intensity=2.0, colour_temp_k=9000)`."""
+        dom = domain if isinstance(domain, LightingDomain) else get_domain(domain)
         apply_lighting(self.model, self.data, self.desc, dom)
         self._domain = dom
 

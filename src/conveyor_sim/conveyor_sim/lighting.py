@@ -143,6 +143,62 @@ DOMAINS: dict[str, LightingDomain] = {
 }
 
 
+# Ranges a custom lighting spec must respect: physically sensible, and wide enough to describe
+# lighting far from every named domain (the adapter manager's "unknown" test uses such specs).
+SPEC_RANGES: dict[str, tuple[float, float]] = {
+    "intensity": (0.01, 5.0),
+    "colour_temp_k": (1000.0, 15000.0),
+    "ambient": (0.0, 1.0),
+    "exposure": (0.05, 10.0),
+    "noise_std": (0.0, 64.0),
+    "flicker_amp": (0.0, 0.9),
+    "flicker_hz": (0.0, 100.0),
+    "glare": (0.0, 1.0),
+}
+WHITE_BALANCE_RANGE = (0.2, 5.0)
+CUSTOM = "custom"
+
+
+def custom_domain(name: str = CUSTOM, **spec) -> LightingDomain:
+    """A lighting domain from a spec (fields of LightingDomain; missing ones from daylight).
+    Raises ValueError naming the field and the bad value."""
+    base = DOMAINS["daylight"]
+    known = set(SPEC_RANGES) | {"white_balance", "direction", "description"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ValueError(
+            f"lighting spec: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    if not isinstance(name, str) or not name.strip() or name in DOMAINS:
+        raise ValueError(f"lighting spec: name {name!r} must be non-empty and not a named domain")
+    values = {k: spec.get(k, getattr(base, k)) for k in SPEC_RANGES}
+    for k, (lo, hi) in SPEC_RANGES.items():
+        v = values[k]
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or not lo <= v <= hi
+        ):
+            raise ValueError(f"lighting spec: {k} = {v!r} outside [{lo}, {hi}]")
+        values[k] = float(v)
+    wb = tuple(float(x) for x in spec.get("white_balance", base.white_balance))
+    if len(wb) != 3 or not all(
+        math.isfinite(x) and WHITE_BALANCE_RANGE[0] <= x <= WHITE_BALANCE_RANGE[1] for x in wb
+    ):
+        raise ValueError(
+            f"lighting spec: white_balance = {list(wb)!r}, expected 3 gains in {list(WHITE_BALANCE_RANGE)}"
+        )
+    d = tuple(float(x) for x in spec.get("direction", base.direction))
+    if len(d) != 3 or not all(math.isfinite(x) for x in d) or math.hypot(*d) < 1e-6 or d[2] >= 0:
+        raise ValueError(f"lighting spec: direction = {list(d)!r}, expected 3 numbers pointing down (z < 0)")
+    return LightingDomain(
+        name, values["intensity"], values["colour_temp_k"], d, values["ambient"], values["exposure"], wb,
+        values["noise_std"], values["flicker_amp"], values["flicker_hz"], values["glare"],
+        str(spec.get("description", "custom lighting spec")),
+    )  # fmt: skip
+
+
 def get_domain(name: str) -> LightingDomain:
     """The domain called `name`; raises UnknownDomainError listing the valid names."""
     try:

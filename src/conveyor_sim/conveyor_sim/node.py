@@ -25,7 +25,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from conveyor_sim import config as cfg
 from conveyor_sim.cell import CellSim
 from conveyor_sim.expert import ExpertDriver
-from conveyor_sim.lighting import DOMAINS, UnknownDomainError
+from conveyor_sim.lighting import CUSTOM, DOMAINS, custom_domain
 from s1s2 import topics
 from s1s2.cell import CellError, load_cell
 from s1s2.params import param_specs
@@ -264,17 +264,27 @@ class ConveyorSimNode(Node):
         return resp
 
     def _on_set_lighting(self, req: SetLighting.Request, resp: SetLighting.Response) -> SetLighting.Response:
-        resp.valid_domains = list(DOMAINS)
+        resp.valid_domains = list(DOMAINS) + [CUSTOM]
         try:
+            if req.domain == CUSTOM:
+                s = req.spec
+                dom = custom_domain(
+                    s.name or CUSTOM, intensity=s.intensity, colour_temp_k=s.colour_temp_k, ambient=s.ambient,
+                    exposure=s.exposure, white_balance=list(s.white_balance), noise_std=s.noise_std,
+                    flicker_amp=s.flicker_amp, flicker_hz=s.flicker_hz, glare=s.glare, direction=list(s.direction),
+                )  # fmt: skip
+            else:
+                dom = req.domain
             with self._lock:
-                self.sim.set_lighting(req.domain)
-        except UnknownDomainError as exc:
+                self.sim.set_lighting(dom)
+        except ValueError as exc:  # UnknownDomainError too
             resp.success = False
             resp.message = str(exc)
             return resp
         self.schedule = None  # an explicit switch overrides the timeline
         resp.success = True
-        resp.message = f"lighting: {req.domain}"
+        resp.message = f"lighting: {self.sim.lighting}"
+        self.get_logger().info(resp.message)
         return resp
 
     def _on_params(self, params) -> SetParametersResult:

@@ -32,6 +32,7 @@ def sim_dataset(
     settle_s: tuple[float, float] = (1.0, 8.0),
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(features (N, F), labels (N,) indexing `domains`, per-sample metadata) from sim renders.
+    `domains`: lighting domain names, or LightingDomain objects (custom specs).
 
     Each seed gives a different item layout; a random `settle_s` (uniform range) of belt motion
     before the first frame varies it further. `camera_jitter` > 0 adds that many extra copies of every episode seen by a
@@ -43,10 +44,12 @@ def sim_dataset(
     xs, ys, meta = [], [], []
     jobs = [(d, s) for s in seeds for d in domains]
     for domain, seed in tqdm(jobs, desc=desc, unit="episode"):
-        kwargs = {"seed": int(seed), "lighting": domain}
+        kwargs = {"seed": int(seed)}
         if camera_size is not None:
             kwargs["camera_width"], kwargs["camera_height"] = camera_size
         sim = CellSim(SimConfig(**kwargs))
+        sim.set_lighting(domain)  # a named domain or a LightingDomain (custom spec)
+        name = domain if isinstance(domain, str) else domain.name
         try:
             rng = np.random.default_rng([seed, domains.index(domain)])
             sim.step(float(rng.uniform(*settle_s)))
@@ -61,7 +64,7 @@ def sim_dataset(
                     if i >= warmup_frames:
                         xs.append(vec)
                         ys.append(domains.index(domain))
-                        meta.append({"domain": domain, "seed": int(seed), "frame": i, "variant": variant})
+                        meta.append({"domain": name, "seed": int(seed), "frame": i, "variant": variant})
         finally:
             close = getattr(sim, "close", None)
             if callable(close):

@@ -78,3 +78,28 @@ def evaluate(model: LightingClassifier, features: np.ndarray, labels: np.ndarray
         "confusion_matrix": conf.tolist(),
         "confusion_labels": list(model.class_names),
     }
+
+
+def fit_ood(model: LightingClassifier, features: np.ndarray, labels: np.ndarray, ridge: float = 1e-3) -> None:
+    """Class means and the inverse pooled within-class covariance of the standardised features
+    (the Mahalanobis out-of-distribution model); the threshold is set by `calibrate_ood`."""
+    x = model.transform(np.asarray(features, dtype=np.float64))
+    y = np.asarray(labels, dtype=np.int64)
+    ok = np.all(np.isfinite(x), axis=1)
+    z = (x[ok] - model.mean) / model.std
+    y = y[ok]
+    means = np.stack([z[y == c].mean(axis=0) for c in range(len(model.class_names))])
+    centred = z - means[y]
+    cov = centred.T @ centred / max(1, len(z) - len(means)) + ridge * np.eye(z.shape[1])
+    model.class_means = means
+    model.inv_cov = np.linalg.inv(cov)
+
+
+def calibrate_ood(
+    model: LightingClassifier, features: np.ndarray, quantile: float = 0.995, margin: float = 1.2
+) -> float:
+    """Threshold = `margin` x the `quantile` of the distances of held-out frames of the TRAINED
+    domains (never of unknown lighting): at most ~0.5 % of known frames are called unknown."""
+    d = model.ood_distance(np.asarray(features, dtype=np.float64))
+    model.ood_threshold = float(margin * np.quantile(d[np.isfinite(d)], quantile))
+    return model.ood_threshold

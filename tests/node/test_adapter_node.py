@@ -139,7 +139,9 @@ def test_context_swap_status_and_malformed_image(rclpy_context, setup_files):
             ex, lambda: got["status"] and got["status"][-1].active_adapter == "daylight", each=publish
         )
         ctx = got["ctx"][-1]
-        assert ctx.label == "daylight" and ctx.class_names == CLASSES and len(ctx.features) == 15
+        assert (
+            ctx.label == "daylight" and ctx.class_names == CLASSES + ["unknown"] and len(ctx.features) == 15
+        )
         assert ctx.confidence > 0.6 and abs(sum(ctx.probabilities) - 1) < 1e-4
 
         # Malformed images (short data, unknown encoding) are dropped; the node keeps working.

@@ -1,6 +1,8 @@
 """Lighting classifier: training on separable data, save/load round trip, bad files, NaN features."""
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +130,26 @@ def test_fit_rejects_bad_labels():
     x, y = toy_data()
     with pytest.raises(ValueError, match="labels"):
         fit(x, y + 5, LightingClassifierConfig(class_names=CLASSES))
+
+
+def test_far_from_every_domain_is_unknown_with_low_confidence():
+    """The Mahalanobis detector: frames near a trained domain keep their label, a frame far from
+    all of them is UNKNOWN whatever the softmax says (a linear model is confident far away)."""
+    from adapter_manager.classifier import UNKNOWN
+    from adapter_manager.features import FEATURE_NAMES
+    from s1s2_training.lighting.train import calibrate_ood, fit_ood
+
+    rng = np.random.default_rng(0)
+    n, f = 200, len(FEATURE_NAMES)
+    centres = {"a": np.full(f, 0.3), "b": np.full(f, 0.6)}
+    xs = np.concatenate([c + 0.01 * rng.standard_normal((n, f)) for c in centres.values()])
+    ys = np.repeat([0, 1], n)
+    model = fit(xs, ys, LightingClassifierConfig(class_names=list(centres), log_features=[], max_iter=300))
+    fit_ood(model, xs, ys)
+    calibrate_ood(model, np.concatenate([c + 0.01 * rng.standard_normal((50, f)) for c in centres.values()]))
+    near = model.predict(centres["b"] + 0.01 * rng.standard_normal(f))
+    assert near.label == "b" and near.known and near.ood_distance < model.ood_threshold
+    far = model.predict(np.full(f, 2.5))  # the softmax would say "b" with certainty
+    assert far.label == UNKNOWN and not far.known and far.confidence < 0.5 and far.nearest == "b"
+    again = type(model).load(model.save(Path(tempfile.mkdtemp()) / "c.json"))
+    assert again.predict(np.full(f, 2.5)).label == UNKNOWN  # the detector is saved with the model

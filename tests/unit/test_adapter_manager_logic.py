@@ -224,3 +224,28 @@ def test_planner_restart_voids_the_belief_and_reapplies_the_context_adapter():
     assert m.planner_restarts == 1 and m.active_adapter == "" and m.status()["planner_restarts"] == 1
     again = m.next_swap(1.5)
     assert again is not None and again.adapter_id == "night_noise"
+
+
+def _probs(label, classes, conf=0.9):
+    p = np.full(len(classes), (1 - conf) / (len(classes) - 1))
+    p[classes.index(label)] = conf
+    return p
+
+
+@pytest.mark.parametrize("fallback, want", [("base", ""), ("nearest", "warm_tungsten")])
+def test_unknown_lighting_uses_the_documented_fallback_and_says_so(fallback, want):
+    classes = CLASSES + ["unknown"]
+    m = AdapterManager(
+        classes, ManagerConfig(min_dwell_s=0.0, unknown_fallback=fallback), ["daylight", "warm_tungsten"]
+    )
+    m.update(0.0, _probs("warm_tungsten", classes))
+    assert m.desired_adapter() == "warm_tungsten" and m.status()["context_note"] == ""
+    # far from every domain: 0.9 on unknown, the rest still leaning to warm_tungsten
+    p = np.zeros(len(classes))
+    p[classes.index("unknown")] = 0.9
+    p[classes.index("warm_tungsten")] = 0.1
+    for t in (1.0, 2.0, 3.0, 4.0):
+        m.update(t, p)
+    assert m.context_label == "unknown" and m.desired_adapter() == want
+    assert "unknown lighting" in m.status()["context_note"]
+    assert ("base model" in m.status()["context_note"]) == (fallback == "base")

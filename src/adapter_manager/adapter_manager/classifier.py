@@ -1,4 +1,11 @@
-"""Lighting classifier: standardised features -> multinomial logistic regression (numpy only).
+"""Lighting classifier: standardised features -> multinomial logistic regression (numpy only),
+with an "unknown" answer for lighting far from every trained domain.
+
+Out-of-distribution test (Lee et al. 2018, "Mahalanobis" detector): the standardised feature
+vector's Mahalanobis distance to the nearest class mean under the pooled within-class covariance.
+Above `ood_threshold` (calibrated on held-out frames of the trained domains, s1s2_training.lighting)
+the prediction is UNKNOWN with a low confidence, whatever the softmax says: a logistic regression
+is confidently wrong far from its training data.
 
 Saved as one small JSON file holding the config (class names, feature names, feature parameters),
 the normalisation stats (mean/std of the transformed features), weights and biases, and whether the
@@ -19,7 +26,8 @@ from adapter_manager.features import FEATURE_NAMES
 from s1s2.files import load_mapping
 
 FORMAT = "s1s2-lighting-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+UNKNOWN = "unknown"
 
 
 class ClassifierFileError(RuntimeError):
@@ -28,10 +36,16 @@ class ClassifierFileError(RuntimeError):
 
 @dataclass
 class Prediction:
-    label: str
-    confidence: float
-    probabilities: np.ndarray  # one per class, sums to 1
+    label: str  # a class name, or UNKNOWN
+    confidence: float  # probability of `label`; for UNKNOWN, how far inside the known domains (< 0.5)
+    probabilities: np.ndarray  # one per known class, sums to 1
     n_imputed: int  # non-finite input features replaced by their training mean
+    ood_distance: float = 0.0  # Mahalanobis distance to the nearest class mean (nan: no OOD model)
+    nearest: str = ""  # the most probable known class (also when UNKNOWN)
+
+    @property
+    def known(self) -> bool:
+        return self.label != UNKNOWN
 
 
 @dataclass
@@ -43,6 +57,9 @@ class LightingClassifier:
     bias: np.ndarray  # (C,)
     trained: bool = False
     info: dict = field(default_factory=dict)  # provenance: data, seed, metrics, notes
+    class_means: np.ndarray | None = None  # (C, F) standardised; None: no OOD model
+    inv_cov: np.ndarray | None = None  # (F, F) inverse pooled within-class covariance
+    ood_threshold: float = float("inf")
 
     def __post_init__(self):
         c, f = len(self.config.class_names), len(self.config.feature_names)
@@ -60,6 +77,17 @@ class LightingClassifier:
                 raise ValueError(f"{name} contains non-finite values")
         if np.any(self.std <= 0):
             raise ValueError(f"std must be > 0, got {self.std.tolist()}")
+        if self.class_means is not None:
+            self.class_means = np.asarray(self.class_means, dtype=np.float64)
+            self.inv_cov = np.asarray(self.inv_cov, dtype=np.float64)
+            if self.class_means.shape != (c, f) or self.inv_cov.shape != (f, f):
+                raise ValueError(
+                    f"OOD model shapes {self.class_means.shape}, {self.inv_cov.shape}, expected ({c}, {f}), ({f}, {f})"
+                )
+            if not (np.all(np.isfinite(self.class_means)) and np.all(np.isfinite(self.inv_cov))):
+                raise ValueError("OOD model contains non-finite values")
+            if not self.ood_threshold > 0:
+                raise ValueError(f"ood_threshold must be > 0, got {self.ood_threshold!r}")
         self._index = [FEATURE_NAMES.index(n) for n in self.config.feature_names]
         self._log_mask = np.array([n in self.config.log_features for n in self.config.feature_names])
 
@@ -100,16 +128,32 @@ class LightingClassifier:
         p = np.exp(logits)
         return p / p.sum(axis=-1, keepdims=True)
 
+    def ood_distance(self, features: np.ndarray) -> np.ndarray:
+        """Mahalanobis distance to the nearest class mean ((F,) -> (), (N, F) -> (N,)); nan without
+        an OOD model. Non-finite features are imputed with the training mean, as in predict."""
+        if self.class_means is None:
+            return np.full(np.asarray(features).shape[:-1], np.nan)
+        z = (self.transform(features) - self.mean) / self.std
+        z = np.where(np.isfinite(z), z, 0.0)
+        d = z[..., None, :] - self.class_means  # (..., C, F)
+        m2 = np.einsum("...cf,fg,...cg->...c", d, self.inv_cov, d)
+        return np.sqrt(np.maximum(m2.min(axis=-1), 0.0))
+
     def predict(self, features: np.ndarray) -> Prediction:
         """Prediction for one feature vector (order `FEATURE_NAMES`)."""
         x = np.asarray(features, dtype=np.float64).reshape(-1)
         n_bad = int(np.count_nonzero(~np.isfinite(self.transform(x))))
         if n_bad == len(self.feature_names):
             p = np.full(len(self.class_names), 1.0 / len(self.class_names))
-        else:
-            p = self.predict_proba(x)
+            return Prediction(UNKNOWN, 0.0, p, n_bad, float("nan"), self.class_names[0])
+        p = self.predict_proba(x)
         k = int(np.argmax(p))
-        return Prediction(self.class_names[k], float(p[k]), p, n_bad)
+        dist = float(self.ood_distance(x))
+        if dist > self.ood_threshold:  # far from every trained domain
+            return Prediction(
+                UNKNOWN, float(0.5 * self.ood_threshold / dist), p, n_bad, dist, self.class_names[k]
+            )
+        return Prediction(self.class_names[k], float(p[k]), p, n_bad, dist, self.class_names[k])
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -123,6 +167,14 @@ class LightingClassifier:
             "std": self.std.tolist(),
             "weights": self.weights.tolist(),
             "bias": self.bias.tolist(),
+            "ood": None
+            if self.class_means is None
+            else {
+                "method": "mahalanobis distance to the nearest class mean, pooled within-class covariance",
+                "class_means": self.class_means.tolist(),
+                "inv_cov": self.inv_cov.tolist(),
+                "threshold": float(self.ood_threshold),
+            },
             "info": self.info,
         }
 
@@ -160,6 +212,15 @@ class LightingClassifier:
                 bias=data["bias"],
                 trained=bool(data.get("trained", False)),
                 info=dict(data.get("info") or {}),
+                **(
+                    {}
+                    if not data.get("ood")
+                    else {
+                        "class_means": data["ood"]["class_means"],
+                        "inv_cov": data["ood"]["inv_cov"],
+                        "ood_threshold": float(data["ood"]["threshold"]),
+                    }
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ClassifierFileError(f"lighting classifier {str(path)!r} is inconsistent: {exc!r}") from exc

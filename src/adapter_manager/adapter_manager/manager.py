@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adapter_manager.classifier import UNKNOWN  # the context of lighting far from every trained domain
 from s1s2.adapters import valid_adapter_id
 from s1s2.params import ConfigError, check_fields, param
+
+UNKNOWN_FALLBACKS = ("base", "nearest")
 
 
 def parse_adapter_map(entries: str | list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -74,6 +77,12 @@ class ManagerConfig:
         1.0, "first retry delay after a failed swap (doubles)", min=0.1, max=3600.0
     )
     retry_backoff_max_s: float = param(30.0, "cap of the retry delay", min=0.1, max=86400.0)
+    unknown_fallback: str = param(
+        "base",
+        "adapter for lighting the classifier calls unknown: 'base' (the base model) or 'nearest' "
+        "(the adapter of the most probable known domain)",
+        choices=UNKNOWN_FALLBACKS,
+    )
     adapter_map: str = param(
         "",
         "comma-separated 'domain:adapter_id' overrides ('domain:' = base model); unmapped domains use "
@@ -181,9 +190,31 @@ class AdapterManager:
             k = int(np.argmax(self.smoothed))
             return self.class_names[k], float(self.smoothed[k]), self.smoothed.copy()
 
+    def nearest_known(self) -> str | None:
+        """The most probable known domain under the smoothed probabilities (None before any frame)."""
+        with self._lock:
+            if self.smoothed is None:
+                return None
+            known = [(p, c) for p, c in zip(self.smoothed, self.class_names, strict=True) if c != UNKNOWN]
+            return max(known)[1] if known else None
+
+    def context_note(self) -> str:
+        """What the adapter choice rests on, for the status: empty for a known context."""
+        if self.context_label != UNKNOWN:
+            return ""
+        if self.config.unknown_fallback == "nearest":
+            near = self.nearest_known()
+            return f"unknown lighting: fallback to the nearest domain's adapter ({near!r})"
+        return "unknown lighting: fallback to the base model"
+
     def adapter_for(self, label: str) -> str:
         """Adapter id a context label selects ("" = base model)."""
         with self._lock:
+            if label == UNKNOWN and label not in self.config.mapping:
+                if self.config.unknown_fallback == "nearest":
+                    near = self.nearest_known()
+                    return self.adapter_for(near) if near else ""
+                return ""
             if label in self.config.mapping:
                 adapter = self.config.mapping[label]
                 if adapter and adapter not in self.library:
@@ -326,4 +357,5 @@ class AdapterManager:
                 "in_flight": self._in_flight.adapter_id if self._in_flight else None,
                 "desired_adapter": self.desired_adapter(),
                 "warnings": list(self.warnings),
+                "context_note": self.context_note(),
             }

@@ -14,13 +14,14 @@ import threading
 from dataclasses import dataclass, fields
 from functools import partial
 
+import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from adapter_manager.classifier import ClassifierFileError, LightingClassifier
+from adapter_manager.classifier import UNKNOWN, ClassifierFileError, LightingClassifier
 from adapter_manager.features import FEATURE_NAMES, FeatureExtractor
 from adapter_manager.manager import AdapterManager, ManagerConfig, SwapRequest
 from s1s2 import resolve_path
@@ -76,7 +77,9 @@ class AdapterManagerNode(Node):
         cfg = p.manager_config()
         self.library_dir = resolve_path(p.adapter_library)
         self.stale_image_s = p.stale_image_s
-        self.manager = AdapterManager(self.classifier.class_names, cfg, list_adapters(self.library_dir))
+        # The manager's contexts: the trained domains plus UNKNOWN (lighting far from all of them).
+        self.contexts = list(self.classifier.class_names) + [UNKNOWN]
+        self.manager = AdapterManager(self.contexts, cfg, list_adapters(self.library_dir))
         self.extractor = FeatureExtractor(self.classifier.config.feature_params)
         if not self.classifier.trained:
             self.get_logger().warning(
@@ -159,7 +162,7 @@ class AdapterManagerNode(Node):
             self.get_logger().warning(
                 f"{pred.n_imputed} non-finite lighting feature(s) imputed", throttle_duration_sec=5.0
             )
-        if self.manager.update(t, pred.probabilities):
+        if self.manager.update(t, self._context_probabilities(pred)):
             want = self.manager.desired_adapter()
             self.get_logger().info(f"lighting context -> {self.manager.context_label!r} (adapter {want!r})")
         self.frames_classified += 1
@@ -170,12 +173,21 @@ class AdapterManagerNode(Node):
         # The label is the hysteresis context (what drives the adapter); before one is established,
         # the smoothed argmax. Probabilities are the smoothed ones.
         ctx.label = self.manager.context_label or label
-        ctx.confidence = float(probs[self.classifier.class_names.index(ctx.label)])
-        ctx.class_names = list(self.classifier.class_names)
+        ctx.confidence = float(probs[self.contexts.index(ctx.label)])
+        ctx.class_names = list(self.contexts)
         ctx.probabilities = [float(x) for x in probs]
         ctx.feature_names = list(FEATURE_NAMES)
         ctx.features = [float(x) for x in feats]
         self._ctx_pub.publish(ctx)
+
+    @staticmethod
+    def _context_probabilities(pred) -> np.ndarray:
+        """Known domains + UNKNOWN: an unknown frame puts 0.9 on UNKNOWN (the rest keeps the
+        nearest domain visible for the 'nearest' fallback), a known one 0 on it."""
+        p = np.asarray(pred.probabilities, dtype=np.float64)
+        if pred.known:
+            return np.append(p, 0.0)
+        return np.append(0.1 * p, 0.9)
 
     # -- swaps --------------------------------------------------------------------------------
 
@@ -267,6 +279,7 @@ class AdapterManagerNode(Node):
         latency = st["last_swap_latency_ms"]
         msg.last_swap_latency_ms = float(latency) if latency == latency else 0.0  # NaN: not reported
         msg.swap_count = st["swap_count"]
+        msg.context_note = st["context_note"]
         self._status_pub.publish(msg)
 
     def _publish_diagnostics(self) -> None:
@@ -301,6 +314,7 @@ class AdapterManagerNode(Node):
             "last_drop_reason": self.last_drop_reason,
             "rejected_probabilities": str(self.manager.rejected_updates),
             "planner_restarts_seen": str(st["planner_restarts"]),
+            "context_note": st["context_note"],
         }
         publish_diagnostics(self, self._diag_pub, status, values)
 

@@ -156,14 +156,18 @@ def cmd_classify(args) -> int:
         pred = model.predict(feats)
         probs = {c: round(float(p), 4) for c, p in zip(model.class_names, pred.probabilities, strict=True)}
         if args.json:
-            out = {"image": path, "label": pred.label, "confidence": pred.confidence, "probabilities": probs}
+            out = {"image": path, "label": pred.label, "confidence": pred.confidence, "probabilities": probs,
+                   "nearest": pred.nearest, "ood_distance": pred.ood_distance, "ood_threshold": model.ood_threshold}  # fmt: skip
             if args.features:
                 out["features"] = features_dict(feats)
             print(json.dumps(out))
             continue
         ranked = sorted(probs.items(), key=lambda kv: -kv[1])
+        far = f" [unknown lighting: distance {pred.ood_distance:.1f} > {model.ood_threshold:.1f}; nearest {pred.nearest}]"
         print(
-            f"{path}: {pred.label} ({pred.confidence:.2f})  " + "  ".join(f"{c}={p:.2f}" for c, p in ranked)
+            f"{path}: {pred.label} ({pred.confidence:.2f})  "
+            + "  ".join(f"{c}={p:.2f}" for c, p in ranked)
+            + ("" if pred.known else far)
         )
         if args.features:
             print("  " + "  ".join(f"{n}={v:.4g}" for n, v in zip(FEATURE_NAMES, feats, strict=True)))

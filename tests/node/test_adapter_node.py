@@ -114,10 +114,16 @@ def test_context_swap_status_and_malformed_image(rclpy_context, setup_files):
         qos_profile(topics.ADAPTER_STATUS.qos),
     )
 
-    def fake_swap(request, response):  # stands in for a planner that keeps one adapter resident
-        got["calls"].append(request.adapter_id)
-        response.success, response.active_adapter, response.swap_time_ms = True, request.adapter_id, 42.0
-        response.resident_adapters = [request.adapter_id] if request.adapter_id else []
+    active = {"a": ""}
+
+    def fake_swap(request, response):  # stands in for a planner that keeps the last two adapters
+        if request.preload:
+            got.setdefault("preloads", []).append(request.adapter_id)
+        else:
+            got["calls"].append(request.adapter_id)
+            active["a"] = request.adapter_id
+        response.success, response.active_adapter, response.swap_time_ms = True, active["a"], 42.0
+        response.resident_adapters = [a for a in dict.fromkeys([active["a"], request.adapter_id]) if a]
         return response
 
     probe.create_service(
@@ -161,6 +167,7 @@ def test_context_swap_status_and_malformed_image(rclpy_context, setup_files):
         assert st.last_swap_latency_ms == pytest.approx(42.0)
         assert st.context_label == "night_noise" and st.library_adapters == CLASSES
         assert st.resident_adapters == ["night_noise"]  # as the SwapAdapter reply says
+        assert "night_noise" in got.get("preloads", [])  # loaded while the context was trending to it
         assert got["ctx"][-1].label == "night_noise"
 
         # The planner's status: same process -> nothing to do; a new start time = a restarted

@@ -249,3 +249,25 @@ def test_unknown_lighting_uses_the_documented_fallback_and_says_so(fallback, wan
     assert m.context_label == "unknown" and m.desired_adapter() == want
     assert "unknown lighting" in m.status()["context_note"]
     assert ("base model" in m.status()["context_note"]) == (fallback == "base")
+
+
+def test_the_adapter_the_context_trends_towards_is_preloaded_before_the_switch():
+    m = make(library=("daylight", "warm_tungsten"), ema_alpha=0.3, min_dwell_s=0.0, preload_threshold=0.35)
+    for t in range(5):
+        m.update(float(t), onehot("daylight", 0.98))
+    req = m.next_swap(5.0)
+    m.on_swap_result(req.request_id, 5.1, True, "daylight")
+    m.set_resident(["daylight"])
+    assert m.next_preload() is None
+    seen = []
+    for k in range(6):  # the light drifts to tungsten: its smoothed probability climbs frame by frame
+        changed = m.update(10.0 + k, onehot("warm_tungsten", 0.98))
+        seen.append((changed, m.next_preload()))
+        if changed:
+            break
+    first_preload = next(i for i, (_, p) in enumerate(seen) if p == "warm_tungsten")
+    switch = next(i for i, (c, _) in enumerate(seen) if c)
+    assert first_preload < switch  # loaded before the context switched
+    assert [p for _, p in seen].count("warm_tungsten") == 1  # asked for once
+    m.set_resident(["daylight", "warm_tungsten"])
+    assert m.next_preload() is None

@@ -195,6 +195,17 @@ def test_a_5000_character_id_is_refused_before_the_filesystem(planner, monkeypat
     assert planner.active_adapter == "overcast_dim"
 
 
+def test_preload_loads_without_activating_and_the_swap_is_then_resident(planner, camera, image):
+    assert planner.swap_adapter("daylight").success
+    res = planner.swap_adapter("night_noise", preload=True)
+    assert res.success and res.loaded_from_disk and res.active_adapter == "daylight" == planner.active_adapter
+    assert "night_noise" in planner.resident_adapters and "preloaded" in res.message
+    assert planner.plan(image, "sort the recyclables", 0.0, 0.0, camera).adapter_id == "daylight"
+    swap = planner.swap_adapter("night_noise")
+    assert swap.success and not swap.loaded_from_disk  # resident already
+    assert not planner.swap_adapter("nope", preload=True).success and planner.active_adapter == "night_noise"
+
+
 def test_lru_keeps_at_most_n_resident(planner):
     for name in ("daylight", "overcast_dim", "night_noise"):
         assert planner.swap_adapter(name).success

@@ -77,6 +77,13 @@ class ManagerConfig:
         1.0, "first retry delay after a failed swap (doubles)", min=0.1, max=3600.0
     )
     retry_backoff_max_s: float = param(30.0, "cap of the retry delay", min=0.1, max=86400.0)
+    preload_threshold: float = param(
+        0.35,
+        "load the adapter of a context the smoothed probabilities are trending towards once it "
+        "reaches this (below switch_threshold), so the swap is a resident one",
+        min=0.0,
+        max=1.0,
+    )
     unknown_fallback: str = param(
         "base",
         "adapter for lighting the classifier calls unknown: 'base' (the base model) or 'nearest' "
@@ -136,6 +143,8 @@ class AdapterManager:
         # Adapters loaded in the planner, as its status topic and SwapAdapter replies report them.
         self.resident: set[str] = set()
         self.resident_reported = False
+        self._preload: str | None = None
+        self._preloaded: set[str] = set()
         self.planner_started: float | None = None  # PlannerStatus.started of the planner we talk to
         self.planner_restarts = 0
         self.last_swap: SwapRecord | None = None
@@ -172,6 +181,8 @@ class AdapterManager:
             self.smoothed = p.copy() if self.smoothed is None else a * p + (1.0 - a) * self.smoothed
             k = int(np.argmax(self.smoothed))
             label, conf = self.class_names[k], float(self.smoothed[k])
+            if label != self.context_label and conf >= self.config.preload_threshold:
+                self._want_preload(label)
             if label == self.context_label or conf < self.config.switch_threshold:
                 self._pending = None
                 return False
@@ -181,6 +192,21 @@ class AdapterManager:
                 self.context_label, self._pending = label, None
                 return True
             return False
+
+    def _want_preload(self, label: str) -> None:
+        adapter = self.adapter_for(label)
+        if adapter and adapter not in self.resident and adapter not in self._preloaded:
+            self._preload = adapter
+
+    def next_preload(self) -> str | None:
+        """An adapter to load now without activating it (the context is trending towards it), so
+        the swap that follows is a resident one; each adapter is asked for once until evicted."""
+        with self._lock:
+            adapter, self._preload = self._preload, None
+            if adapter is None or adapter in self.resident:
+                return None
+            self._preloaded.add(adapter)
+            return adapter
 
     def smoothed_prediction(self) -> tuple[str, float, np.ndarray] | None:
         """(argmax label, its smoothed probability, smoothed probabilities), or None before any frame."""
@@ -289,6 +315,7 @@ class AdapterManager:
         with self._lock:
             self.resident = {a for a in adapters if a}
             self.resident_reported = True
+            self._preloaded &= self.resident  # an evicted adapter may be preloaded again
 
     def on_planner_status(self, started: float, active_adapter: str, resident: list[str]) -> bool:
         """The planner's latched status. A new `started` means the planner restarted: it runs its

@@ -95,6 +95,7 @@ class AdapterManagerNode(Node):
         self.frames_received = 0
         self.frames_classified = 0
         self.frames_dropped = 0
+        self.preloads = 0
         self.last_drop_reason = ""
 
         self._sub = self.create_subscription(
@@ -204,6 +205,7 @@ class AdapterManagerNode(Node):
             self.manager.clear_backoff()  # the planner just came up: no need to wait out the back-off
         req = self.manager.next_swap(t)
         if req is None:
+            self._maybe_preload()
             return
         if not self._client.service_is_ready():
             self._waiting_for_service = True
@@ -220,6 +222,25 @@ class AdapterManagerNode(Node):
         fut = self._client.call_async(SwapAdapter.Request(adapter_id=req.adapter_id))
         self._futures[req.request_id] = fut
         fut.add_done_callback(partial(self._on_swap_done, req))
+
+    def _maybe_preload(self) -> None:
+        if self.manager.in_flight is not None or not self._client.service_is_ready():
+            return
+        adapter = self.manager.next_preload()
+        if adapter is None:
+            return
+        self.get_logger().info(f"context trending towards {adapter!r}: preloading it")
+        fut = self._client.call_async(SwapAdapter.Request(adapter_id=adapter, preload=True))
+        fut.add_done_callback(self._on_preload_done)
+
+    def _on_preload_done(self, fut) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        res = fut.result()
+        self.preloads += 1
+        self.manager.set_resident(list(res.resident_adapters))
+        if not res.success:
+            self.get_logger().warning(f"preload refused: {res.message}")
 
     def _on_swap_done(self, req: SwapRequest, fut) -> None:
         self._futures.pop(req.request_id, None)
@@ -314,6 +335,7 @@ class AdapterManagerNode(Node):
             "last_drop_reason": self.last_drop_reason,
             "rejected_probabilities": str(self.manager.rejected_updates),
             "planner_restarts_seen": str(st["planner_restarts"]),
+            "preloads": str(self.preloads),
             "context_note": st["context_note"],
         }
         publish_diagnostics(self, self._diag_pub, status, values)

@@ -147,6 +147,26 @@ class AdapterSwitcher:
             evicted = self._evict()
         return SwapInfo(name, previous, loaded, evicted, (time.perf_counter() - t0) * 1e3)
 
+    def preload(self, name: str) -> SwapInfo:
+        """Load `name` next to the base model without activating it (the context is trending
+        towards it): the swap that follows is a resident one. The active adapter stays."""
+        t0 = time.perf_counter()
+        if name == BASE or name in self.resident:
+            return SwapInfo(name, self.active, False, [], (time.perf_counter() - t0) * 1e3)
+        path = self._validate(name)
+        try:
+            self._load(name, path)
+            if self.active != BASE:
+                self.peft.set_adapter(self.active)  # the first load makes peft activate `name`
+        except Exception as exc:
+            self._drop_partial(name)
+            if isinstance(exc, AdapterError):
+                raise
+            raise AdapterError(f"adapter {name!r}: peft could not load it: {exc}") from exc
+        self.resident[name] = path
+        evicted = self._evict(keep=name)
+        return SwapInfo(name, self.active, True, evicted, (time.perf_counter() - t0) * 1e3)
+
     def _drop_partial(self, name: str) -> None:
         """Undo a half-loaded adapter and re-select the previous one."""
         if self.peft is not None:
@@ -157,10 +177,10 @@ class AdapterSwitcher:
                 with contextlib.suppress(Exception):
                     self.peft.set_adapter(self.active)
 
-    def _evict(self) -> list[str]:
+    def _evict(self, keep: str = BASE) -> list[str]:
         evicted = []
         while len(self.resident) > self.max_resident:
-            victim = next(n for n in self.resident if n != self.active)
+            victim = next(n for n in self.resident if n not in (self.active, keep))
             self.peft.delete_adapter(victim)
             del self.resident[victim]
             evicted.append(victim)

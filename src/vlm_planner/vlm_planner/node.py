@@ -256,7 +256,7 @@ class VlmPlannerNode(Node):
 
         def work():
             try:
-                done.set_result(self.planner.swap_adapter(request.adapter_id))
+                done.set_result(self.planner.swap_adapter(request.adapter_id, preload=request.preload))
             except Exception as exc:  # reported to the caller, never kills the node
                 done.set_exception(exc)
 

@@ -174,22 +174,23 @@ class Planner:
         }
 
     # -- adapters ------------------------------------------------------------------------------
-    def swap_adapter(self, adapter_id: str) -> SwapResult:
-        """Activate `adapter_id` ("" = base model); waits for a running inference. Never raises."""
+    def swap_adapter(self, adapter_id: str, preload: bool = False) -> SwapResult:
+        """Activate `adapter_id` ("" = base model), or with `preload` only load it next to the base
+        (resident, not active). Waits for a running inference. Never raises."""
         t0 = time.perf_counter()
         with self._lock:
             try:
-                info = self.switcher.activate(adapter_id)
+                info = self.switcher.preload(adapter_id) if preload else self.switcher.activate(adapter_id)
             except AdapterError as exc:
                 ms = (time.perf_counter() - t0) * 1e3
                 return SwapResult(False, str(exc), ms, self.switcher.active)
         ms = (time.perf_counter() - t0) * 1e3
         what = "base model" if adapter_id == BASE else f"adapter {adapter_id!r}"
         how = "loaded from disk" if info.loaded_from_disk else "resident"
-        msg = f"{what} active ({how}, {ms:.1f} ms)"
+        msg = f"{what} {'preloaded' if preload else 'active'} ({how}, {ms:.1f} ms)"
         if info.evicted:
             msg += f"; evicted {', '.join(info.evicted)}"
-        return SwapResult(True, msg, ms, info.adapter_id, info.loaded_from_disk, info.evicted)
+        return SwapResult(True, msg, ms, self.switcher.active, info.loaded_from_disk, info.evicted)
 
     # -- planning ------------------------------------------------------------------------------
     def build_prompt(self, instruction: str, width: int, height: int) -> str:

@@ -191,3 +191,17 @@ def test_planner_refuses_an_adapter_for_another_base_and_keeps_the_active_one(li
     res = planner.swap_adapter("night_noise")
     assert not res.success and "another base model" in res.message
     assert planner.active_adapter == "daylight" == res.active_adapter
+
+
+def test_library_bench_builds_and_measures_a_library(tmp_path):
+    from adapter_manager.library_bench import make_library, run
+
+    lib = tmp_path / "big"
+    lib.mkdir()
+    make_library(lib, 12, ADAPTERS / "daylight", ["daylight", "night_noise"])
+    idx = AdapterIndex(lib)
+    assert len(idx.ids()) == 12 and len(idx.lookup("lighting:night_noise")) == 6
+    assert idx.lookup("lighting:daylight", "site:00") == sorted(idx.lookup("lighting:daylight", "site:00"))
+    r = run(n=12, swaps=4, max_resident=2)
+    assert r["adapters"] == 12 and r["resident_after_swaps"] == 2
+    assert r["swap_from_disk_ms"]["n"] == 4 and r["swap_resident_ms"]["p50"] > 0

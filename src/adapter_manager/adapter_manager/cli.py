@@ -7,6 +7,7 @@ s1s2 adapters add    SRC [--id ID] [--base MODEL_DIR] [--tag T ...] [--strategy 
 s1s2 adapters verify [ID ...] [--base MODEL_DIR]               hashes, manifest, base fingerprint
 s1s2 adapters remove ID                                        atomic removal
 s1s2 adapters classify IMAGE... [--sequence]                   lighting label + probabilities per image
+s1s2 adapters bench [--n 300]                                  start-up, lookup, memory, swaps of a big library
 """
 
 from __future__ import annotations
@@ -209,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     p_cls.add_argument("--features", action="store_true", help="also print the feature values")
     p_cls.add_argument("--json", action="store_true")
     p_cls.set_defaults(func=cmd_classify)
+    sub.add_parser("bench", help="measure a library of hundreds of adapters (s1s2 adapters bench --help)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from adapter_manager.library_bench import main as bench
+
+        return bench(argv[1:])
     args = ap.parse_args(argv)
     return int(args.func(args))
 

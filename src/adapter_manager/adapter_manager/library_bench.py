@@ -1,0 +1,141 @@
+"""`s1s2 adapters bench`: a library of hundreds of adapters, measured.
+
+Builds a temporary library of N registered adapters (copies of one real adapter of the shipped
+library, each with its own id, context tags and manifest), then measures on this machine:
+- start-up: building the tag index from the N manifests (weights are never opened);
+- lookup by tag: one and two tags (median and p99 over many lookups);
+- memory: the index's Python allocations (tracemalloc), and the planner's resident set size
+  while swapping through many adapters with a bounded resident set (LRU) vs. an unbounded one;
+- swaps through the real Planner: from disk (verify + load) and resident (set_adapter), p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from s1s2 import resolve_path
+from s1s2.adapters import AdapterIndex, list_adapters, read_manifest, write_manifest
+
+
+def make_library(root: Path, n: int, source: Path, domains: list[str]) -> None:
+    m = read_manifest(source)
+    base = {k: v for k, v in m.__dict__.items() if k not in ("files", "format", "adapter_id", "context_tags")}
+    for i in range(n):
+        aid = f"site{i // 10:02d}_{domains[i % len(domains)]}_{i:03d}"
+        d = root / aid
+        shutil.copytree(source, d, ignore=shutil.ignore_patterns("s1s2_adapter.json"))
+        tags = [f"lighting:{domains[i % len(domains)]}", f"site:{i // 10:02d}", f"shift:{i % 3}"]
+        write_manifest(d, adapter_id=aid, context_tags=tags, **base)
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def run(
+    n: int = 300, swaps: int = 30, max_resident: int = 3, source: str = "models/adapters/daylight"
+) -> dict:
+    from conveyor_sim.lighting import DOMAINS
+
+    domains = list(DOMAINS)
+    out: dict = {"adapters": n, "max_resident": max_resident}
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Path(tmp) / "lib"
+        lib.mkdir()
+        make_library(lib, n, resolve_path(source), domains)
+        out["library_bytes_on_disk"] = sum(f.stat().st_size for f in lib.rglob("*") if f.is_file())
+        t0 = time.perf_counter()
+        ids = list_adapters(lib)
+        out["list_ms"] = (time.perf_counter() - t0) * 1e3
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        index = AdapterIndex(lib)
+        out["index_startup_ms"] = (time.perf_counter() - t0) * 1e3
+        out["index_python_memory_kb"] = tracemalloc.get_traced_memory()[1] / 1024
+        tracemalloc.stop()
+        assert len(index.ids()) == n == len(ids), (len(index.ids()), n)
+        one, two = [], []
+        for k in range(2000):
+            t0 = time.perf_counter()
+            index.lookup(f"lighting:{domains[k % 6]}")
+            one.append((time.perf_counter() - t0) * 1e6)
+            t0 = time.perf_counter()
+            index.lookup(f"lighting:{domains[k % 6]}", f"site:{k % 30:02d}")
+            two.append((time.perf_counter() - t0) * 1e6)
+        out["lookup_one_tag_us"] = {"p50": _pct(one, 50), "p99": _pct(one, 99)}
+        out["lookup_two_tags_us"] = {"p50": _pct(two, 50), "p99": _pct(two, 99)}
+        out |= _planner_swaps(lib, ids, swaps, max_resident)
+    return out
+
+
+def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> dict:
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.planner import Planner
+
+    out = {}
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    planner = Planner(PlannerConfig(adapter_library=str(lib), max_resident_adapters=max_resident))
+    out["planner_startup_s"] = time.perf_counter() - t0
+    out["planner_rss_after_load_mb"] = _rss_mb() - rss0
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(ids), size=swaps, replace=False)
+    disk, resident = [], []
+    for i in picks:
+        res = planner.swap_adapter(ids[int(i)])
+        assert res.success, res.message
+        (disk if res.loaded_from_disk else resident).append(res.swap_time_ms)
+    for k in range(swaps):  # back and forth between resident adapters
+        res = planner.swap_adapter(planner.resident_adapters[k % len(planner.resident_adapters)])
+        resident.append(res.swap_time_ms)
+    out["swap_from_disk_ms"] = {"p50": _pct(disk, 50), "p99": _pct(disk, 99), "n": len(disk)}
+    out["swap_resident_ms"] = {"p50": _pct(resident, 50), "p99": _pct(resident, 99), "n": len(resident)}
+    out["planner_rss_after_swaps_mb"] = _rss_mb() - rss0
+    out["resident_after_swaps"] = len(planner.resident_adapters)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="s1s2 adapters bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--swaps", type=int, default=30)
+    ap.add_argument("--max-resident", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    r = run(args.n, args.swaps, args.max_resident)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(f"library of {r['adapters']} adapters ({r['library_bytes_on_disk'] / 1e6:.1f} MB on disk)")
+    print(f"  list ids {r['list_ms']:.1f} ms; tag index start-up {r['index_startup_ms']:.1f} ms, "
+          f"{r['index_python_memory_kb']:.0f} KB")  # fmt: skip
+    print(f"  lookup 1 tag p50 {r['lookup_one_tag_us']['p50']:.1f} us p99 {r['lookup_one_tag_us']['p99']:.1f} us; "
+          f"2 tags p50 {r['lookup_two_tags_us']['p50']:.1f} us")  # fmt: skip
+    print(f"  planner start-up {r['planner_startup_s']:.2f} s; swaps from disk p50 {r['swap_from_disk_ms']['p50']:.1f} "
+          f"p99 {r['swap_from_disk_ms']['p99']:.1f} ms ({r['swap_from_disk_ms']['n']}); resident p50 "
+          f"{r['swap_resident_ms']['p50']:.2f} p99 {r['swap_resident_ms']['p99']:.2f} ms")  # fmt: skip
+    print(f"  planner RSS +{r['planner_rss_after_load_mb']:.0f} MB after load, +{r['planner_rss_after_swaps_mb']:.0f} MB "
+          f"after {args.swaps} disk swaps with max_resident={r['max_resident']} ({r['resident_after_swaps']} resident)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -136,8 +136,9 @@ def test_goal_carries_image_stamp_belt_frame_and_latent(harness):
     real = harness.node.planner._infer
 
     def fake(img, prompt):
-        text, conf, pooled, s, adapter = real(img, prompt)
-        return "label=glass_bottle u=260 v=60", 0.9, pooled, s, adapter
+        inf = real(img, prompt)
+        inf.text, inf.confidence = "label=glass_bottle u=260 v=60", 0.9
+        return inf
 
     harness.node.planner._infer = fake
     stamp2 = 1000.45

@@ -142,8 +142,9 @@ def test_parsed_answer_becomes_a_belt_frame_target(planner, camera, image, monke
     answer = ["label=aluminium_can u=260 v=60"]
 
     def fake(img, prompt):
-        text, conf, pooled, s, adapter = real(img, prompt)
-        return answer[0], 0.8, pooled, s, adapter
+        inf = real(img, prompt)
+        inf.text, inf.confidence = answer[0], 0.8
+        return inf
 
     monkeypatch.setattr(planner, "_infer", fake)
     r = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)

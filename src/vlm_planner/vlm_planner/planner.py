@@ -50,10 +50,23 @@ class PlanResult:
     reason: str  # why there is no target ("" when there is one)
     inference_s: float = 0.0  # generate() wall time
     total_s: float = 0.0  # whole plan() wall time
+    new_tokens: int = 0  # tokens generated (up to and including EOS)
 
     @property
     def has_target(self) -> bool:
         return bool(self.target_label)
+
+
+@dataclass
+class Inference:
+    """One run of the VLM."""
+
+    text: str  # generated answer
+    confidence: float  # 0..1 (see _infer)
+    pooled: np.ndarray  # prefill hidden state pooled over the prompt
+    seconds: float  # generate() wall time
+    adapter: str  # adapter active during the run
+    new_tokens: int  # generated tokens, EOS included
 
 
 @dataclass
@@ -198,8 +211,8 @@ class Planner:
             self.vlm.processor, self.config.prompt_template, instruction, self.config.classes, width, height
         )
 
-    def _infer(self, image_rgb: np.ndarray, prompt: str) -> tuple[str, float, np.ndarray, float, str]:
-        """Run the VLM: (generated text, confidence proxy, pooled hidden state, seconds, adapter used)."""
+    def _infer(self, image_rgb: np.ndarray, prompt: str) -> Inference:
+        """Run the VLM once (greedy), under the lock that keeps adapter swaps out."""
         import torch
         from PIL import Image
 
@@ -242,7 +255,7 @@ class Planner:
         last = out.hidden_states[0][-1][0].float()  # (n_prompt, hidden)
         mask = inputs["attention_mask"][0].to(last.dtype)[:, None]
         pooled = ((last * mask).sum(0) / mask.sum().clamp(min=1)).cpu().numpy()
-        return text, conf, pooled, seconds, adapter
+        return Inference(text, conf, pooled, seconds, adapter, len(logp))
 
     def plan(
         self,
@@ -260,8 +273,9 @@ class Planner:
         instruction = instruction if instruction and instruction.strip() else self.config.instruction
         h, w = image_rgb.shape[:2]
         prompt = self.build_prompt(instruction, w, h)
-        text, conf, pooled, seconds, adapter = self._infer(image_rgb, prompt)
-        latent = project(pooled, self.projection)
+        inf = self._infer(image_rgb, prompt)
+        text, conf, seconds, adapter = inf.text, inf.confidence, inf.seconds, inf.adapter
+        latent = project(inf.pooled, self.projection)
         assert latent.shape == (LATENT_DIM,)
         result = PlanResult(
             stamp=stamp,
@@ -280,6 +294,7 @@ class Planner:
             raw_text=text,
             reason="",
             inference_s=seconds,
+            new_tokens=inf.new_tokens,
         )
         result.reason = self._fill_target(result, text, conf, w, h, belt_position, camera)
         result.total_s = time.perf_counter() - t_start

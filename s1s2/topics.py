@@ -85,6 +85,13 @@ DIAGNOSTICS = Topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", STATE
 # Simulation-only topics: evaluation, recording and the scripted expert. No stack node subscribes.
 GROUND_TRUTH = Topic("/sim/ground_truth", "s1s2_interfaces/msg/GroundTruth", STATE, "sim ground truth")
 SORT_EVENTS = Topic("/sim/sort_events", "s1s2_interfaces/msg/SortEvent", STATE, "items leaving play")
+# Ground truth of exactly the state each camera image shows (same stamp): labels for recorded frames.
+FRAME_GROUND_TRUTH = Topic(
+    "/sim/frame_ground_truth",
+    "s1s2_interfaces/msg/GroundTruth",
+    STATE,
+    "sim ground truth at each camera frame",
+)
 
 ALL_TOPICS = [
     CAMERA_IMAGE,
@@ -102,6 +109,7 @@ ALL_TOPICS = [
     DIAGNOSTICS,
     GROUND_TRUTH,
     SORT_EVENTS,
+    FRAME_GROUND_TRUTH,
 ]
 
 # Services (default names).

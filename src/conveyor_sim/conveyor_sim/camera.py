@@ -10,6 +10,7 @@ sets MuJoCo's scene lights for a domain.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import threading
 import weakref
@@ -105,19 +106,21 @@ class OverheadCamera:
             self.data.cam_xpos[self.cam_id].copy(), rotation,
         )  # fmt: skip
 
-    def render(self, domain: LightingDomain, time_s: float, lock: threading.Lock | None = None) -> np.ndarray:
-        """HxWx3 uint8 RGB image developed under `domain` at sim time `time_s`."""
+    def render(self, domain: LightingDomain, time_s: float, lock: threading.Lock | None = None,
+               on_snapshot=None) -> np.ndarray:  # fmt: skip
+        """HxWx3 uint8 RGB image developed under `domain` at sim time `time_s`. `on_snapshot()`
+        runs under `lock` right after the scene is copied: whatever it records (a stamp, ground
+        truth) belongs to exactly the state the image shows."""
         with self._lock:
             if self._renderer is None:
                 self._renderer = mujoco.Renderer(self.model, self.height, self.width)
                 # Free the GL context before the interpreter tears EGL down (else noisy errors at exit).
                 self._atexit = _closer(weakref.ref(self))
                 atexit.register(self._atexit)
-            if lock is not None:
-                with lock:
-                    self._renderer.update_scene(self.data, camera=self.cam_id)
-            else:
+            with lock if lock is not None else contextlib.nullcontext():
                 self._renderer.update_scene(self.data, camera=self.cam_id)
+                if on_snapshot is not None:
+                    on_snapshot()
             raw = self._renderer.render()
             return develop(raw, domain, self._noise_rng, time_s)
 

@@ -292,7 +292,7 @@ class CellSim:
     def camera_info(self) -> CameraInfo:
         return self.camera.info()
 
-    def render(self, lock=None) -> np.ndarray:
+    def render(self, lock=None, on_snapshot=None) -> np.ndarray:
         """Overhead camera image, HxWx3 uint8 RGB, developed under the current lighting domain.
 
         `lock` (optional) is held only while the scene is read from the physics state, so a
@@ -306,7 +306,7 @@ class CellSim:
                 t, dom = self._t, self._domain
         else:
             t, dom = self._t, self._domain
-        return self.camera.render(dom, t, lock)
+        return self.camera.render(dom, t, lock, on_snapshot)
 
     def close(self) -> None:
         self.camera.close()

@@ -70,6 +70,9 @@ class ConveyorSimNode(Node):
         self.js_pub = pub(JointState, topics.JOINT_STATES.name, qos_profile(topics.JOINT_STATES.qos))
         self.belt_pub = pub(JointState, topics.BELT_STATE.name, qos_profile(topics.BELT_STATE.qos))
         self.vac_pub = pub(Bool, topics.VACUUM.name, qos_profile(topics.VACUUM.qos))
+        self.frame_gt_pub = pub(
+            GroundTruth, topics.FRAME_GROUND_TRUTH.name, qos_profile(topics.FRAME_GROUND_TRUTH.qos)
+        )
         self.gt_pub = pub(GroundTruth, topics.GROUND_TRUTH.name, qos_profile(topics.GROUND_TRUTH.qos))
         self.ev_pub = pub(SortEvent, topics.SORT_EVENTS.name, qos_profile(topics.SORT_EVENTS.qos))
         self.diag_pub = pub(DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos))
@@ -192,16 +195,21 @@ class ConveyorSimNode(Node):
                     break
                 next_t = max(next_t + period, time.monotonic() - period)
                 t0 = time.perf_counter()
+                snap = {}
+
+                def snapshot(snap=snap):  # under the sim lock, with the scene the image shows
+                    snap["stamp"] = self.get_clock().now().to_msg()
+                    snap["info"] = self.sim.camera_info()
+                    snap["truth"] = self._ground_truth(snap["stamp"])
+
                 try:
-                    img = self.sim.render(lock=self._lock)
-                    with self._lock:
-                        info = self.sim.camera_info()
+                    img = self.sim.render(lock=self._lock, on_snapshot=snapshot)
                 except Exception as exc:  # a GL failure must not kill the node; keep physics running
                     self.get_logger().error(f"render failed: {exc}", throttle_duration_sec=5.0)
                     continue
                 self._render_ms = 1000 * (time.perf_counter() - t0)
                 self._frames += 1
-                stamp = self.get_clock().now().to_msg()
+                stamp, info = snap["stamp"], snap["info"]
                 msg = Image(height=img.shape[0], width=img.shape[1], encoding="rgb8", is_bigendian=0,
                             step=3 * img.shape[1], data=img.tobytes())  # fmt: skip
                 msg.header.stamp = stamp
@@ -217,6 +225,7 @@ class ConveyorSimNode(Node):
                 ci.header = msg.header
                 self.image_pub.publish(msg)
                 self.info_pub.publish(ci)
+                self.frame_gt_pub.publish(snap["truth"])
         finally:
             self.sim.close()  # the GL context is current in this thread: free it here
 

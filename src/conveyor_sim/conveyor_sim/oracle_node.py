@@ -1,5 +1,5 @@
 """`oracle_planner` node: an ORACLE System 2 for evaluation only. It reads the simulator's ground
-truth (/sim/ground_truth, which no stack node may use) and publishes Goals with a planner's
+truth at each camera frame (/sim/frame_ground_truth, which no stack node may use) and publishes Goals with a planner's
 timing: about once a second, stamped with the snapshot's (image) time, published 0.3-0.5 s later,
 with configurable pick-point noise, in the belt frame. It stands in for vlm_planner when the
 learned System 1 is evaluated on its own (config/recycling_oracle.yaml); the default stack never
@@ -92,7 +92,10 @@ class OraclePlannerNode(Node):
             DiagnosticArray, topics.DIAGNOSTICS.name, qos_profile(topics.DIAGNOSTICS.qos)
         )
         self.create_subscription(
-            GroundTruth, topics.GROUND_TRUTH.name, self._on_truth, qos_profile(topics.GROUND_TRUTH.qos)
+            GroundTruth,
+            topics.FRAME_GROUND_TRUTH.name,
+            self._on_truth,
+            qos_profile(topics.FRAME_GROUND_TRUTH.qos),
         )
         self.create_subscription(
             JointState, topics.BELT_STATE.name, self._on_belt, qos_profile(topics.BELT_STATE.qos)

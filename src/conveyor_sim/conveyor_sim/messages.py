@@ -1,81 +1,11 @@
 """ROS 2 message contents as plain dicts (the field layout of the real messages), for writing
-MCAP files with mcap_ros2 without rclpy, plus the full message definitions (with dependencies)
-read from the installed .msg files, as rosbag2 stores them in MCAP schemas."""
+MCAP files with mcap_ros2 without rclpy (definitions: s1s2.mcap_io.message_definition)."""
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-from functools import cache
-from pathlib import Path
-
 import numpy as np
 
-from s1s2 import repo_root
 from s1s2 import topics as tp
-
-PRIMITIVES = {
-    "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16",
-    "int32", "uint32", "int64", "uint64", "string", "wstring",
-}  # fmt: skip
-
-
-def _search_dirs() -> list[Path]:
-    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    prefixes += [
-        sys.prefix,
-        str(repo_root() / ".venv"),
-        str(repo_root() / "ros2_ws" / "install" / "s1s2_interfaces"),
-    ]
-    dirs = [Path(p) / "share" for p in prefixes]
-    dirs.append(repo_root() / "src")  # s1s2_interfaces sources
-    return dirs
-
-
-def _msg_file(pkg: str, name: str) -> Path:
-    for d in _search_dirs():
-        p = d / pkg / "msg" / f"{name}.msg"
-        if p.is_file():
-            return p
-    raise FileNotFoundError(
-        f"message definition {pkg}/msg/{name}.msg not found under: {', '.join(str(d) for d in _search_dirs())}"
-    )
-
-
-def _deps(pkg: str, text: str) -> list[str]:
-    """Non-primitive field types used by a .msg text, as "pkg/Type"."""
-    out = []
-    for raw in text.splitlines():
-        toks = raw.split("#", 1)[0].split()
-        if len(toks) < 2 or "=" in toks[1] or (len(toks) > 2 and toks[2].startswith("=")):
-            continue  # blank, or a constant
-        base = re.sub(r"<=\d+$", "", re.sub(r"\[.*\]$", "", toks[0]))
-        if base in PRIMITIVES:
-            continue
-        full = base if "/" in base else f"{pkg}/{base}"
-        out.append(full.replace("/msg/", "/"))
-    return out
-
-
-@cache
-def message_definition(type_name: str) -> str:
-    """Concatenated definition of e.g. "sensor_msgs/msg/Image" and every type it uses (rosbag2 style)."""
-    pkg, _, name = type_name.replace("/msg/", "/").partition("/")
-    main = _msg_file(pkg, name).read_text()
-    parts = [main.rstrip("\n")]
-    seen: set[str] = set()
-    queue = _deps(pkg, main)
-    while queue:
-        dep = queue.pop(0)
-        if dep in seen:
-            continue
-        seen.add(dep)
-        dpkg, _, dname = dep.partition("/")
-        text = _msg_file(dpkg, dname).read_text()
-        parts.append("=" * 80 + f"\nMSG: {dep}\n" + text.rstrip("\n"))
-        queue.extend(_deps(dpkg, text))
-    return "\n".join(parts) + "\n"
 
 
 def stamp(t: float) -> dict:

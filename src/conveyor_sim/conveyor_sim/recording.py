@@ -20,6 +20,7 @@ from conveyor_sim.cell import CellSim, SimConfig
 from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.lighting import DOMAINS, get_domain
 from s1s2 import topics as tp
+from s1s2.mcap_io import message_definition
 from s1s2.topics import CONTROL_DT
 
 OPERATOR_INSTRUCTION = "sort the waste on the belt into the right bins"
@@ -62,7 +63,7 @@ class McapEpisodeWriter:
         for topic in RECORDED_TOPICS:
             if topic.type not in self.schemas:
                 self.schemas[topic.type] = self.writer.register_msgdef(
-                    topic.type, mm.message_definition(topic.type)
+                    topic.type, message_definition(topic.type)
                 )
 
     def write(self, topic: tp.Topic, msg: dict, t: float) -> None:

@@ -16,5 +16,10 @@ setup(
     maintainer_email="maintainers@s1s2.dev",
     description="Classifies lighting/context from the camera and hot-swaps the planner's per-environment LoRA adapter.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["adapter_manager_node = adapter_manager.node:main"]},
+    entry_points={
+        "console_scripts": [
+            "adapter_manager_node = adapter_manager.node:main",
+            "failure_recorder_node = adapter_manager.failure_node:main",
+        ]
+    },
 )

@@ -4,6 +4,7 @@ parameters with valid values, and every parameter has a description (its ROS des
 import pytest
 import yaml
 
+from adapter_manager.failures import FailureRecorderConfig
 from adapter_manager.node import AdapterManagerConfig
 from conveyor_sim.config import ConveyorSimConfig
 from conveyor_sim.oracle_node import OraclePlannerConfig
@@ -18,6 +19,7 @@ NODES = [
     ("fast_policy", FastPolicyConfig),
     ("adapter_manager", AdapterManagerConfig),
     ("oracle_planner", OraclePlannerConfig),
+    ("failure_recorder", FailureRecorderConfig),
 ]
 
 

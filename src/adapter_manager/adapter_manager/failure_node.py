@@ -139,9 +139,8 @@ def read_failures(paths) -> list[dict]:
     for path in sorted(Path(p) for p in paths):
         frame: dict = {}
         with open(path, "rb") as fh:
-            for _, ch, _msg, m in make_reader(
-                fh, decoder_factories=[DecoderFactory()]
-            ).iter_decoded_messages():
+            reader = make_reader(fh, decoder_factories=[DecoderFactory()])
+            for _, ch, _msg, m in reader.iter_decoded_messages(log_time_order=False):  # as written
                 if ch.topic == topics.CAMERA_IMAGE.name:
                     frame = {"image": np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3).copy(),
                              "truth": None, "goal": None, "context": None}  # fmt: skip

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from s1s2.launcher import Launcher, LaunchError, load_stack
+from s1s2.stack import StackConfig
 
 OUTCOMES = ("correct", "wrong_bin", "missed", "dropped")
 
@@ -25,7 +26,7 @@ def schedule_text(schedule) -> str:
 
 
 def run_shift_day(
-    stack_config: str,
+    stack_config,
     schedule: list[tuple[str, float]],
     seed: int = 0,
     overrides: dict[str, list[str]] | None = None,
@@ -43,7 +44,8 @@ def run_shift_day(
 
     over = {k: list(v) for k, v in (overrides or {}).items()}
     over.setdefault("conveyor_sim", []).append(f"lighting_schedule:={schedule_text(schedule)}")
-    launcher = Launcher(load_stack(stack_config), over, log_dir=log_dir, echo=False)
+    stack = stack_config if isinstance(stack_config, StackConfig) else load_stack(stack_config)
+    launcher = Launcher(stack, over, log_dir=log_dir, echo=False)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("s1s2_shift_day", context=ctx)
@@ -92,7 +94,7 @@ def run_shift_day(
     totals = {k: sum(d[k] for d in domains.values()) for k in OUTCOMES}
     swaps = (statuses[-1].swap_count - swaps0) if statuses else None
     return {
-        "stack": stack_config,
+        "stack": stack.name,
         "schedule": [list(s) for s in schedule],
         "seed": seed,
         "wall_s": round(wall, 1),

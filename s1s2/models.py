@@ -21,6 +21,8 @@ BUILDERS: dict[str, tuple[str, str, int]] = {
     "sim_vlm": ("s1s2_training.vlm.build:build", "sim_vlm", 0),
     "lighting_classifier": ("s1s2_training.lighting.build:build", "lighting", 0),
     "policy": ("s1s2_training.policy.build:build", "policy", 0),
+    "policy_flow": ("s1s2_training.policy.build:build_flow", "policy_flow", 0),
+    "policy_mlp": ("s1s2_training.policy.build:build_mlp", "policy_mlp", 0),
 }
 
 MANIFEST = "manifest.json"

@@ -25,11 +25,9 @@ def _eager(onnx_path: Path):
     weights = onnx_path.with_suffix(".safetensors")
     if not weights.is_file():
         return None, f"no torch weights ({weights.name}) beside the ONNX file"
-    try:
-        from s1s2_training.policy.modeling import load_torch_policy
-    except ImportError as exc:
-        return None, f"no torch model loader ({exc})"
-    model = load_torch_policy(onnx_path)
+    from s1s2_training.policy.export import load_model
+
+    model = load_model(onnx_path)
     import torch
 
     def run(obs: np.ndarray):

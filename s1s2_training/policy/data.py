@@ -1,145 +1,151 @@
-"""Behaviour-cloning data: the policy `.npz` schema, loading, episode split and normalisation stats.
+"""Demonstrations for the System 1 policy, recorded through the deployment execution path.
 
-Schema (N samples at 50 Hz, K = chunk size; `conveyor_sim.datasets.make_policy_dataset` writes it):
-    joint_pos (N,4) f32, joint_vel (N,4) f32, suction (N,) f32, goal_target (N,3) f32 (pick point,
-    world frame, now), goal_place (N,3) f32, goal_latent (N,32) f32, has_goal (N,) f32,
-    action_joint_pos (N,K,4) f32 (next K commanded joint positions), action_suction (N,K) f32,
-    episode_index (N,) i64
+Every episode runs `rollout.run_episode`: the Controller (aim point -> IK -> SafetyLimiter) moves
+the arm, fed by an oracle System 2; the scripted expert (`conveyor_sim.expert`) labels every tick with
+its action chunk. Per episode: belt speed uniform in `belt_speed_range`, goal timing per-tick or
+1 Hz planner-like (latency, pick-point noise, belt frame) with probability `planner_fraction`.
+
+- Expert episodes (`policy_path=None`): the expert drives, with DART noise on the aim point.
+- DAgger episodes: the policy (ONNX, through the same controller) drives, the expert drives
+  random 1 s blocks with probability `beta`; every visited state gets the expert's label.
+
+Arrays (N rows at 50 Hz): obs (N, OBS_DIM) f32, act (N, K, 4) f32 (tip offsets in m + the expert's
+suction logit +-6), phase (N,) i8 (expert phase index), episode (N,) i64 (the sim seed),
+belt_speed (N,) f32, planner (N,) bool.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import zipfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fast_policy.spec import N_JOINTS, OBS_DIM, build_observation
-from s1s2.topics import LATENT_DIM
+from s1s2_training.policy.parallel import run_tasks, worker_session, worker_sim
+from s1s2_training.policy.rollout import (
+    OUTCOMES,
+    DartConfig,
+    EpisodeSpec,
+    ExpertParams,
+    GoalTiming,
+    run_episode,
+)
 
-SCHEMA: dict[str, tuple] = {
-    "joint_pos": (N_JOINTS,),
-    "joint_vel": (N_JOINTS,),
-    "suction": (),
-    "goal_target": (3,),
-    "goal_place": (3,),
-    "goal_latent": (LATENT_DIM,),
-    "has_goal": (),
-    "action_joint_pos": (None, N_JOINTS),  # None = K
-    "action_suction": (None,),
-    "episode_index": (),
-}
+ARRAYS = ("obs", "act", "phase", "episode", "belt_speed", "planner")
 
 
 @dataclass
-class BCData:
-    obs: np.ndarray  # (N, OBS_DIM) raw
-    target: np.ndarray  # (N, K, 4) action_joint_pos (absolute), or action_joint_pos - joint_pos (relative)
-    suction: np.ndarray  # (N, K)
-    episode: np.ndarray  # (N,)
+class CollectConfig:
+    n_episodes: int
+    seed_base: int  # episode i runs the sim with seed seed_base + i
+    chunk_size: int = 10
+    episode_s: float = 30.0
+    belt_speed_range: tuple[float, float] = (0.05, 0.17)
+    planner_fraction: float = 0.5
+    planner_noise_range: tuple[float, float] = (0.0, 0.02)  # std per axis, drawn per episode
+    dart: DartConfig | None = field(default_factory=DartConfig)
+    beta: float = 0.3  # DAgger: chance that the expert drives a 1 s block
+    expert: ExpertParams = field(default_factory=ExpertParams)
+    raw_expert: bool = False  # ABLATION: record the old way (expert drives joints directly, no limiter)
 
-    @property
-    def chunk_size(self) -> int:
-        return self.target.shape[1]
-
-    def subset(self, mask: np.ndarray) -> BCData:
-        return BCData(self.obs[mask], self.target[mask], self.suction[mask], self.episode[mask])
-
-
-def load_npz(path: str | Path, chunk_size: int | None = None, relative: bool = True) -> BCData:
-    """Load and check a dataset; ValueError names the file and the bad array."""
-    path = Path(path)
-    try:
-        z = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"policy dataset {str(path)!r}: cannot read ({exc})") from exc
-    with z:
-        missing = [k for k in SCHEMA if k not in z.files]
-        if missing:
-            raise ValueError(f"policy dataset {str(path)!r}: missing array(s) {', '.join(missing)}")
-        arr = {k: z[k] for k in SCHEMA}
-    n = arr["joint_pos"].shape[0]
-    k = arr["action_joint_pos"].shape[1] if arr["action_joint_pos"].ndim == 3 else -1
-    for name, shape in SCHEMA.items():
-        want = (n, *(k if s is None else s for s in shape))
-        if arr[name].shape != want:
+    def __post_init__(self):
+        if not (isinstance(self.n_episodes, int) and self.n_episodes >= 1):
+            raise ValueError(f"CollectConfig.n_episodes must be a positive int, got {self.n_episodes!r}")
+        lo, hi = self.belt_speed_range
+        if not 0 <= lo <= hi <= 1:
             raise ValueError(
-                f"policy dataset {str(path)!r}: {name} has shape {arr[name].shape}, expected {want}"
+                f"CollectConfig.belt_speed_range must be 0 <= lo <= hi <= 1, got {self.belt_speed_range}"
             )
-        if name != "episode_index" and not np.all(np.isfinite(arr[name])):
-            raise ValueError(f"policy dataset {str(path)!r}: {name} contains NaN/inf")
-    if chunk_size is not None and k != chunk_size:
-        raise ValueError(f"policy dataset {str(path)!r}: chunk size {k}, the config wants {chunk_size}")
-    if n == 0:
-        raise ValueError(f"policy dataset {str(path)!r}: no samples")
-    obs = build_observation(
-        arr["joint_pos"],
-        arr["joint_vel"],
-        arr["suction"],
-        arr["goal_target"],
-        arr["goal_place"],
-        arr["has_goal"],
-        arr["goal_latent"],
-    )
-    assert obs.shape == (n, OBS_DIM)
-    target = arr["action_joint_pos"] - (arr["joint_pos"][:, None, :] if relative else 0.0)
-    target = target.astype(np.float32)
-    return BCData(
-        obs, target, arr["action_suction"].astype(np.float32), arr["episode_index"].astype(np.int64)
-    )
-
-
-def split_episodes(data: BCData, val_fraction: float, seed: int) -> tuple[BCData, BCData]:
-    """Hold out whole episodes (neighbouring samples of one episode are nearly identical)."""
-    eps = np.unique(data.episode)
-    if len(eps) < 2:
-        raise ValueError(f"need at least 2 episodes to hold some out for validation, got {len(eps)}")
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(len(eps) * val_fraction)))
-    val_eps = rng.choice(eps, size=n_val, replace=False)
-    is_val = np.isin(data.episode, val_eps)
-    return data.subset(~is_val), data.subset(is_val)
-
-
-def stats(data: BCData, std_floor: float) -> dict[str, np.ndarray]:
-    return {
-        "obs_mean": data.obs.mean(0),
-        "obs_std": np.maximum(data.obs.std(0), std_floor),
-        "action_mean": data.target.mean(0),
-        "action_std": np.maximum(data.target.std(0), std_floor * 0.1),  # relative targets can be small (rad)
-    }
-
-
-def synthetic_npz(
-    path: str | Path, n_episodes: int = 4, steps: int = 60, chunk_size: int = 10, seed: int = 0
-):
-    """A tiny dataset in the schema for tests: the 'expert' moves joints linearly towards a goal-
-    dependent pose. Not a stand-in for the real demos."""
-    rng = np.random.default_rng(seed)
-    rows = {k: [] for k in SCHEMA}
-    for ep in range(n_episodes):
-        target = rng.uniform(-0.5, 0.5, 3).astype(np.float32)
-        goal_q = np.array([target[0], 0.5 + target[1], -1.0 + target[2], -0.5], np.float32)
-        q = rng.uniform(-0.3, 0.3, N_JOINTS).astype(np.float32)
-        traj = [q]
-        for _ in range(steps + chunk_size):
-            q = q + np.clip(goal_q - q, -0.04, 0.04)
-            traj.append(q)
-        traj = np.array(traj)
-        latent = rng.standard_normal(LATENT_DIM).astype(np.float32)
-        for t in range(steps):
-            rows["joint_pos"].append(traj[t])
-            rows["joint_vel"].append((traj[t + 1] - traj[t]) * 50)
-            rows["suction"].append(np.float32(t > steps // 2))
-            rows["goal_target"].append(target)
-            rows["goal_place"].append(np.array([-0.5, -0.95, 0.5], np.float32))
-            rows["goal_latent"].append(latent)
-            rows["has_goal"].append(np.float32(1.0))
-            rows["action_joint_pos"].append(traj[t + 1 : t + 1 + chunk_size])
-            rows["action_suction"].append(
-                np.array([float(t + i > steps // 2) for i in range(chunk_size)], np.float32)
+        if not 0 <= self.planner_fraction <= 1:
+            raise ValueError(
+                f"CollectConfig.planner_fraction must be in [0, 1], got {self.planner_fraction!r}"
             )
-            rows["episode_index"].append(ep)
-    out = {k: np.asarray(v, np.int64 if k == "episode_index" else np.float32) for k, v in rows.items()}
-    np.savez_compressed(path, **out)
-    return Path(path)
+        if not 0 <= self.beta <= 1:
+            raise ValueError(f"CollectConfig.beta must be in [0, 1], got {self.beta!r}")
+
+
+def episode_spec(cfg: CollectConfig, i: int) -> EpisodeSpec:
+    seed = cfg.seed_base + i
+    rng = np.random.default_rng([seed, 3])
+    speed = float(rng.uniform(*cfg.belt_speed_range))
+    if rng.random() < cfg.planner_fraction:
+        goals = GoalTiming.planner(float(rng.uniform(*cfg.planner_noise_range)))
+    else:
+        goals = GoalTiming.per_tick()
+    return EpisodeSpec(seed, speed, cfg.episode_s, goals)
+
+
+def _collect_one(task) -> tuple[dict, dict]:
+    cfg, i, policy_path = task
+    ep = episode_spec(cfg, i)
+    policy = None
+    if policy_path is not None:
+        from fast_policy.controller import OnnxPolicySource
+
+        policy = OnnxPolicySource(worker_session(str(policy_path)))
+    if cfg.raw_expert:
+        from s1s2_training.policy.rollout import run_raw_expert_episode
+
+        res = run_raw_expert_episode(worker_sim(), ep, cfg.chunk_size, cfg.expert)
+    else:
+        res = run_episode(
+            worker_sim(), ep, cfg.chunk_size, policy=policy, expert_params=cfg.expert, label=True,
+            beta=cfg.beta if policy is not None else 1.0, dart=cfg.dart,
+        )  # fmt: skip
+    n = len(res.rows["obs"])
+    rows = dict(res.rows)
+    rows["episode"] = np.full(n, ep.seed, np.int64)
+    rows["belt_speed"] = np.full(n, ep.belt_speed, np.float32)
+    rows["planner"] = np.full(n, ep.goals.timing == "planner", bool)
+    return rows, res.score
+
+
+def collect(
+    cfg: CollectConfig, policy_path=None, pool=None, progress=True, desc="expert+DART"
+) -> tuple[dict, dict]:
+    """Roll out cfg.n_episodes; returns (arrays, summed score)."""
+    policy_path = None if policy_path is None else str(Path(policy_path).resolve())
+    tasks = [(cfg, i, policy_path) for i in range(cfg.n_episodes)]
+    out = run_tasks(_collect_one, tasks, pool, progress, desc)
+    arrays = {k: np.concatenate([r[k] for r, _ in out]) for k in ARRAYS}
+    score = {k: int(sum(s[k] for _, s in out)) for k in OUTCOMES}
+    return arrays, score
+
+
+def save(path: str | Path, arrays: dict, meta: dict | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load(path: str | Path) -> dict:
+    """A dataset written by `save`, checked: every array present, same row count, finite values."""
+    try:
+        with np.load(path) as z:
+            files = set(z.files)
+            arrays = {k: z[k] for k in ARRAYS if k in files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"policy dataset {str(path)!r}: cannot read ({e})") from None
+    missing = [k for k in ARRAYS if k not in arrays]
+    if missing:
+        raise ValueError(f"policy dataset {str(path)!r}: missing array(s) {', '.join(missing)}")
+    rows = {k: len(v) for k, v in arrays.items()}
+    if len(set(rows.values())) != 1:
+        raise ValueError(f"policy dataset {str(path)!r}: arrays differ in row count {rows}")
+    for k in ("obs", "act", "belt_speed"):
+        bad = ~np.isfinite(arrays[k])
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"policy dataset {str(path)!r}: {k} contains NaN/inf (first at row {row})")
+    return arrays
+
+
+def concat(parts: list[dict]) -> dict:
+    return {k: np.concatenate([p[k] for p in parts]) for k in ARRAYS}
+
+
+def describe(cfg: CollectConfig) -> dict:
+    d = asdict(cfg)
+    return d

@@ -1,12 +1,17 @@
-"""Closed-loop evaluation of an exported policy in the MuJoCo cell, through the same runtime the
-robot uses (onnxruntime `PolicySession` + `Controller` + `SafetyLimiter`; no torch).
+"""Honest closed-loop evaluation of exported System 1 policies (no torch).
 
-Goals come from an oracle System 2: the scripted expert's target selection on ground truth
-(`ExpertDriver.compute`, whose action is discarded), turned into world-frame goals exactly like
-the demonstrations were. So this measures System 1 alone, not the planner. The expert's own score
-on the same seeds is reported beside it.
+Every policy episode runs through the deployment path: onnxruntime `PolicySession` ->
+`Controller` (aim point, IK, SafetyLimiter, goal/vacuum handling) -> the MuJoCo cell. Goals come
+from the oracle System 2 (`conveyor_sim.oracle.OraclePlanner`) in two timings:
+- "tick": a fresh, exact goal every control tick;
+- "planner": 1 Hz, stamped with the image time, 0.3-0.5 s latency, Gaussian pick-point noise
+  (default 1.5 cm std per axis), belt frame, valid for 3 s.
+Reference: today's scripted expert (joint space, ground truth, no limiter) on the same seeds,
+belt speeds and episode length. Reported per belt speed: correct / wrong_bin / missed / dropped
+COUNTS and correct as a share of the expert's correct count (never a rate over scored items).
 
-    python -m s1s2_training.policy.evaluate --model models/policy/policy.onnx --episodes 3
+    python -m s1s2_training.policy.evaluate --model runs/act/policy.onnx --model runs/flow/policy.onnx \
+        --seeds 1000-1011 --speeds 0.06,0.10,0.15 --out eval.json
 """
 
 from __future__ import annotations
@@ -14,106 +19,219 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from fast_policy.controller import Controller, ControllerConfig
-from fast_policy.goal_tracker import GoalData, GoalTracker
-from fast_policy.runtime import CPU, PolicySession
-from fast_policy.safety import JointLimits
-from s1s2.topics import CONTROL_DT, WORLD_FRAME
+from s1s2_training.policy.parallel import make_pool, run_tasks, worker_session, worker_sim
+from s1s2_training.policy.rollout import (
+    OUTCOMES,
+    TIMINGS,
+    EpisodeSpec,
+    ExpertParams,
+    GoalTiming,
+    run_episode,
+    run_reference_expert,
+)  # fmt: skip
+
+TEST_SEEDS = tuple(range(1000, 1012))  # held out: never used for training or tuning
+DEV_SEEDS = tuple(range(2000, 2012))  # for tuning decisions
+SPEEDS = (0.06, 0.10, 0.15)
 
 
-def _score(sim) -> dict:
-    t = sim.score.totals()
-    return {"correct": t.correct, "wrong_bin": t.wrong_bin, "missed": t.missed, "dropped": t.dropped}
+def _goal_timing(timing: str, noise_m: float) -> GoalTiming:
+    return GoalTiming.per_tick() if timing == "tick" else GoalTiming.planner(noise_m)
 
 
-def closed_loop(
-    model_path, n_episodes: int = 3, seed: int = 1000, episode_s: float = 30.0, progress=True
-) -> dict:
-    from conveyor_sim.cell import CellSim, SimConfig
-    from conveyor_sim.expert import ExpertDriver
-    from conveyor_sim.oracle import Oracle
+def _warnings(sim) -> int:
+    """MuJoCo warnings in this episode (instabilities reset the physics state: a lost episode)."""
+    return int(sum(int(w.number) for w in sim.data.warning))
 
-    sess = PolicySession(model_path, providers=[CPU], log=lambda _m: None)
-    sim = CellSim(SimConfig(seed=seed, render_enabled=False))
-    limits = JointLimits.from_arm(sim.desc.arm)
-    names = sim.desc.arm.joint_names
-    zero3 = np.zeros(3)
-    policy_scores, expert_scores, tick_s, holds = [], [], [], 0
-    n_ticks = int(round(episode_s / CONTROL_DT))
-    try:
-        for ep in tqdm(range(n_episodes), desc="closed loop", unit="ep", disable=not progress):
-            # the expert alone on this seed: the reference score
-            sim.reset(seed + ep)
-            drv = ExpertDriver(sim, CONTROL_DT)
-            for _ in range(n_ticks):
-                drv.tick()
-                sim.step(CONTROL_DT)
-            expert_scores.append(_score(sim))
-            # the policy on the same seed, with oracle goals
-            sim.reset(seed + ep)
-            oracle = Oracle(sim.desc)
-            ctrl = Controller(
-                sess, sess.meta, limits, ControllerConfig(rate_hz=1.0 / CONTROL_DT), GoalTracker()
-            )
-            for _ in range(n_ticks):
-                now = sim.time
-                g = oracle.goal_for(sim)
-                ctrl.on_goal(
-                    GoalData(
-                        stamp_s=now,
-                        frame_id=WORLD_FRAME,
-                        target_label=g.label or "",
-                        target_xyz=tuple(g.pick_world if g.pick_world is not None else zero3),
-                        place_xyz=tuple(g.place_world if g.place_world is not None else zero3),
-                        latent=g.latent.tolist(),
-                        valid_for_s=1.0,
-                    )
-                )
-                ctrl.on_joint_state(names, sim.joint_positions(), sim.joint_velocities(), now)
-                t0 = time.perf_counter()
-                cmd = ctrl.tick(now)
-                tick_s.append(time.perf_counter() - t0)
-                sim.command_joints(cmd.positions)
-                sim.set_suction(cmd.suction)
-                sim.step(CONTROL_DT)
-            holds += ctrl.holds
-            policy_scores.append(_score(sim))
-    finally:
-        sim.close()
 
-    def total(scores):
-        return {k: int(sum(s[k] for s in scores)) for k in scores[0]}
+def _run(task) -> dict:
+    kind, model, speed, seed, timing, noise, episode_s, ctrl_over = task
+    sim = worker_sim()
+    ep = EpisodeSpec(seed, speed, episode_s, _goal_timing(timing, noise))
+    if kind == "reference":
+        return {"score": run_reference_expert(sim, ep), "sim_warnings": _warnings(sim)}
+    from fast_policy.controller import ControllerConfig, OnnxPolicySource
 
-    pol, exp = total(policy_scores), total(expert_scores)
-    items = sum(pol.values())
-    ms = np.asarray(tick_s) * 1e3
-    return {
-        "episodes": n_episodes,
-        "episode_s": episode_s,
-        "seeds": [seed + i for i in range(n_episodes)],
-        "goal_source": "oracle (scripted expert's target selection on ground truth)",
-        "policy": pol,
-        "expert": exp,
-        "policy_success_rate": round(pol["correct"] / items, 3) if items else 0.0,
-        "expert_success_rate": round(exp["correct"] / max(1, sum(exp.values())), 3),
-        "holds": holds,
-        "tick_ms_p50": round(float(np.percentile(ms, 50)), 3),
-        "tick_ms_p99": round(float(np.percentile(ms, 99)), 3),
+    if kind == "expert":
+        res = run_episode(
+            sim, ep, 10, ControllerConfig(**ctrl_over), policy=None, expert_params=ExpertParams()
+        )
+    else:
+        sess = worker_session(model)
+        ex = dict(sess.meta.execution)
+        ex.update(ctrl_over)
+        cfg = ControllerConfig(**{k: v for k, v in ex.items() if k in ControllerConfig.__dataclass_fields__})
+        res = run_episode(sim, ep, sess.meta.chunk_size, cfg, policy=OnnxPolicySource(sess), beta=0.0,
+                          time_ticks=True)  # fmt: skip
+    out = {
+        "score": res.score,
+        "holds": res.holds,
+        "ik_fallbacks": res.ik_fallbacks,
+        "sim_warnings": _warnings(sim),
     }
+    if res.tick_s:
+        out["tick_ms"] = (np.asarray(res.tick_s) * 1e3).astype(np.float32)
+        out["tick_cpu_ms"] = (np.asarray(res.tick_cpu_s) * 1e3).astype(np.float32)
+    return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _sum(results: list[dict]) -> dict:
+    return {k: int(sum(r["score"][k] for r in results)) for k in OUTCOMES}
+
+
+def evaluate(
+    models: dict[str, str],
+    seeds=TEST_SEEDS,
+    speeds=SPEEDS,
+    timings=TIMINGS,
+    noise_m: float = 0.015,
+    episode_s: float = 30.0,
+    workers: int = 2,
+    controller_expert: bool = False,
+    controller_overrides: dict | None = None,
+    pool=None,
+    progress: bool = True,
+) -> dict:
+    """models: name -> policy.onnx path. Returns the nested result dict (see module doc)."""
+    over = controller_overrides or {}
+    models = {k: str(Path(v).resolve()) for k, v in models.items()}
+    tasks, keys = [], []
+    for sp in speeds:
+        for s in seeds:
+            tasks.append(("reference", None, sp, s, "tick", 0.0, episode_s, over))
+            keys.append(("reference", "tick", sp))
+            if controller_expert:
+                for tm in timings:
+                    tasks.append(("expert", None, sp, s, tm, noise_m, episode_s, over))
+                    keys.append(("expert_controller", tm, sp))
+            for name, path in models.items():
+                for tm in timings:
+                    tasks.append(("policy", str(path), sp, s, tm, noise_m, episode_s, over))
+                    keys.append((name, tm, sp))
+    own = pool is None and workers > 1
+    pool = make_pool(workers) if own else pool
+    t0 = time.monotonic()
+    try:
+        results = run_tasks(_run, tasks, pool, progress, "closed-loop eval")
+    finally:
+        if own:
+            pool.shutdown()
+    groups: dict = {}
+    for key, r in zip(keys, results, strict=True):
+        groups.setdefault(key, []).append(r)
+    ref = {f"{sp:.2f}": _sum(groups[("reference", "tick", sp)]) for sp in speeds}
+    for sp in speeds:
+        ref[f"{sp:.2f}"]["sim_warnings"] = int(
+            sum(r["sim_warnings"] for r in groups[("reference", "tick", sp)])
+        )
+    out = {
+        "seeds": list(seeds),
+        "speeds": list(speeds),
+        "episode_s": episode_s,
+        "planner_goals": {
+            "rate_hz": 1.0,
+            "latency_s": [0.3, 0.5],
+            "noise_std_m_per_axis": noise_m,
+            "frame": "belt",
+            "valid_for_s": 3.0,
+        },  # fmt: skip
+        "controller_overrides": over,
+        "reference_expert": ref,
+        "policies": {},
+        "wall_seconds": round(time.monotonic() - t0, 1),
+    }
+    names = (["expert_controller"] if controller_expert else []) + list(models)
+    for name in names:
+        entry = {}
+        ticks, cticks = [], []
+        for tm in timings:
+            per = {}
+            for sp in speeds:
+                rs = groups[(name, tm, sp)]
+                c = _sum(rs)
+                c["vs_expert"] = round(c["correct"] / max(1, ref[f"{sp:.2f}"]["correct"]), 3)
+                c["holds"] = int(sum(r.get("holds", 0) for r in rs))
+                c["sim_warnings"] = int(sum(r.get("sim_warnings", 0) for r in rs))
+                per[f"{sp:.2f}"] = c
+                ticks += [r["tick_ms"] for r in rs if "tick_ms" in r]
+                cticks += [r["tick_cpu_ms"] for r in rs if "tick_cpu_ms" in r]
+            tot = {k: sum(per[s][k] for s in per) for k in OUTCOMES}
+            tot["vs_expert"] = round(tot["correct"] / max(1, sum(ref[s]["correct"] for s in ref)), 3)
+            per["total"] = tot
+            entry[tm] = per
+        if ticks:
+            t = np.concatenate(ticks)
+            c = np.concatenate(cticks)
+            entry["tick_ms"] = {"p50": round(float(np.percentile(t, 50)), 3),
+                                "p99": round(float(np.percentile(t, 99)), 3), "n": int(len(t)),
+                                "cpu_p50": round(float(np.percentile(c, 50)), 3),
+                                "cpu_p99": round(float(np.percentile(c, 99)), 3)}  # fmt: skip
+        entry["model"] = str(models.get(name, "scripted expert through the controller"))
+        out["policies"][name] = entry
+    return out
+
+
+def table(res: dict) -> str:
+    """Markdown table: one row per (policy, goal timing, speed)."""
+    rows = ["| policy | goals | belt m/s | correct | wrong_bin | missed | dropped | expert correct | vs expert |",
+            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    ref = res["reference_expert"]
+    for sp, c in ref.items():
+        rows.append(f"| scripted expert (reference) | ground truth | {sp} | {c['correct']} | {c['wrong_bin']} | "
+                    f"{c['missed']} | {c['dropped']} | {c['correct']} | 1.000 |")  # fmt: skip
+    for name, entry in res["policies"].items():
+        for tm in TIMINGS:
+            if tm not in entry:
+                continue
+            for sp, c in entry[tm].items():
+                e = sum(r["correct"] for r in ref.values()) if sp == "total" else ref[sp]["correct"]
+                rows.append(f"| {name} | {tm} | {sp} | {c['correct']} | {c['wrong_bin']} | {c['missed']} | "
+                            f"{c['dropped']} | {e} | {c['vs_expert']:.3f} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def _range(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    return out
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="models/policy/policy.onnx")
-    ap.add_argument("--episodes", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--model", action="append", default=[], help="name=path/policy.onnx (repeatable)")
+    ap.add_argument("--seeds", default="1000-1011")
+    ap.add_argument("--speeds", default="0.06,0.10,0.15")
+    ap.add_argument("--timings", default="tick,planner")
+    ap.add_argument("--noise", type=float, default=0.015)
     ap.add_argument("--episode-s", type=float, default=30.0)
-    args = ap.parse_args(argv)
-    print(json.dumps(closed_loop(args.model, args.episodes, args.seed, args.episode_s), indent=1))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--controller-expert", action="store_true")
+    ap.add_argument("--override", action="append", default=[], help="ControllerConfig field=value")
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args(argv)
+    models = {}
+    for m in a.model:
+        name, _, path = m.rpartition("=")
+        models[name or Path(path).parent.name] = path
+    over = {}
+    for o in a.override:
+        k, _, v = o.partition("=")
+        over[k] = json.loads(v) if v not in ("aim", "temporal_ensemble") else v
+    res = evaluate(models, _range(a.seeds), [float(s) for s in a.speeds.split(",")], a.timings.split(","),
+                   a.noise, a.episode_s, a.workers, a.controller_expert, over)  # fmt: skip
+    print(table(res))
+    for name, e in res["policies"].items():
+        if "tick_ms" in e:
+            print(f"{name}: controller tick p50 {e['tick_ms']['p50']} ms, p99 {e['tick_ms']['p99']} ms")
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(res, indent=1) + "\n")
     return 0
 
 

@@ -1,13 +1,11 @@
-"""The System 1 chunking policy (ACT-style action chunking, without ACT's CVAE).
+"""The System 1 policies (torch; training only). All share one interface:
 
-Tokens: [proprio (joint pos/vel, suction), goal (target, place, has_goal), latent (System 2
-embedding)] + K learned action queries, each with a learned position embedding, go through a
-pre-LN transformer encoder; each query token is decoded to one future step: 4 normalised
-joint-position targets (absolute by default; deltas with PolicyConfig.action_relative) + a suction
-logit.
+    model(obs_raw (B, OBS_DIM)) -> actions_raw (B, K, ACTION_DIM)   # inference, exported to ONNX
+    model.loss(obs_raw, offsets_raw (B, K, 3), suction (B, K) in {0, 1}) -> (loss, parts)
 
-Attention is written with plain matmul/softmax so the ONNX export is simple (opset 18) and runs
-on any onnxruntime provider.
+Normalisation is part of the model (`Normalizer` buffers: observation mean/std with clipping,
+tip-offset mean/std per chunk step), so the exported graph takes raw observations and returns tip
+offsets in metres and suction logits; the runtime cannot apply the wrong statistics.
 """
 
 from __future__ import annotations
@@ -15,26 +13,126 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from fast_policy.spec import ACTION_DIM, OBS_FIELDS
-from s1s2_training.policy.configuration import PolicyConfig
+from fast_policy.spec import ACTION_DIM, OBS_DIM, OBS_SLICES
+from s1s2_training.policy.configuration import ACTConfig, FlowConfig, MLPConfig, PolicyConfigBase
+
+TOKEN_GROUPS: dict[str, tuple[str, ...]] = {
+    "arm": ("tip_pos", "tip_vel", "joint_pos", "joint_vel", "belt_speed"),
+    "target": ("target_rel", "target_fine", "target_vel", "has_target"),
+    "place": ("place_rel", "place_fine", "has_place"),
+    "grip": ("suction", "holding"),
+}
 
 
-def _slices() -> dict[str, slice]:
-    out, i = {}, 0
-    for name, n in OBS_FIELDS:
-        out[name] = slice(i, i + n)
-        i += n
-    return out
+def _group_index(names: tuple[str, ...]) -> list[int]:
+    idx = []
+    for n in names:
+        s = OBS_SLICES[n]
+        idx.extend(range(s.start, s.stop))
+    return idx
 
 
-_S = _slices()
-PROPRIO = ("joint_pos", "joint_vel", "suction")
-GOAL = ("goal_target", "goal_place", "has_goal")
+class Normalizer(nn.Module):
+    def __init__(self, k: int, obs_clip: float):
+        super().__init__()
+        self.obs_clip = float(obs_clip)
+        self.register_buffer("obs_mean", torch.zeros(OBS_DIM))
+        self.register_buffer("obs_std", torch.ones(OBS_DIM))
+        self.register_buffer("act_mean", torch.zeros(k, 3))
+        self.register_buffer("act_std", torch.ones(k, 3))
+
+    def set_stats(self, stats: dict) -> None:
+        for name in ("obs_mean", "obs_std", "act_mean", "act_std"):
+            getattr(self, name).copy_(torch.as_tensor(stats[name], dtype=torch.float32))
+
+    def obs(self, obs_raw: torch.Tensor) -> torch.Tensor:
+        return torch.clamp((obs_raw - self.obs_mean) / self.obs_std, -self.obs_clip, self.obs_clip)
+
+    def act(self, offsets_raw: torch.Tensor) -> torch.Tensor:
+        return (offsets_raw - self.act_mean) / self.act_std
+
+    def unact(self, offsets_n: torch.Tensor) -> torch.Tensor:
+        return offsets_n * self.act_std + self.act_mean
 
 
-class Attention(nn.Module):
+def _bce(logits: torch.Tensor, suction: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, suction)
+
+
+class PolicyBase(nn.Module):
+    cfg: PolicyConfigBase
+
+    def __init__(self, cfg: PolicyConfigBase):
+        super().__init__()
+        self.cfg = cfg
+        self.k = cfg.chunk_size
+        self.norm = Normalizer(cfg.chunk_size, cfg.obs_clip)
+        keep = torch.ones(OBS_DIM)
+        drop = list(cfg.drop_features)
+        if cfg.obs_mode == "joint_absolute":
+            drop += ["tip_pos", "tip_vel", "target_fine", "place_fine"]
+        for f in drop:
+            keep[OBS_SLICES[f]] = 0.0
+        self.register_buffer("keep", keep, persistent=False)
+        self._absolute = cfg.obs_mode == "joint_absolute"
+
+    def prep(self, obs_raw: torch.Tensor) -> torch.Tensor:
+        """Ablation feature transforms (identity for the shipped configuration)."""
+        if self._absolute:  # relative -> absolute world positions (tip + rel), zero when absent
+            tip = obs_raw[:, OBS_SLICES["tip_pos"]]
+            ht = obs_raw[:, OBS_SLICES["has_target"]]
+            hp = obs_raw[:, OBS_SLICES["has_place"]]
+            t, p = OBS_SLICES["target_rel"], OBS_SLICES["place_rel"]
+            obs_raw = torch.cat(
+                [obs_raw[:, : t.start], ht * (obs_raw[:, t] + tip), obs_raw[:, t.stop : p.start],
+                 hp * (obs_raw[:, p] + tip), obs_raw[:, p.stop :]], dim=1,
+            )  # fmt: skip
+        if self.cfg.drop_features or self._absolute:
+            obs_raw = obs_raw * self.keep
+        return obs_raw
+
+    def nobs(self, obs_raw: torch.Tensor) -> torch.Tensor:
+        return self.norm.obs(self.prep(obs_raw))
+
+    def _assemble(self, offsets_n: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.norm.unact(offsets_n), logits.unsqueeze(-1)], dim=-1)
+
+
+# ----------------------------------------------------------------------------------- MLP
+class MLPPolicy(PolicyBase):
+    def __init__(self, cfg: MLPConfig):
+        super().__init__(cfg)
+        layers, d = [], OBS_DIM
+        for _ in range(cfg.layers):
+            layers += [nn.Linear(d, cfg.hidden), nn.GELU()]
+            if cfg.dropout:
+                layers.append(nn.Dropout(cfg.dropout))
+            d = cfg.hidden
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(d, self.k * ACTION_DIM)
+
+    def _raw(self, obs_raw):
+        y = self.head(self.body(self.nobs(obs_raw))).reshape(-1, self.k, ACTION_DIM)
+        return y[..., :3], y[..., 3]
+
+    def forward(self, obs_raw):
+        off, logit = self._raw(obs_raw)
+        return self._assemble(off, logit)
+
+    def loss(self, obs_raw, offsets_raw, suction):
+        off, logit = self._raw(obs_raw)
+        l1 = F.l1_loss(off, self.norm.act(offsets_raw))
+        bce = _bce(logit, suction)
+        return l1 + self.cfg.suction_loss_weight * bce, {"l1": l1.detach(), "bce": bce.detach()}
+
+
+# ----------------------------------------------------------------------------------- ACT
+class _Attention(nn.Module):
+    """Plain matmul/softmax attention: a simple ONNX graph on any provider."""
+
     def __init__(self, d: int, heads: int, dropout: float):
         super().__init__()
         self.h, self.dh = heads, d // heads
@@ -42,58 +140,179 @@ class Attention(nn.Module):
         self.out = nn.Linear(d, d)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x):
         b, t, d = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.h, self.dh).permute(2, 0, 3, 1, 4).unbind(0)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.dh), dim=-1)
-        y = (self.drop(att) @ v).transpose(1, 2).reshape(b, t, d)
-        return self.out(y)
+        return self.out((self.drop(att) @ v).transpose(1, 2).reshape(b, t, d))
 
 
-class Block(nn.Module):
-    def __init__(self, cfg: PolicyConfig):
+class _Block(nn.Module):
+    def __init__(self, d: int, heads: int, ff: int, dropout: float):
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model)
-        self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.dropout)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(cfg.d_model, cfg.ff_dim),
-            nn.GELU(),
-            nn.Linear(cfg.ff_dim, cfg.d_model),
-            nn.Dropout(cfg.dropout),
-        )
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = _Attention(d, heads, dropout)
+        self.mlp = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d), nn.Dropout(dropout))
 
     def forward(self, x):
         x = x + self.attn(self.ln1(x))
         return x + self.mlp(self.ln2(x))
 
 
-class ChunkPolicy(nn.Module):
-    """obs (B, OBS_DIM) normalised -> actions (B, K, 5)."""
+class ACTPolicy(PolicyBase):
+    """ACT's chunk transformer: observation tokens (arm, target, place, grip, whole observation)
+    [+ the CVAE latent token] + K learned action queries with learned position embeddings through
+    a pre-LN transformer encoder; each query decodes to one step's tip offset and suction logit.
+    The optional CVAE encoder (training only) reads [CLS, observation, expert chunk] and gives the
+    latent z; inference uses z = 0 (the prior mean), as ACT does."""
 
-    def __init__(self, cfg: PolicyConfig):
-        super().__init__()
-        self.cfg = cfg
+    def __init__(self, cfg: ACTConfig):
+        super().__init__(cfg)
         d = cfg.d_model
-        n_prop = sum(_S[f].stop - _S[f].start for f in PROPRIO)
-        n_goal = sum(_S[f].stop - _S[f].start for f in GOAL)
-        self.proprio = nn.Linear(n_prop, d)
-        self.goal = nn.Linear(n_goal, d)
-        self.latent = nn.Linear(cfg.latent_dim, d)
-        self.queries = nn.Parameter(torch.randn(cfg.chunk_size, d) * 0.02)
-        self.pos = nn.Parameter(torch.randn(3 + cfg.chunk_size, d) * 0.02)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.groups = [_group_index(g) for g in TOKEN_GROUPS.values()]
+        for i, g in enumerate(self.groups):
+            self.register_buffer(f"group{i}", torch.tensor(g, dtype=torch.long), persistent=False)
+        self.embed = nn.ModuleList(nn.Linear(len(g), d) for g in self.groups)
+        self.embed_all = nn.Linear(OBS_DIM, d)
+        n_tok = len(self.groups) + 1 + (1 if cfg.use_vae else 0)
+        self.n_tok = n_tok
+        self.queries = nn.Parameter(torch.randn(self.k, d) * 0.02)
+        self.pos = nn.Parameter(torch.randn(n_tok + self.k, d) * 0.02)
+        self.blocks = nn.ModuleList(
+            _Block(d, cfg.n_heads, cfg.ff_dim, cfg.dropout) for _ in range(cfg.n_layers)
+        )
         self.ln = nn.LayerNorm(d)
         self.head = nn.Linear(d, ACTION_DIM)
+        if cfg.use_vae:
+            self.z_proj = nn.Linear(cfg.latent_dim, d)
+            self.vae_cls = nn.Parameter(torch.randn(1, d) * 0.02)
+            self.vae_obs = nn.Linear(OBS_DIM, d)
+            self.vae_act = nn.Linear(ACTION_DIM, d)
+            self.vae_pos = nn.Parameter(torch.randn(2 + self.k, d) * 0.02)
+            self.vae_blocks = nn.ModuleList(
+                _Block(d, cfg.n_heads, cfg.ff_dim, cfg.dropout) for _ in range(cfg.vae_layers)
+            )
+            self.vae_out = nn.Linear(d, 2 * cfg.latent_dim)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        b = obs.shape[0]
-        prop = torch.cat([obs[:, _S[f]] for f in PROPRIO], dim=-1)
-        goal = torch.cat([obs[:, _S[f]] for f in GOAL], dim=-1)
-        tokens = torch.stack(
-            [self.proprio(prop), self.goal(goal), self.latent(obs[:, _S["goal_latent"]])], dim=1
+    def _decode(self, obs_n, z):
+        b = obs_n.shape[0]
+        toks = [emb(obs_n[:, getattr(self, f"group{i}")]) for i, emb in enumerate(self.embed)]
+        toks.append(self.embed_all(obs_n))
+        if self.cfg.use_vae:
+            toks.append(self.z_proj(z))
+        x = (
+            torch.cat([torch.stack(toks, dim=1), self.queries.unsqueeze(0).expand(b, -1, -1)], dim=1)
+            + self.pos
         )
-        x = torch.cat([tokens, self.queries.unsqueeze(0).expand(b, -1, -1)], dim=1) + self.pos
         for blk in self.blocks:
             x = blk(x)
-        return self.head(self.ln(x[:, 3:]))
+        y = self.head(self.ln(x[:, self.n_tok :]))
+        return y[..., :3], y[..., 3]
+
+    def forward(self, obs_raw):
+        obs_n = self.nobs(obs_raw)
+        z = torch.zeros(obs_n.shape[0], self.cfg.latent_dim) if self.cfg.use_vae else None
+        off, logit = self._decode(obs_n, z)
+        return self._assemble(off, logit)
+
+    def loss(self, obs_raw, offsets_raw, suction):
+        obs_n = self.nobs(obs_raw)
+        act_n = self.norm.act(offsets_raw)
+        parts = {}
+        z, kld = None, None
+        if self.cfg.use_vae:
+            b = obs_n.shape[0]
+            a_tok = self.vae_act(torch.cat([act_n, suction.unsqueeze(-1) * 2 - 1], dim=-1))
+            x = (
+                torch.cat([self.vae_cls.expand(b, 1, -1), self.vae_obs(obs_n).unsqueeze(1), a_tok], 1)
+                + self.vae_pos
+            )
+            for blk in self.vae_blocks:
+                x = blk(x)
+            mu, logvar = self.vae_out(x[:, 0]).chunk(2, dim=-1)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            kld = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(-1).mean()
+        off, logit = self._decode(obs_n, z)
+        l1 = F.l1_loss(off, act_n)
+        bce = _bce(logit, suction)
+        loss = l1 + self.cfg.suction_loss_weight * bce
+        parts = {"l1": l1.detach(), "bce": bce.detach()}
+        if kld is not None:
+            loss = loss + self.cfg.kl_weight * kld / (self.k * 3)
+            parts["kld"] = kld.detach()
+        return loss, parts
+
+
+# ----------------------------------------------------------------------------------- flow
+def _time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=torch.float32) / half)
+    ang = t.unsqueeze(-1) * freqs * 100.0
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.ln = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
+
+    def forward(self, x):
+        return x + self.ff(self.ln(x))
+
+
+class FlowPolicy(PolicyBase):
+    """Flow matching (rectified flow) on the normalised K x 3 tip-offset chunk.
+
+    Train: x0 ~ N(0, I), x1 = expert chunk, x_t = (1 - t) x0 + t x1, regress v(x_t, t, obs) on
+    x1 - x0. Inference: x = 0 (the noise mean: deterministic, one fixed graph) and `flow_steps`
+    Euler steps, unrolled in the exported graph. Suction logits come from a deterministic head on
+    the observation encoding (binary; a flow over it buys nothing)."""
+
+    def __init__(self, cfg: FlowConfig):
+        super().__init__(cfg)
+        h = cfg.hidden
+        enc = [nn.Linear(OBS_DIM, h), nn.GELU()]
+        for _ in range(cfg.enc_layers - 1):
+            enc += [nn.Linear(h, h), nn.GELU()]
+        self.enc = nn.Sequential(*enc)
+        self.suction_head = nn.Linear(h, self.k)
+        self.inp = nn.Linear(self.k * 3 + cfg.time_dim + h, h)
+        self.blocks = nn.Sequential(*[_ResBlock(h) for _ in range(cfg.net_layers)])
+        self.out = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, self.k * 3))
+
+    def velocity(self, x, t, cond):
+        temb = _time_embedding(t, self.cfg.time_dim)
+        return self.out(self.blocks(self.inp(torch.cat([x, temb, cond], dim=-1))))
+
+    def forward(self, obs_raw):
+        cond = self.enc(self.nobs(obs_raw))
+        b = cond.shape[0]
+        n = self.cfg.flow_steps
+        x = torch.zeros(b, self.k * 3)
+        for i in range(n):  # unrolled when exported
+            t = torch.full((b,), i / n)
+            x = x + self.velocity(x, t, cond) / n
+        return self._assemble(x.reshape(b, self.k, 3), self.suction_head(cond))
+
+    def loss(self, obs_raw, offsets_raw, suction):
+        cond = self.enc(self.nobs(obs_raw))
+        b = cond.shape[0]
+        x1 = self.norm.act(offsets_raw).reshape(b, -1)
+        x0 = torch.randn_like(x1)
+        if self.cfg.time_sampling == "beta":
+            u = torch.distributions.Beta(1.5, 1.0).sample((b,))
+            t = 0.999 * (1.0 - u)  # pi0: more weight on the noisy end
+        else:
+            t = torch.rand(b)
+        xt = (1 - t)[:, None] * x0 + t[:, None] * x1
+        mse = F.mse_loss(self.velocity(xt, t, cond), x1 - x0)
+        bce = _bce(self.suction_head(cond), suction)
+        return mse + self.cfg.suction_loss_weight * bce, {"mse": mse.detach(), "bce": bce.detach()}
+
+
+MODEL_TYPES = {"act": ACTPolicy, "flow": FlowPolicy, "mlp": MLPPolicy}
+
+
+def make_model(cfg: PolicyConfigBase) -> PolicyBase:
+    return MODEL_TYPES[cfg.type](cfg)

@@ -1,165 +1,174 @@
-"""Behaviour cloning of the chunking policy on expert demonstrations (CPU is enough).
+"""Behaviour cloning of a System 1 policy on expert-labelled chunks (CPU).
 
-    python -m s1s2_training.policy.train --data demos.npz --out models/policy [--epochs N]
-
-Loss: L1 on normalised joint targets (ACT uses L1 too) + BCE on the suction logits.
-The validation split holds out whole episodes.
+Loss (per policy class, see modeling.py): L1 on normalised tip offsets (ACT, MLP) or the
+flow-matching velocity MSE (flow), plus `suction_loss_weight` x BCE on the K suction logits.
+Validation holds out whole episodes. The LR schedule (warm-up, cosine to zero) runs on optimiser
+steps only, so a seeded build gives the same model on any machine; the wall-clock cap is a safety
+net that stops training early (recorded as `stopped_by_time_cap`: then the run is not
+reproducible and ends before the schedule has annealed).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 from tqdm import tqdm
 
-from s1s2_training.policy.configuration import PolicyConfig
-from s1s2_training.policy.data import BCData, load_npz, split_episodes, stats
-from s1s2_training.policy.modeling import ChunkPolicy
+from fast_policy.spec import OBS_DIM
+from s1s2_training.policy.configuration import PolicyConfigBase, TrainConfig
+from s1s2_training.policy.modeling import PolicyBase, make_model
+
+PHASE_NAMES = ("idle", "approach", "descend", "lift", "transport", "release")
 
 
-def _tensors(data: BCData, st: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    obs = (data.obs - st["obs_mean"]) / st["obs_std"]
-    obs = np.clip(obs, -10.0, 10.0)  # the runtime clips the same way (ControllerConfig.obs_clip)
-    act = (data.target - st["action_mean"]) / st["action_std"]
-    return (
-        torch.from_numpy(obs.astype(np.float32)),
-        torch.from_numpy(act.astype(np.float32)),
-        torch.from_numpy(data.suction.astype(np.float32)),
-    )
+def compute_stats(obs: np.ndarray, offsets: np.ndarray, std_floor: float) -> dict[str, np.ndarray]:
+    return {
+        "obs_mean": obs.mean(0).astype(np.float32),
+        "obs_std": np.maximum(obs.std(0), std_floor).astype(np.float32),
+        "act_mean": offsets.mean(0).astype(np.float32),
+        "act_std": np.maximum(offsets.std(0), std_floor).astype(np.float32),
+    }
 
 
-def losses(model: ChunkPolicy, obs, act, suc, cfg: PolicyConfig) -> tuple[torch.Tensor, dict]:
-    out = model(obs)
-    l1 = F.l1_loss(out[..., :4], act)
-    bce = F.binary_cross_entropy_with_logits(out[..., 4], suc)
-    return l1 + cfg.suction_loss_weight * bce, {"l1": float(l1.detach()), "bce": float(bce.detach())}
+def split_episodes(episode: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation rows: whole episodes held out."""
+    eps = np.unique(episode)
+    if len(eps) < 2:
+        raise ValueError(f"need at least 2 episodes to hold some out for validation, got {len(eps)}")
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(eps) * val_fraction)))
+    return np.isin(episode, rng.choice(eps, size=n_val, replace=False))
+
+
+def _tensors(arrays: dict, mask: np.ndarray):
+    obs = torch.from_numpy(np.ascontiguousarray(arrays["obs"][mask], dtype=np.float32))
+    act = arrays["act"][mask]
+    off = torch.from_numpy(np.ascontiguousarray(act[..., :3], dtype=np.float32))
+    suc = torch.from_numpy((act[..., 3] > 0).astype(np.float32))
+    phase = torch.from_numpy(arrays["phase"][mask].astype(np.int64))
+    return obs, off, suc, phase
 
 
 @torch.no_grad()
-def evaluate(model: ChunkPolicy, obs, act, suc, cfg: PolicyConfig, st: dict) -> dict:
+def evaluate(model: PolicyBase, obs, off, suc, phase, aim: int = -1) -> dict:
+    """Offline metrics on held-out rows: the deterministic inference output vs the expert."""
+    was = model.training
     model.eval()
-    tot, n = {"loss": 0.0, "l1": 0.0, "bce": 0.0, "joint_mae_rad": 0.0, "suction_acc": 0.0}, 0
-    std = torch.from_numpy(st["action_std"].astype(np.float32))
+    errs, sacc, loss_sum, n = [], [], 0.0, 0
     for i in range(0, len(obs), 4096):
-        o, a, s = obs[i : i + 4096], act[i : i + 4096], suc[i : i + 4096]
+        o = obs[i : i + 4096]
         out = model(o)
-        loss, parts = losses(model, o, a, s, cfg)
-        b = len(o)
-        tot["loss"] += float(loss) * b
-        tot["l1"] += parts["l1"] * b
-        tot["bce"] += parts["bce"] * b
-        tot["joint_mae_rad"] += float(((out[..., :4] - a).abs() * std).mean()) * b
-        tot["suction_acc"] += float(((out[..., 4] > 0).float() == s).float().mean()) * b
-        n += b
-    model.train()
-    return {k: v / n for k, v in tot.items()}
+        errs.append(torch.linalg.norm(out[:, aim, :3] - off[i : i + 4096, aim], dim=-1))
+        sacc.append(((out[:, 0, 3] > 0).float() == suc[i : i + 4096, 0]).float())
+        loss, _ = model.loss(o, off[i : i + 4096], suc[i : i + 4096])
+        loss_sum += float(loss) * len(o)
+        n += len(o)
+    err, acc = torch.cat(errs), torch.cat(sacc)
+    m = {
+        "loss": loss_sum / max(n, 1),
+        "aim_err_cm_mean": float(err.mean() * 100),
+        "aim_err_cm_median": float(err.median() * 100),
+        "suction_acc": float(acc.mean()),
+    }
+    for p in (1, 2):  # approach, descend: where centimetres matter
+        sel = phase == p
+        if sel.any():
+            m[f"aim_err_cm_median_{PHASE_NAMES[p]}"] = float(err[sel].median() * 100)
+    model.train(was)
+    return {k: round(v, 5) for k, v in m.items()}
 
 
 def train(
-    cfg: PolicyConfig,
-    data_path: str | Path | list,
+    model_cfg: PolicyConfigBase,
+    train_cfg: TrainConfig,
+    arrays: dict,
+    init: PolicyBase | None = None,
     progress: bool = True,
-    init: tuple[ChunkPolicy, dict] | None = None,
-) -> tuple[ChunkPolicy, dict, dict]:
-    """Train on one or more npz datasets (episode ids must not collide). Returns (model in eval
-    mode, normalisation stats, metrics). `init` = (model, stats): fine-tune that model, keeping
-    its normalisation stats (DAgger iterations), instead of starting from scratch."""
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    np.random.seed(cfg.seed)
-    paths = data_path if isinstance(data_path, list | tuple) else [data_path]
-    parts = [load_npz(p, cfg.chunk_size, cfg.action_relative) for p in paths]
-    data = BCData(
-        *(np.concatenate([getattr(d, f) for d in parts]) for f in ("obs", "target", "suction", "episode"))
-    )
-    tr, va = split_episodes(data, cfg.val_fraction, cfg.seed)
-    st = stats(tr, cfg.std_floor) if init is None else init[1]
-    o_tr, a_tr, s_tr = _tensors(tr, st)
-    o_va, a_va, s_va = _tensors(va, st)
-    model = ChunkPolicy(cfg) if init is None else init[0].train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = cfg.epochs * max(1, math.ceil(len(o_tr) / cfg.batch_size))
-    budget_s = cfg.max_minutes * 60
-    gen = torch.Generator().manual_seed(cfg.seed)
-    initial_val = evaluate(model, o_va, a_va, s_va, cfg, st)["loss"]
-    t0, step, history = time.monotonic(), 0, []
-    stopped_early = False
-    bar = tqdm(range(cfg.epochs), desc="policy BC", disable=not progress)
-    for epoch in bar:
-        perm = torch.randperm(len(o_tr), generator=gen)
-        for i in range(0, len(o_tr), cfg.batch_size):
-            # progress = whichever runs out first, steps or the time budget, so the schedule
-            # always finishes annealed: 5% warm-up, then cosine to zero
-            prog = max(step / total, (time.monotonic() - t0) / budget_s)
-            if prog >= 1.0:
+    desc: str = "train",
+) -> tuple[PolicyBase, dict]:
+    """Fit a policy on `arrays` (data.ARRAYS layout). `init`: fine-tune that model (its
+    normalisation statistics are kept: DAgger rounds). Returns (model in eval mode, metrics)."""
+    torch.manual_seed(train_cfg.seed)
+    torch.set_num_threads(train_cfg.threads)
+    if arrays["obs"].shape[1] != OBS_DIM or arrays["act"].shape[1] != model_cfg.chunk_size:
+        raise ValueError(
+            f"dataset shapes obs {arrays['obs'].shape}, act {arrays['act'].shape} do not match OBS_DIM "
+            f"{OBS_DIM} and chunk_size {model_cfg.chunk_size}"
+        )
+    is_val = split_episodes(arrays["episode"], train_cfg.val_fraction, train_cfg.seed)
+    o_tr, a_tr, s_tr, p_tr = _tensors(arrays, ~is_val)
+    o_va, a_va, s_va, p_va = _tensors(arrays, is_val)
+    if init is None:
+        model = make_model(model_cfg)
+        with torch.no_grad():
+            feats = model.prep(o_tr).numpy()
+        model.norm.set_stats(compute_stats(feats, a_tr.numpy(), model_cfg.std_floor))
+    else:
+        model = init
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    n = len(o_tr)
+    steps_per_epoch = max(1, n // train_cfg.batch_size)
+    total = train_cfg.max_steps
+    budget = train_cfg.max_minutes * 60.0
+    gen = torch.Generator().manual_seed(train_cfg.seed)
+    t0, c0, step, history = time.monotonic(), time.process_time(), 0, []
+    time_capped = False
+    bar = tqdm(total=100, desc=desc, unit="%", disable=not progress, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total} [{elapsed}<{remaining}{postfix}]")  # fmt: skip
+    shown, done, epoch = 0, False, 0
+    while not done:
+        perm = torch.randperm(n, generator=gen)
+        for i in range(steps_per_epoch):
+            prog = step / total  # the schedule runs on steps only: a build is reproducible
+            if prog >= 1.0 or time.monotonic() - t0 > budget:
+                time_capped = step < total  # safety net hit: recorded, result depends on the machine
+                done = True
                 break
+            w = train_cfg.warmup_frac
+            scale = prog / w if prog < w else 0.5 * (1 + math.cos(math.pi * (prog - w) / (1 - w)))
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * (
-                    prog / 0.05 if prog < 0.05 else 0.5 * (1 + math.cos(math.pi * (prog - 0.05) / 0.95))
-                )
-            idx = perm[i : i + cfg.batch_size]
-            loss, _ = losses(model, o_tr[idx], a_tr[idx], s_tr[idx], cfg)
+                g["lr"] = train_cfg.lr * scale
+            idx = perm[i * train_cfg.batch_size : (i + 1) * train_cfg.batch_size]
+            loss, parts = model.loss(o_tr[idx], a_tr[idx], s_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             opt.step()
             step += 1
-        val = evaluate(model, o_va, a_va, s_va, cfg, st)
-        history.append({"epoch": epoch + 1, "step": step, "val_loss": round(val["loss"], 5)})
-        bar.set_postfix(train=f"{loss.item():.4f}", val=f"{val['loss']:.4f}", step=step)
-        if step < (epoch + 1) * math.ceil(len(o_tr) / cfg.batch_size):  # the time budget ran out
-            stopped_early = epoch + 1 < cfg.epochs
-            break
+            if int(prog * 100) > shown:
+                bar.update(int(prog * 100) - shown)
+                shown = int(prog * 100)
+                bar.set_postfix(loss=f"{loss.item():.4f}", ep=epoch, step=step)
+        epoch += 1
+        if epoch % 5 == 0 or done:
+            history.append(
+                {"epoch": epoch, "step": step, "val": evaluate(model, o_va, a_va, s_va, p_va)["loss"]}
+            )
+    bar.update(100 - shown)
+    bar.close()
     model.eval()
-    tr_m = evaluate(model, o_tr, a_tr, s_tr, cfg, st)
-    va_m = evaluate(model, o_va, a_va, s_va, cfg, st)
+    val = evaluate(model, o_va, a_va, s_va, p_va)
     metrics = {
-        "train_loss": round(tr_m["loss"], 5),
-        "val_loss": round(va_m["loss"], 5),
-        "val_loss_untrained": round(initial_val, 5),
-        "val_joint_mae_rad": round(va_m["joint_mae_rad"], 5),
-        "val_suction_acc": round(va_m["suction_acc"], 4),
-        "train_samples": len(o_tr),
-        "val_samples": len(o_va),
-        "train_episodes": int(len(np.unique(tr.episode))),
-        "val_episodes": int(len(np.unique(va.episode))),
-        "epochs_run": len(history),
+        "val": val,
+        "train_rows": int(n),
+        "val_rows": int(len(o_va)),
+        "train_episodes": int(len(np.unique(arrays["episode"][~is_val]))),
+        "val_episodes": int(len(np.unique(arrays["episode"][is_val]))),
+        "epochs": epoch,
         "steps": step,
-        "stopped_at_time_cap": stopped_early,
+        "stopped_by_time_cap": time_capped,
         "train_seconds": round(time.monotonic() - t0, 1),
-        "val_loss_history": history,
-        "params": sum(p.numel() for p in model.parameters()),
+        "train_cpu_seconds": round(time.process_time() - c0, 1),
+        "history": history,
+        "params": int(sum(p.numel() for p in model.parameters())),
     }
-    return model, st, metrics
+    return model, metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    from s1s2_training.policy.export import save_policy
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, type=Path, help="npz in the policy schema (see data.py)")
-    ap.add_argument("--out", required=True, type=Path, help="directory for policy.onnx + policy.json")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    cfg = PolicyConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
-    model, st, metrics = train(cfg, args.data)
-    provenance = {
-        "data": str(args.data),
-        "command": "python -m s1s2_training.policy.train",
-        "seed": args.seed,
-    }
-    meta = save_policy(model, st, args.out, trained=True, provenance=provenance, metrics=metrics)
-    print(json.dumps({k: v for k, v in meta["metrics"].items() if k != "val_loss_history"}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def stats_of(model: PolicyBase) -> dict[str, np.ndarray]:
+    nm = model.norm
+    return {k: getattr(nm, k).detach().numpy().copy() for k in ("obs_mean", "obs_std", "act_mean", "act_std")}

@@ -63,6 +63,7 @@ class Harness:
         self.belt_pub = self.peer.create_publisher(
             JointState, topics.BELT_STATE.name, qos_profile(topics.BELT_STATE.qos)
         )
+        self.vacuum_pub = self.peer.create_publisher(Bool, topics.VACUUM.name, qos_profile(topics.VACUUM.qos))
         self.goal_pub = self.peer.create_publisher(
             Goal, topics.GOAL_TOPIC.name, qos_profile(topics.GOAL_TOPIC.qos)
         )
@@ -86,6 +87,7 @@ class Harness:
         msg.header.stamp = self.peer.get_clock().now().to_msg()
         self.js_pub.publish(msg)
         self.belt_pub.publish(JointState(name=["belt"], position=[1.0], velocity=[0.1]))
+        self.vacuum_pub.publish(Bool(data=False))
 
     def goal(self, latent_len=32, valid_for=5.0):
         g = Goal()

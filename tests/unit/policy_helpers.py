@@ -12,31 +12,49 @@ from onnx import TensorProto, helper, numpy_helper
 
 from fast_policy.goal_tracker import GoalData
 from fast_policy.runtime import PolicyMeta
-from fast_policy.spec import ACTION_DIM, N_JOINTS, OBS_DIM
+from fast_policy.spec import ACTION_DIM, OBS_DIM
 from s1s2.topics import LATENT_DIM
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow", "wrist_pitch"]
 
 
-def tiny_meta(k: int = 10, trained: bool = False) -> PolicyMeta:
+def tiny_meta(k: int = 10, trained: bool = False, execution: dict | None = None) -> PolicyMeta:
+    from s1s2.cell import DEFAULT_CELL
+    from s1s2.kinematics import geometry_dict
+
     return PolicyMeta(
-        joint_names=list(JOINTS),
+        policy_type="mlp",
         chunk_size=k,
-        obs_mean=np.zeros(OBS_DIM, np.float32),
-        obs_std=np.ones(OBS_DIM, np.float32),
-        action_mean=np.zeros((k, N_JOINTS), np.float32),
-        action_std=np.full((k, N_JOINTS), 0.1, np.float32),
+        joint_names=list(JOINTS),
+        arm_geometry=geometry_dict(DEFAULT_CELL.arm),
+        execution={"chunk_mode": "aim", "aim_index": -1, "suction_index": 0}
+        if execution is None
+        else execution,
+        normalization={
+            "obs_mean": np.zeros(OBS_DIM, np.float32),
+            "obs_std": np.ones(OBS_DIM, np.float32),
+            "action_mean": np.zeros((k, ACTION_DIM), np.float32),
+            "action_std": np.ones((k, ACTION_DIM), np.float32),
+        },
         trained=trained,
         provenance={"source": "tests/unit/policy_helpers.py"},
     )
 
 
-def write_tiny_policy(out_dir: Path, k: int = 10, bias: float = 0.0, seed: int = 0) -> Path:
-    """obs (1,48) -> obs @ W + b -> (1,K,5). bias=nan gives a policy that outputs NaN."""
+def write_tiny_policy(
+    out_dir: Path,
+    k: int = 10,
+    bias: float = 0.0,
+    seed: int = 0,
+    obs_dim: int = OBS_DIM,
+    meta: dict | None = None,
+) -> Path:
+    """obs (1,OBS_DIM) -> obs @ W + b -> (1,K,ACTION_DIM) with small W (tip offsets of a few mm).
+    bias=nan gives a policy that outputs NaN; obs_dim/meta make mismatching files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     w = numpy_helper.from_array(
-        (rng.standard_normal((OBS_DIM, k * ACTION_DIM)) * 0.01).astype(np.float32), "W"
+        (rng.standard_normal((obs_dim, k * ACTION_DIM)) * 0.001).astype(np.float32), "W"
     )
     b = numpy_helper.from_array(np.full((k * ACTION_DIM,), bias, np.float32), "B")
     shape = numpy_helper.from_array(np.array([1, k, ACTION_DIM], np.int64), "shape")
@@ -47,7 +65,7 @@ def write_tiny_policy(out_dir: Path, k: int = 10, bias: float = 0.0, seed: int =
             helper.make_node("Reshape", ["y", "shape"], ["actions"]),
         ],
         "tiny_policy",
-        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, OBS_DIM])],
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, obs_dim])],
         [helper.make_tensor_value_info("actions", TensorProto.FLOAT, [1, k, ACTION_DIM])],
         [w, b, shape],
     )
@@ -55,7 +73,7 @@ def write_tiny_policy(out_dir: Path, k: int = 10, bias: float = 0.0, seed: int =
     model.ir_version = 9
     path = out_dir / "policy.onnx"
     onnx.save(model, str(path))
-    (out_dir / "policy.json").write_text(json.dumps(tiny_meta(k).to_json()))
+    (out_dir / "policy.json").write_text(json.dumps(tiny_meta(k).to_json() if meta is None else meta))
     return path
 
 

@@ -1,121 +1,231 @@
-"""Controller: the per-tick logic with a stand-in policy (pure Python, no ONNX)."""
+"""Controller: the task-space per-tick logic with stand-in chunk sources (pure Python, no ONNX).
+
+Holds, NaN handling, the IK fallback, the place latch and goal spending, the limits on every
+command, chunk execution modes."""
 
 import numpy as np
 import pytest
-from policy_helpers import JOINTS, cell_limits, goal, tiny_meta
+from policy_helpers import JOINTS, cell_limits, goal
 
-from fast_policy.controller import Controller, ControllerConfig, LoopStats
-from fast_policy.spec import OBS_DIM
+from fast_policy.controller import Controller, ControllerConfig, LoopStats, TickState
+from fast_policy.spec import ACTION_DIM, OBS_DIM, OBS_SLICES
+from s1s2 import kinematics as kin
+from s1s2.cell import DEFAULT_CELL
 
-HOME = np.array([1.5708, 0.9, -1.6, -0.87])
+ARM = DEFAULT_CELL.arm
+LIM = cell_limits()
+HOME = ARM.home()
+K = 10
+BIN_A, BIN_B = (-0.66, -0.95, 0.5), (0.33, -0.95, 0.5)
 
 
-class TowardsPolicy:
-    """Stand-in policy: every chunk step asks for +delta (normalised units) on every joint."""
+class Towards:
+    """Stand-in policy: every waypoint is `frac` of the way to the target (or, without one, the place)."""
 
-    def __init__(self, k=10, out=1.0, suction=5.0):
-        self.k, self.out, self.suction, self.calls, self.last_obs = k, out, suction, 0, None
+    def __init__(self, suction=-5.0, frac=1.0):
+        self.suction, self.frac, self.calls, self.states = suction, frac, 0, []
 
-    def __call__(self, obs):
-        assert obs.shape == (OBS_DIM,) and obs.dtype == np.float32
+    def __call__(self, st: TickState):
+        assert st.obs.shape == (OBS_DIM,) and st.obs.dtype == np.float32
         self.calls += 1
-        self.last_obs = obs.copy()
-        a = np.full((self.k, 5), self.out, np.float32)
-        a[:, 4] = self.suction
-        return a
+        self.states.append(st)
+        rel = st.obs[OBS_SLICES["target_rel"]] if st.has_target else st.obs[OBS_SLICES["place_rel"]]
+        out = np.zeros((K, ACTION_DIM), np.float32)
+        out[:, :3] = self.frac * rel
+        out[:, 3] = self.suction
+        return out
 
 
 def make(policy=None, **cfg):
-    return Controller(policy or TowardsPolicy(), tiny_meta(), cell_limits(), ControllerConfig(**cfg))
+    return Controller(policy or Towards(), K, LIM, ARM, ControllerConfig(**cfg))
 
 
-def feed(c, t, pos=HOME, vel=(0, 0, 0, 0)):
-    return c.on_joint_state(JOINTS, list(pos), list(vel), t)
+def feed(c, t, q=HOME, qd=(0, 0, 0, 0), holding=False, odo=0.0, speed=0.1):
+    c.on_joint_state(JOINTS, list(q), list(qd), t)
+    c.on_vacuum(holding, t)
+    c.on_belt(odo, speed, t)
 
 
-def test_no_joint_state_publishes_nothing():
+def pick_goal(stamp, target=(-0.6, 0.0, 0.35), place=BIN_A, label="pet_bottle", frame="world", valid=1.0):
+    return goal(stamp, frame=frame, label=label, target=target, place=place, valid_for=valid, plan_id="t")
+
+
+def test_no_joint_state_no_command():
     c = make()
-    c.on_goal(goal(0.0))
+    c.on_goal(pick_goal(0.0))
     assert c.tick(0.0) is None
 
 
-def test_no_goal_holds_and_keeps_suction():
+@pytest.mark.parametrize("missing", ["goal", "vacuum"])
+def test_missing_inputs_hold_and_keep_suction(missing):
     c = make()
-    feed(c, 0.0)
-    c.suction = True  # an item is held
+    c.on_joint_state(JOINTS, list(HOME), [0] * 4, 0.0)
+    if missing != "vacuum":
+        c.on_vacuum(False, 0.0)
+    if missing != "goal":
+        c.on_goal(pick_goal(0.0))
+    c.suction = True
     cmd = c.tick(0.01)
-    assert cmd.mode == "hold" and cmd.reason == "no goal" and cmd.suction is True
+    assert cmd.mode == "hold" and cmd.suction is True
     np.testing.assert_allclose(cmd.positions, HOME)
-    assert c.holds == 1
 
 
-def test_goal_runs_policy_within_limits_and_sets_suction():
-    pol = TowardsPolicy()
+def test_observation_is_task_space():
+    pol = Towards()
     c = make(pol)
-    lim = cell_limits()
-    t = 100.0
-    c.on_goal(goal(t, valid_for=5.0))
-    prev_q, prev_v = HOME, np.zeros(4)  # starts at rest at HOME
-    for _ in range(50):
-        t += 0.02
-        feed(c, t, pos=c.limiter.q if c.limiter.q is not None else HOME)
+    c.on_goal(pick_goal(0.0, target=(-0.6, 0.0, 0.35)))
+    feed(c, 0.0, qd=(0.1, 0.0, 0.0, 0.0), speed=0.12)
+    c.tick(0.0)
+    o, tip = pol.states[-1].obs, kin.forward(ARM, HOME)
+    np.testing.assert_allclose(o[OBS_SLICES["tip_pos"]], tip, atol=1e-6)
+    np.testing.assert_allclose(o[OBS_SLICES["tip_vel"]], kin.jacobian(ARM, HOME) @ [0.1, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(o[OBS_SLICES["target_rel"]], np.array([-0.6, 0.0, 0.35]) - tip, atol=1e-6)
+    np.testing.assert_allclose(o[OBS_SLICES["place_rel"]], np.array(BIN_A) - tip, atol=1e-6)
+    np.testing.assert_allclose(o[OBS_SLICES["target_vel"]], 0.0)  # world-frame goal: not moving
+    assert o[OBS_SLICES["has_target"]] == 1 and o[OBS_SLICES["holding"]] == 0
+    assert o[OBS_SLICES["belt_speed"]] == pytest.approx(0.12)
+    np.testing.assert_allclose(o[OBS_SLICES["joint_pos"]], HOME, atol=1e-6)
+
+
+def test_goal_runs_policy_within_limits_and_moves_towards_target():
+    c = make(Towards(suction=5.0))
+    target = np.array([-0.3, -0.1, 0.45])
+    c.on_goal(pick_goal(0.0, target=tuple(target), valid=100))
+    q, v, t = HOME.copy(), np.zeros(4), 0.0
+    d0 = np.linalg.norm(kin.forward(ARM, q) - target)
+    for _ in range(150):
+        feed(c, t, q=q, qd=v)
         cmd = c.tick(t)
-        assert cmd.mode == "policy" and cmd.suction is True
-        assert np.all(cmd.positions >= lim.lower) and np.all(cmd.positions <= lim.upper)
-        v = (cmd.positions - prev_q) / 0.02
-        assert np.all(np.abs(v) <= lim.max_velocity + 1e-9)
-        assert np.all(np.abs(v - prev_v) <= lim.max_acceleration * 0.02 + 1e-9)
-        prev_q, prev_v = cmd.positions, v
-    assert pol.calls == 50 and c.policy_ticks == 50
-    assert np.all(prev_q > HOME)  # moved in the commanded direction
-
-
-def test_observation_layout_and_normalisation():
-    pol = TowardsPolicy()
-    c = make(pol)
-    c.on_belt(2.0)
-    c.on_goal(goal(0.0, frame="belt", target=(0.1, -0.2, 0.3)))
-    feed(c, 0.0, vel=(0.1, 0.2, 0.3, 0.4))
-    c.tick(0.01)
-    o = pol.last_obs  # tiny_meta: mean 0, std 1 -> raw values (clipped at 10)
-    np.testing.assert_allclose(o[:4], HOME, atol=1e-6)
-    np.testing.assert_allclose(o[4:8], [0.1, 0.2, 0.3, 0.4], atol=1e-6)
-    assert o[8] == 0.0
-    np.testing.assert_allclose(o[9:12], [2.1, -0.2, 0.3], atol=1e-6)  # belt -> world
-    np.testing.assert_allclose(o[12:15], [-0.5, -0.95, 0.5], atol=1e-6)
-    assert o[15] == 1.0
-    np.testing.assert_allclose(o[16:], 0.1, atol=1e-6)
+        assert cmd.mode == "policy" and cmd.suction
+        v_new = (cmd.positions - q) / 0.02
+        assert np.all(np.abs(v_new) <= LIM.max_velocity + 1e-6)
+        assert np.all(np.abs(v_new - v) <= LIM.max_acceleration * 0.02 + 1e-6)
+        assert np.all(cmd.positions >= LIM.lower - 1e-9) and np.all(cmd.positions <= LIM.upper + 1e-9)
+        q, v, t = cmd.positions, v_new, t + 0.02
+    assert np.linalg.norm(kin.forward(ARM, q) - target) < 0.05 * d0
 
 
 def test_stale_goal_holds_and_decelerates_within_accel():
     c = make()
-    lim = cell_limits()
-    t = 0.0
-    c.on_goal(goal(t, valid_for=0.3))
+    t, q, v = 0.0, HOME.copy(), np.zeros(4)
+    c.on_goal(pick_goal(t, target=(-0.3, -0.1, 0.45), valid=0.3))
     speeds, modes = [], []
     for _ in range(60):
         t += 0.02
-        feed(c, t, pos=c.limiter.q if c.limiter.q is not None else HOME)
-        v0 = c.limiter.v.copy() if c.limiter.v is not None else np.zeros(4)
+        feed(c, t, q=q, qd=v)
         cmd = c.tick(t)
+        v_new = (cmd.positions - q) / 0.02
+        assert np.all(np.abs(v_new - v) <= LIM.max_acceleration * 0.02 + 1e-6)
         modes.append(cmd.mode)
-        assert np.all(np.abs(c.limiter.v - v0) <= lim.max_acceleration * 0.02 + 1e-9)
-        speeds.append(np.abs(c.limiter.v).max())
+        speeds.append(np.abs(v_new).max())
+        q, v = cmd.positions, v_new
     first_hold = modes.index("hold")
     assert first_hold > 0 and all(m == "hold" for m in modes[first_hold:])
     assert c.hold_reason == "goal stale"
     assert speeds[first_hold - 1] > 0.1  # it was moving
-    assert speeds[-1] == 0.0  # and came to a stop
+    assert speeds[-1] < 1e-9  # and came to a stop
 
 
-def test_nan_policy_output_rejected_hold_counted():
-    c = make(TowardsPolicy(out=np.nan))
-    c.on_goal(goal(0.0))
+@pytest.mark.parametrize("where", ["vacuum", "goal", "joint", "belt", "policy"])
+def test_nan_anywhere_holds_never_nan_command(where):
+    pol = Towards()
+    if where == "policy":
+        pol = lambda st: np.full((K, ACTION_DIM), np.nan, np.float32)  # noqa: E731
+    c = make(pol)
+    frame = "belt" if where == "belt" else "world"
+    c.on_goal(pick_goal(0.0, frame=frame))
     feed(c, 0.0)
-    cmd = c.tick(0.01)
-    assert cmd.mode == "hold" and cmd.reason == "non-finite policy output"
-    assert c.limiter.rejected == 1
-    assert np.all(np.isfinite(cmd.positions))
+    assert c.tick(0.0).mode == ("hold" if where == "policy" else "policy")
+    t = 0.02
+    if where == "vacuum":
+        assert not c.on_vacuum(float("nan"), t)
+    elif where == "goal":
+        assert not c.on_goal(pick_goal(t, target=(np.nan, 0.0, 0.3)))
+    elif where == "joint":
+        assert not c.on_joint_state(JOINTS, [np.nan, 0, 0, 0], [0] * 4, t)
+    elif where == "belt":
+        assert not c.on_belt(float("inf"), 0.1, t)
+    cmds = [c.tick(t + 0.02 * i) for i in range(40)]
+    assert all(np.all(np.isfinite(x.positions)) for x in cmds)
+    if where in ("vacuum", "policy"):
+        assert all(x.mode == "hold" for x in cmds)
+        assert cmds[0].reason in ("no valid vacuum reading", "non-finite or mis-shaped policy output")
+    if where in ("joint", "belt"):
+        assert cmds[-1].mode == "hold"  # the last good reading goes stale
+    if where == "goal":
+        assert c.goals.rejected == 1  # the bad goal is refused; the previous one keeps running
+
+
+def test_absurd_policy_output_holds():
+    c = make(lambda st: np.full((K, ACTION_DIM), 5.0, np.float32))  # 5 m waypoints
+    c.on_goal(pick_goal(0.0))
+    feed(c, 0.0)
+    cmd = c.tick(0.0)
+    assert cmd.mode == "hold" and cmd.reason == "policy output out of range" and c.bad_outputs == 1
+
+
+def test_unreachable_goal_moves_towards_it_within_limits_no_jump():
+    c = make()
+    far = (0.0, 1.6, 0.4)  # beyond reach
+    t = 0.0
+    c.on_goal(pick_goal(t, target=far, valid=100))
+    q, v = HOME.copy(), np.zeros(4)
+    d0 = np.linalg.norm(kin.forward(ARM, q) - far)
+    for _ in range(150):
+        feed(c, t, q=q, qd=v)
+        cmd = c.tick(t)
+        v_new = (cmd.positions - q) / 0.02
+        assert np.all(np.abs(v_new) <= LIM.max_velocity + 1e-6)
+        assert np.all(np.abs(v_new - v) <= LIM.max_acceleration * 0.02 + 1e-6)
+        q, v, t = cmd.positions, v_new, t + 0.02
+    assert c.ik_fallbacks > 0
+    assert np.linalg.norm(kin.forward(ARM, q) - far) < d0 - 0.1
+
+
+def test_place_latched_at_grasp_and_goal_spent():
+    pol = Towards()
+    c = make(pol)
+    t = 0.0
+    c.on_goal(pick_goal(t, place=BIN_A))  # item A -> plastic
+    feed(c, t)
+    c.tick(t)
+    # the item attaches; System 2 already points at item B (another bin)
+    t = 0.5
+    c.on_goal(pick_goal(t, target=(-0.4, 0.1, 0.35), place=BIN_B, label="glass_bottle"))
+    feed(c, t, holding=True)
+    c.tick(t)
+    st = pol.states[-1]
+    assert st.holding and not st.has_target
+    np.testing.assert_allclose(st.place, BIN_A)  # A's bin, latched
+    np.testing.assert_allclose(st.obs[OBS_SLICES["target_rel"]], 0.0)
+    # released: a goal made before the grasp is spent, the next fresher one is used
+    t = 2.0
+    feed(c, t, holding=False)
+    c.on_goal(pick_goal(0.4, target=(-0.4, 0.1, 0.35), place=BIN_B, valid=3.0))
+    c.tick(t)
+    assert not pol.states[-1].has_target
+    c.on_goal(pick_goal(1.9, target=(-0.4, 0.1, 0.35), place=BIN_B))
+    c.tick(t + 0.02)
+    assert pol.states[-1].has_target
+    np.testing.assert_allclose(pol.states[-1].place, BIN_B)
+
+
+def test_belt_frame_target_moves_with_odometry_and_has_velocity():
+    pol = Towards()
+    c = make(pol)
+    c.on_goal(pick_goal(0.0, target=(-0.7, 0.0, 0.35), frame="belt"))
+    feed(c, 0.0, odo=0.2, speed=0.12)
+    c.tick(0.0)
+    st = pol.states[-1]
+    np.testing.assert_allclose(st.target, (-0.5, 0.0, 0.35), atol=1e-6)
+    np.testing.assert_allclose(st.target_vel, (0.12, 0.0, 0.0))
+
+
+def test_belt_speed_estimated_from_odometry_without_velocity():
+    c = make()
+    for i in range(50):
+        c.on_belt(0.1 * 0.02 * i, None, 0.02 * i)
+    assert c.belt_speed == pytest.approx(0.1, rel=0.05)
 
 
 def test_malformed_joint_states_dropped():
@@ -132,50 +242,67 @@ def test_malformed_joint_states_dropped():
 
 def test_stale_joint_state_holds():
     c = make(joint_state_timeout_s=0.1)
-    c.on_goal(goal(0.0, valid_for=10))
+    c.on_goal(pick_goal(0.0, valid=10))
     feed(c, 0.0)
     assert c.tick(0.05).mode == "policy"
+    c.on_vacuum(False, 0.2)
     cmd = c.tick(0.2)
     assert cmd.mode == "hold" and cmd.reason == "joint states stale"
 
 
-def test_chunk_mode_infers_once_per_chunk():
-    pol = TowardsPolicy()
-    c = make(pol, chunk_mode="chunk")
-    c.on_goal(goal(0.0, valid_for=10))
-    for i in range(25):
-        feed(c, i * 0.02, pos=c.limiter.q if c.limiter.q is not None else HOME)
-        assert c.tick(i * 0.02).mode == "policy"
-    assert pol.calls == 3  # ticks 1, 11, 21
-
-
-def test_temporal_ensemble_weights_average_overlapping_chunks():
-    class Const:
-        def __init__(self):
-            self.val = 0.0
-
-        def __call__(self, obs):
-            return np.full((10, 5), self.val, np.float32)
-
-    pol = Const()
-    c = make(pol, ensemble_decay=0.0)  # equal weights
-    c.on_goal(goal(0.0, valid_for=10))
-    feed(c, 0.0)
-    c.tick(0.0)
-    pol.val = 1.0  # second chunk asks for +0.1 rad (std 0.1); average with the first = +0.05
-    target, _ = c._next_target(c.goals.current(0.0, None))
-    np.testing.assert_allclose(target, HOME + 0.05, atol=1e-6)
-
-
 def test_resync_after_large_tracking_error():
     c = make()
-    c.on_goal(goal(0.0, valid_for=10))
+    c.on_goal(pick_goal(0.0, valid=10))
     feed(c, 0.0)
     c.tick(0.0)
-    feed(c, 0.02, pos=HOME + np.array([1.0, 0, 0, 0]))  # e.g. the sim was reset
+    feed(c, 0.02, q=HOME + np.array([1.0, 0, 0, 0]))  # e.g. the sim was reset
     c.tick(0.02)
     assert c.resyncs == 1
     assert abs(c.limiter.q[0] - (HOME[0] + 1.0)) < 0.1
+
+
+def test_aim_index_selects_the_waypoint():
+    """aim_index k: the limiter is aimed at waypoint k (here each waypoint i is (i+1) cm along +x)."""
+
+    def ramp(st):
+        out = np.zeros((K, ACTION_DIM), np.float32)
+        out[:, 0] = 0.01 * np.arange(1, K + 1)
+        return out
+
+    for idx, want in ((0, 0.01), (-1, 0.10), (4, 0.05)):
+        c = make(ramp, aim_index=idx)
+        c.on_goal(pick_goal(0.0))
+        feed(c, 0.0)
+        c.tick(0.0)
+        np.testing.assert_allclose(c.last_aim - kin.forward(ARM, HOME), (want, 0, 0), atol=1e-6)
+
+
+def test_temporal_ensemble_averages_predictions_for_the_same_tick():
+    class Const:
+        def __init__(self):
+            self.x = 0.0
+
+        def __call__(self, st):
+            out = np.zeros((K, ACTION_DIM), np.float32)
+            out[:, 0] = self.x
+            return out
+
+    pol = Const()
+    c = make(pol, chunk_mode="temporal_ensemble", aim_index=5, ensemble_decay=0.0)
+    c.on_goal(pick_goal(0.0, valid=10))
+    feed(c, 0.0)
+    c.tick(0.0)
+    pol.x = 0.02  # the second chunk asks for +2 cm; equal weights with the first: +1 cm
+    c.tick(0.02)
+    np.testing.assert_allclose(c.last_aim - kin.forward(ARM, HOME), (0.01, 0, 0), atol=1e-6)
+
+
+def test_execution_from_model_overrides_parameters():
+    base = ControllerConfig(chunk_mode="temporal_ensemble", aim_index=3)
+    got = base.with_execution({"chunk_mode": "aim", "aim_index": -1, "suction_index": 0})
+    assert (got.chunk_mode, got.aim_index) == ("aim", -1)
+    off = ControllerConfig(execution_from_model=False, aim_index=3).with_execution({"aim_index": -1})
+    assert off.aim_index == 3
 
 
 @pytest.mark.parametrize(
@@ -184,6 +311,7 @@ def test_resync_after_large_tracking_error():
         ({"rate_hz": 0}, "rate_hz"),
         ({"chunk_mode": "magic"}, "chunk_mode"),
         ({"suction_threshold": 1.5}, "suction"),
+        ({"aim_index": 500}, "aim_index"),
     ],
 )
 def test_controller_config_validation(kw, name):
@@ -191,11 +319,17 @@ def test_controller_config_validation(kw, name):
         ControllerConfig(**kw)
 
 
-def test_model_joint_names_must_match():
-    meta = tiny_meta()
-    meta.joint_names = ["a", "b", "c", "d"]
-    with pytest.raises(ValueError, match="joint names"):
-        Controller(TowardsPolicy(), meta, cell_limits())
+def test_aim_index_outside_the_chunk_refused():
+    with pytest.raises(ValueError, match="aim_index"):
+        make(aim_index=K)
+
+
+def test_cell_joint_names_must_match_the_limiter():
+    from fast_policy.safety import JointLimits
+
+    other = JointLimits(("a", "b", "c", "d"), LIM.lower, LIM.upper, LIM.max_velocity, LIM.max_acceleration)
+    with pytest.raises(ValueError, match="arm joints"):
+        Controller(Towards(), K, other, ARM)
 
 
 def test_loop_stats_counts_late_and_slow_ticks():
@@ -209,14 +343,3 @@ def test_loop_stats_counts_late_and_slow_ticks():
     assert s.missed == 2 and s.ticks == 12
     assert 40 < s.rate_hz() < 60
     assert s.percentile_ms(50) == pytest.approx(1.0)
-
-
-def test_absolute_action_mode_ignores_current_position():
-    meta = tiny_meta()
-    meta.action_relative = False
-    meta.action_mean[:] = np.array(HOME) + 0.05  # the model "asks" for HOME + 0.05 on every joint
-    c = Controller(TowardsPolicy(out=0.0), meta, cell_limits(), ControllerConfig(ensemble_decay=0.0))
-    c.on_goal(goal(0.0, valid_for=10))
-    c.on_joint_state(JOINTS, list(HOME + 0.3), [0.0] * 4, 0.0)
-    target, _ = c._next_target(c.goals.current(0.0, None))
-    np.testing.assert_allclose(target, HOME + 0.05, atol=1e-6)

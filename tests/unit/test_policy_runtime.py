@@ -8,10 +8,11 @@ import textwrap
 
 import numpy as np
 import pytest
-from policy_helpers import write_tiny_policy
+from policy_helpers import tiny_meta, write_tiny_policy
 
 from fast_policy.runtime import CPU, TRT, PolicySession, check_providers, load_policy_meta
-from fast_policy.spec import OBS_DIM
+from fast_policy.spec import ACTION_DIM, OBS_DIM
+from s1s2.cell import DEFAULT_CELL
 from s1s2.params import ConfigError
 
 
@@ -30,7 +31,7 @@ def test_gpu_providers_fall_back_to_cpu_and_one_line_names_it(tmp_path):
     if sess.provider == CPU:  # this CI box
         assert "dropped" in lines[0] and "TensorrtExecutionProvider" in lines[0]
     out = sess(np.zeros(OBS_DIM, np.float32))
-    assert out.shape == (10, 5)
+    assert out.shape == (10, ACTION_DIM)
     assert "untrained" in lines[0].lower()  # tiny test model has trained=false
     assert ort.get_available_providers()  # sanity
 
@@ -75,16 +76,24 @@ def test_missing_json_is_config_error(tmp_path):
         PolicySession(model, providers=[CPU])
 
 
+def _norm(d, key, value):
+    d["normalization"][key] = value
+    return d
+
+
 @pytest.mark.parametrize(
     "mutate,match",
     [
         (lambda d: "{not json", "not valid JSON"),
-        (lambda d: d.pop("obs_std") and d, "missing key.*obs_std"),
+        (lambda d: d.pop("arm_geometry") and d, "missing key.*arm_geometry"),
         (lambda d: d.update(chunk_size=0) or d, "chunk_size"),
-        (lambda d: d.update(obs_dim=47) or d, "obs_dim"),
+        (lambda d: d.update(policy_type="gpt") or d, "policy_type 'gpt'"),
         (lambda d: d.update(joint_names=["a"]) or d, "joint_names"),
-        (lambda d: d.update(obs_std=[0.0] * OBS_DIM) or d, "obs_std must be > 0"),
-        (lambda d: d.update(action_mean=[[float("nan")] * 4] * 10) or d, "action_mean"),
+        (lambda d: d.update(execution={"aim": 3}) or d, "execution"),
+        (lambda d: _norm(d, "obs_std", [1.0] * 3), "normalization.obs_std"),
+        (lambda d: _norm(d, "action_mean", [[float("nan")] * ACTION_DIM] * 10), "action_mean"),
+        (lambda d: d["spec"].update(obs_fields=d["spec"]["obs_fields"][::-1]) or d, "obs_fields"),
+        (lambda d: d.update(format=3) or d, "format 3"),
     ],
 )
 def test_bad_metadata_named(tmp_path, mutate, match):
@@ -92,17 +101,42 @@ def test_bad_metadata_named(tmp_path, mutate, match):
     p = tmp_path / "policy.json"
     d = mutate(json.loads(p.read_text()))
     p.write_text(d if isinstance(d, str) else json.dumps(d))
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as e:
         load_policy_meta(p)
+    assert "\n" not in str(e.value) and "policy.json" in str(e.value)
+
+
+def test_old_spec_version_refused_with_one_line(tmp_path):
+    """A format-1 policy.json (joint targets from absolute goals) names its spec version and the
+    one this runtime reads, and how to rebuild."""
+    old = {"format": 1, "obs_dim": 48, "action_dim": 5, "chunk_size": 10, "joint_names": ["a"] * 4}
+    model = write_tiny_policy(tmp_path, meta=old)
+    with pytest.raises(ConfigError) as e:
+        PolicySession(model, providers=[CPU], log=lambda _m: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "policy.json" in msg
+    assert "spec_version 1" in msg and "spec_version 2" in msg and "s1s2 models policy" in msg
+
+
+def test_onnx_inputs_must_match_policy_json(tmp_path):
+    with pytest.raises(ConfigError, match="inputs .*do not match policy.json") as e:
+        PolicySession(write_tiny_policy(tmp_path, obs_dim=OBS_DIM + 1), providers=[CPU], log=lambda _m: None)
+    assert "\n" not in str(e.value) and "policy.onnx" in str(e.value)
 
 
 def test_chunk_size_mismatch_between_json_and_onnx(tmp_path):
-    model = write_tiny_policy(tmp_path, k=10)
-    d = json.loads((tmp_path / "policy.json").read_text())
-    d.update(chunk_size=5, action_mean=[[0.0] * 4] * 5, action_std=[[1.0] * 4] * 5)
-    (tmp_path / "policy.json").write_text(json.dumps(d))
-    with pytest.raises(ConfigError, match="expected output 'actions' \\[1, 5, 5\\]"):
-        PolicySession(model, providers=[CPU])
+    model = write_tiny_policy(tmp_path, k=10, meta=tiny_meta(5).to_json())
+    with pytest.raises(ConfigError, match="outputs .*do not match.*chunk_size 5"):
+        PolicySession(model, providers=[CPU], log=lambda _m: None)
+
+
+def test_model_for_another_arm_refused(tmp_path):
+    d = tiny_meta().to_json()
+    d["arm_geometry"]["upper_len"] = 0.6
+    model = write_tiny_policy(tmp_path, meta=d)
+    with pytest.raises(ConfigError, match="another arm.*upper_len"):
+        PolicySession(model, providers=[CPU], arm=DEFAULT_CELL.arm, log=lambda _m: None)
+    PolicySession(model, providers=[CPU], log=lambda _m: None)  # no arm given: not checked
 
 
 def test_runtime_and_node_do_not_import_torch():

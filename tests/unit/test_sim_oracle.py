@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from conveyor_sim.cell import CellSim, SimConfig
-from conveyor_sim.expert import ExpertDriver
 from conveyor_sim.oracle import Oracle, goal_latent
 from s1s2.topics import CONTROL_DT, LATENT_DIM
 
@@ -54,19 +53,28 @@ def test_goal_latent_is_a_class_one_hot():
     assert not goal_latent(None, names).any()
 
 
-def test_expert_continues_from_the_command_actually_sent_and_plans_ahead(sim):
-    sim.spawn_item("aluminium_can", x=0.1, y=0.0)
-    drv = ExpertDriver(sim, CONTROL_DT)
-    drv.compute()
-    sent = sim.joint_positions() + 0.05
-    drv.expert.sync_command(sent)
-    act = drv.compute()
-    plan = drv.expert.plan(10)
-    assert plan.shape == (10, 4)
-    np.testing.assert_allclose(plan[0], act.q)  # the plan starts with this tick's command
-    step = np.abs(act.q - sent)
-    assert np.all(step <= drv.expert.vlim * CONTROL_DT + 1e-12)  # from the sent command, rate-limited
-    assert np.all(np.abs(np.diff(plan, axis=0)) <= drv.expert.vlim * CONTROL_DT + 1e-12)
+def test_expert_chunk_is_executable_through_tool_down_ik(sim):
+    """The expert's chunk (System 1's action space): tip waypoints along its joint path, relative
+    to the measured tip; the controller's tool-down IK of each waypoint gives back those joints."""
+    from types import SimpleNamespace
+
+    from conveyor_sim.expert import SUCTION_LOGIT, ScriptedExpert
+    from s1s2 import kinematics
+
+    arm = sim.desc.arm
+    exp = ScriptedExpert(arm, CONTROL_DT)
+    q = kinematics.inverse(arm, (0.0, -0.30, 0.60))  # a tool-down pose (READY)
+    tip = kinematics.forward(arm, q)
+    st = SimpleNamespace(q=q, tip=tip, target=np.array([0.1, -0.1, 0.33]), has_target=True,
+                         target_vel=np.zeros(3), place=None, has_place=False, suction=False, holding=False)  # fmt: skip
+    chunk = exp.chunk(st, 10)
+    assert chunk.shape == (10, 4) and exp.last_decision.phase == "approach"
+    np.testing.assert_allclose(chunk[:, 3], -SUCTION_LOGIT)  # approaching: suction off
+    path = exp.joint_path(q, exp.last_decision.goal, 10)
+    np.testing.assert_allclose(kinematics.forward_batch(arm, path) - tip, chunk[:, :3], atol=1e-9)
+    assert np.all(np.abs(np.diff(np.vstack([q, path]), axis=0)) <= exp.vlim * CONTROL_DT + 1e-9)
+    for wp, qk in zip(chunk[:, :3], path, strict=True):
+        np.testing.assert_allclose(kinematics.ik_tool_down(arm, tip + wp), qk, atol=1e-6)
 
 
 def test_oracle_planner_has_a_planners_timing_noise_and_frame(sim):
@@ -85,6 +93,10 @@ def test_oracle_planner_has_a_planners_timing_noise_and_frame(sim):
         0.015, rel=0.15
     )
     assert np.all(err[:, 2] == 0)
+    # it keeps naming the same item while that is on the belt, even when another becomes "better"
+    sim.spawn_item("cardboard", x=0.3, y=0.0)
+    sim.step(0.05)
+    assert planner.plan(10.5, sim.ground_truth(), 2.5).label == "glass_bottle"
     # an item held on the suction cup is never a target (a VLM would pick the next one)
     truth[0].grasped, truth[0].on_belt = True, False
     assert planner.plan(11.0, truth, 2.5).label == ""

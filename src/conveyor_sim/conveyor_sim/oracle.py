@@ -103,32 +103,45 @@ class OraclePlan:
 
 class OraclePlanner:
     """An oracle System 2 with a planner's timing: at each plan it looks at one ground-truth
-    snapshot (an image), picks the item `select_target` picks among the items on the belt (an item
-    on the suction cup is never a target, as for a VLM), adds Gaussian pick-point noise (std
-    `pick_noise_m` per horizontal axis) and reports it in the belt frame, to be published `latency`
-    seconds (uniform in [latency_min_s, latency_max_s]) after the snapshot's stamp. FOR EVALUATION
-    ONLY: it reads the simulator's ground truth."""
+    snapshot (an image) and names an item on the belt: the one it named before while that is still
+    on the belt (a planner that switched targets every second would make the arm zig-zag), else
+    the one `select_target` picks. An item on the suction cup is never a target, as for a VLM: while
+    the arm carries one item, the plan already names the next. It adds Gaussian pick-point noise
+    (std `pick_noise_m` per horizontal axis, `pick_noise_z_m` vertically) and reports the pick
+    point in the belt frame, to be published `latency` seconds (uniform in [latency_min_s,
+    latency_max_s]) after the snapshot's stamp. With no noise and no latency it is the per-tick
+    oracle that policy training and evaluation use. FOR EVALUATION ONLY: it reads the simulator's
+    ground truth."""
 
     def __init__(self, desc: CellDescription, pick_noise_m: float = 0.015, latency_min_s: float = 0.3,
-                 latency_max_s: float = 0.5, seed: int = 0):  # fmt: skip
+                 latency_max_s: float = 0.5, seed: int = 0, pick_noise_z_m: float = 0.0):  # fmt: skip
         if not (0.0 <= latency_min_s <= latency_max_s):
             raise ValueError(f"latency range [{latency_min_s}, {latency_max_s}] is not valid")
-        if not pick_noise_m >= 0.0:
-            raise ValueError(f"pick_noise_m must be >= 0, got {pick_noise_m!r}")
+        if not (pick_noise_m >= 0.0 and pick_noise_z_m >= 0.0):
+            raise ValueError(f"pick noise must be >= 0, got {pick_noise_m!r}, {pick_noise_z_m!r}")
         self.desc = desc
-        self.noise = float(pick_noise_m)
+        self.noise = np.array([pick_noise_m, pick_noise_m, pick_noise_z_m], dtype=float)
         self.latency = (float(latency_min_s), float(latency_max_s))
         self.rng = np.random.default_rng(seed)
+        self.target_id: str | None = None
+
+    def reset(self) -> None:
+        self.target_id = None
 
     def plan(self, stamp: float, items, belt_position: float) -> OraclePlan:
         on_belt = [it for it in items if it.on_belt and not it.grasped]
-        tgt = select_target(on_belt, self.desc.arm)
-        publish_at = stamp + self.rng.uniform(*self.latency)
+        tgt = next((it for it in on_belt if it.item_id == self.target_id), None)
+        if tgt is None:
+            tgt = select_target(on_belt, self.desc.arm)
+        self.target_id = tgt.item_id if tgt is not None else None
+        lo, hi = self.latency
+        publish_at = stamp + (self.rng.uniform(lo, hi) if hi > 0 else 0.0)
         if tgt is None:
             z = np.zeros(3)
             return OraclePlan(stamp, publish_at, "", "", z, z, goal_latent(None, self.desc.class_names))
         p = np.asarray(tgt.pick_point, float).copy()
-        p[:2] += self.rng.normal(0.0, self.noise, 2) if self.noise > 0 else 0.0
+        if np.any(self.noise > 0):
+            p += self.rng.normal(0.0, 1.0, 3) * self.noise
         p[0] -= belt_position  # world -> belt frame at the snapshot's time
         return OraclePlan(
             stamp, publish_at, tgt.class_label, tgt.bin_id, p, self.desc.place_point(tgt.bin_id),

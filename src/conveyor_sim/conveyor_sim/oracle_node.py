@@ -51,6 +51,10 @@ class OraclePlannerConfig:
     pick_noise_m: float = param(
         0.015, "std of Gaussian pick-point noise per horizontal axis (m)", min=0.0, max=0.5
     )
+    pick_noise_z_m: float = param(
+        0.015, "std of Gaussian pick-point noise along z (m); a planner deprojecting at belt height "
+        "gets the item height wrong", min=0.0, max=0.5,
+    )  # fmt: skip
     valid_for_s: float = param(3.0, "Goal.valid_for", min=0.05, max=600.0)
     seed: int = param(0, "noise and latency seed", min=0, max=2**31 - 1)
     cell: str = param(DEFAULT_CELL_PATH, "cell description YAML", read_only=True, must_exist=True)
@@ -79,7 +83,9 @@ class OraclePlannerNode(Node):
             cell = load_cell(p.cell)
         except CellError as exc:
             raise ConfigError(f"parameter 'cell': {exc}") from exc
-        self.oracle = OraclePlanner(cell, p.pick_noise_m, p.latency_min_s, p.latency_max_s, p.seed)
+        self.oracle = OraclePlanner(
+            cell, p.pick_noise_m, p.latency_min_s, p.latency_max_s, p.seed, p.pick_noise_z_m
+        )
         self._truth: GroundTruth | None = None
         self._belt_speed = cell.belt.speed
         self._pending: deque[OraclePlan] = deque()
@@ -105,7 +111,7 @@ class OraclePlannerNode(Node):
         self.create_timer(1.0, self._on_diagnostics)
         self.get_logger().warning(
             f"ORACLE System 2: goals from the simulator's ground truth (evaluation only), {p.rate_hz:g} Hz, "
-            f"latency {p.latency_min_s:g}-{p.latency_max_s:g} s, pick noise {p.pick_noise_m * 100:g} cm"
+            f"latency {p.latency_min_s:g}-{p.latency_max_s:g} s, pick noise {p.pick_noise_m * 100:g} cm (xy) / {p.pick_noise_z_m * 100:g} cm (z)"
         )
 
     def _on_truth(self, msg: GroundTruth) -> None:

@@ -5,7 +5,7 @@ s1s2 policy build-engine --model M --cache-dir D [--no-fp16]
     on a robot does not pay for it. Exits non-zero, saying why, where TensorRT cannot run.
 s1s2 policy bench [--model M] [--runs N] [--providers P ...]
     Inference latency (p50/p99 over N runs) per usable provider: the bare ONNX call and a full
-    controller tick (observation, normalisation, ONNX, ensembling, safety limiter).
+    controller tick (kinematics, observation, ONNX, chunk execution, IK, safety limiter).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from fast_policy.controller import Controller, ControllerConfig
+from fast_policy.controller import Controller, ControllerConfig, OnnxPolicySource
 from fast_policy.goal_tracker import GoalData
 from fast_policy.runtime import CPU, DEFAULT_PROVIDERS, TRT, PolicySession, check_providers
 from fast_policy.safety import JointLimits
@@ -57,14 +57,11 @@ def build_engine(args) -> int:
     return 0
 
 
-def _limits_from_meta(names) -> JointLimits:
-    # the bench must not depend on a ROS parameter file; take the cell description's limits
+def _cell_arm():
+    # the bench must not depend on a ROS parameter file: the default cell description's arm
     from s1s2.cell import DEFAULT_CELL
 
-    lim = JointLimits.from_arm(DEFAULT_CELL.arm)
-    if list(lim.names) != list(names):
-        raise ConfigError(f"model joint names {names} differ from the cell's {list(lim.names)}")
-    return lim
+    return DEFAULT_CELL.arm
 
 
 def _pct(xs) -> str:
@@ -103,24 +100,20 @@ def bench(args) -> int:
             t0 = time.perf_counter()
             sess(o)
             onnx_t.append(time.perf_counter() - t0)
-        ctrl = Controller(sess, sess.meta, _limits_from_meta(sess.meta.joint_names), ControllerConfig())
-        home = (ctrl.limits.lower + ctrl.limits.upper) / 2
+        arm = _cell_arm()
+        ccfg = ControllerConfig().with_execution(sess.meta.execution)
+        ctrl = Controller(OnnxPolicySource(sess), sess.meta.chunk_size, JointLimits.from_arm(arm), arm, ccfg)
+        home = arm.home()
         now = 1000.0
-        ctrl.on_goal(
-            GoalData(
-                now,
-                WORLD_FRAME,
-                "pet_bottle",
-                (0.1, -0.2, 0.32),
-                (-0.5, -0.95, 0.5),
-                [0.0] * LATENT_DIM,
-                60.0,
-            )
+        goal = GoalData(
+            now, WORLD_FRAME, "pet_bottle", (0.1, -0.2, 0.32), (-0.5, -0.95, 0.5), [0.0] * LATENT_DIM, 60.0
         )
+        ctrl.on_goal(goal)
         tick_t = []
         for i in range(args.runs):
             now += 0.02
             ctrl.on_joint_state(ctrl.limits.names, home + 0.01 * np.sin(i / 10), np.zeros(4), now)
+            ctrl.on_vacuum(False, now)
             t0 = time.perf_counter()
             cmd = ctrl.tick(now)
             tick_t.append(time.perf_counter() - t0)

@@ -1,8 +1,10 @@
 """Parameters of the `fast_policy` node: one dataclass, `FastPolicyConfig` (the controller's
 settings plus the node's own), the single source of every default, range and description.
 
-The joint limits are not parameters: they are the arm's, read from the cell description
-(`cell`, config/cell.yaml), the same file the simulator is built from.
+The joint limits and the arm's geometry (kinematics) are not parameters: they are the arm's, read
+from the cell description (`cell`, config/cell.yaml), the same file the simulator is built from.
+By default the chunk execution (chunk_mode, aim_index, suction_index) is the one policy.json
+records (`execution_from_model`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fast_policy.controller import ControllerConfig
 from fast_policy.goal_tracker import GoalTracker
 from fast_policy.runtime import DEFAULT_PROVIDERS
 from fast_policy.safety import JointLimits
-from s1s2.cell import DEFAULT_CELL_PATH, CellError, load_cell
+from s1s2.cell import DEFAULT_CELL_PATH, ArmSpec, CellError, load_cell
 from s1s2.params import ConfigError, check_fields, param
 
 NODE_NAME = "fast_policy"
@@ -85,11 +87,14 @@ class FastPolicyConfig(ControllerConfig):
     def controller_config(self) -> ControllerConfig:
         return ControllerConfig(**{k: getattr(self, k) for k in ControllerConfig.__dataclass_fields__})
 
-    def joint_limits(self) -> JointLimits:
+    def arm(self) -> ArmSpec:
         try:
-            return JointLimits.from_arm(load_cell(self.cell).arm)
+            return load_cell(self.cell).arm
         except CellError as exc:
             raise ConfigError(f"parameter 'cell': {exc}") from exc
+
+    def joint_limits(self) -> JointLimits:
+        return JointLimits.from_arm(self.arm())
 
     def goal_tracker(self) -> GoalTracker:
         return GoalTracker(self.default_goal_valid_for_s, self.goal_timeout_margin_s)

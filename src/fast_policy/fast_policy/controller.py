@@ -1,13 +1,25 @@
-"""The per-tick logic of System 1 (pure Python + numpy; the node only converts messages).
+"""The per-tick logic of System 1 in task space (numpy only; the node only converts messages).
 
-Each tick: observation (joint pos/vel, suction, goal target in the world now, goal place, has_goal,
-latent) -> normalise with the stats shipped in policy.json -> ONNX -> action chunk (K joint-position
-targets + suction) -> temporal ensembling (ACT) or plain chunk execution -> SafetyLimiter -> command.
+Each tick (50 Hz):
+  measured joints -> tip position/velocity (forward kinematics, Jacobian)
+  goal (GoalTracker: freshness, belt frame -> world now) + vacuum sensor -> pick target, place
+  -> observation (spec.build_observation) -> chunk source (the ONNX policy; or the scripted
+     expert when recording demonstrations: the SAME execution path) -> K tip waypoints + suction
+  -> aim point: waypoint `aim_index` (or a temporal ensemble of the stored chunks' predictions
+     for the same future tick) -> tool-down IK (damped-least-squares fallback) -> SafetyLimiter
+  -> Command.
 
-Hold (no goal, stale goal, stale joint states, non-finite policy output): the limiter decelerates
-the arm to a stop within its acceleration limits and the suction command is KEPT as it was, so an
-item already held is not dropped onto the belt or the floor (it is released later by a fresh plan).
-No joint state yet -> no command at all (we do not know where the arm is).
+Goal handling that a 1 Hz System 2 needs:
+- While the vacuum sensor reports an item on the cup, the pick target is hidden from the policy
+  (System 2 may already name the next item) and the place is the one latched at grasp time: the
+  place of the goal being pursued on the tick before the item attached.
+- After a grasp, goals stamped before it are spent: their target was (almost surely) the item now
+  on the cup, so the policy sees no target until a goal made from a newer image arrives.
+
+Hold (decelerate to a stop within the limits, suction command KEPT so a held item is not dropped):
+no goal, stale goal, belt-frame goal without (fresh) belt odometry, stale joint states, no/NaN
+vacuum reading, NaN/inf anywhere in the observation, non-finite or absurd policy output. No joint
+state yet -> no command at all (we do not know where the arm is).
 """
 
 from __future__ import annotations
@@ -15,18 +27,20 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fast_policy.goal_tracker import GoalData, GoalTracker
-from fast_policy.runtime import PolicyMeta
 from fast_policy.safety import JointLimits, SafetyLimiter
-from fast_policy.spec import N_JOINTS, build_observation
+from fast_policy.spec import ACTION_DIM, N_JOINTS, build_observation
+from s1s2 import kinematics as kin
+from s1s2.cell import ArmSpec
 from s1s2.params import check_fields, param
 from s1s2.topics import BELT_FRAME, CONTROL_RATE_HZ
 
-CHUNK_MODES = ("temporal_ensemble", "chunk")
+CHUNK_MODES = ("aim", "temporal_ensemble")
+EXECUTION_FIELDS = ("chunk_mode", "aim_index", "suction_index")  # policy.json `execution` keys
 
 
 @dataclass
@@ -34,16 +48,27 @@ class ControllerConfig:
     """Settings of the per-tick logic; the fast_policy node exposes each one as a parameter."""
 
     rate_hz: float = param(CONTROL_RATE_HZ, "control loop rate", min=1.0, max=1000.0, read_only=True)
+    execution_from_model: bool = param(
+        True, "take chunk_mode, aim_index and suction_index from policy.json (the execution the model "
+        "was trained and evaluated with) instead of the parameters below",
+    )  # fmt: skip
     chunk_mode: str = param(
-        "temporal_ensemble", "how action chunks are executed (ACT temporal ensembling, or each chunk fully)",
+        "aim", "'aim': a fresh chunk every tick, the limiter aimed at waypoint aim_index; "
+        "'temporal_ensemble': ACT's weighted average of the stored chunks' waypoints for the aim tick",
         choices=CHUNK_MODES,
     )  # fmt: skip
+    aim_index: int = param(
+        -1, "chunk waypoint the limiter aims at (python index: -1 = the last)", min=-200, max=199
+    )
+    suction_index: int = param(
+        0, "chunk step whose suction logit is executed (python index)", min=-200, max=199
+    )
     ensemble_decay: float = param(
-        0.01, "temporal ensembling weight decay m (ACT): weight exp(-m * i), i = 0 for the oldest", min=0.0, max=10.0
+        0.01, "temporal_ensemble weight decay m: weight exp(-m * i), i = 0 for the oldest chunk", min=0.0, max=10.0
     )  # fmt: skip
     suction_threshold: float = param(0.5, "suction on above this probability", min=0.01, max=0.99)
-    obs_clip: float = param(
-        10.0, "clip normalised observations to +-this (features constant in training blow up)", min=1.0, max=1000.0
+    max_offset_m: float = param(
+        2.0, "a waypoint farther than this from the tip is a bad policy output: hold", min=0.01, max=10.0
     )  # fmt: skip
     resync_threshold_rad: float = param(
         0.5, "restart the limiter from the measured state if command and measurement differ by more",
@@ -51,10 +76,58 @@ class ControllerConfig:
     )  # fmt: skip
     joint_state_timeout_s: float = param(
         0.5, "hold when joint states are older than this", min=0.01, max=10.0
+    )
+    vacuum_timeout_s: float = param(
+        0.5, "hold when the vacuum reading is older than this", min=0.01, max=10.0
+    )
+    belt_timeout_s: float = param(
+        0.5, "hold a belt-frame goal when belt odometry is older than this", min=0.01, max=10.0
+    )  # fmt: skip
+    latch_place_on_grasp: bool = param(
+        True, "while an item is held, keep the place of the goal pursued when it was grasped "
+        "(System 2 may already name the next item)",
+    )  # fmt: skip
+    spend_goals_on_grasp: bool = param(
+        True, "after a grasp, ignore the target of goals stamped before it (they named the held item)"
     )  # fmt: skip
 
     def __post_init__(self):
         check_fields(self)
+
+    def with_execution(self, execution: dict) -> ControllerConfig:
+        """A copy with policy.json's `execution` applied (when execution_from_model)."""
+        if not self.execution_from_model:
+            return self
+        vals = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        vals.update({k: v for k, v in execution.items() if k in EXECUTION_FIELDS})
+        return type(self)(**vals)
+
+    @staticmethod
+    def resolve_index(index: int, k: int, name: str) -> int:
+        i = index + k if index < 0 else index
+        if not 0 <= i < k:
+            raise ValueError(f"parameter '{name}' = {index} is outside a chunk of {k} steps")
+        return i
+
+
+@dataclass
+class TickState:
+    """Everything a chunk source may use at one tick (the policy sees `obs`; the expert the rest)."""
+
+    now: float
+    q: np.ndarray
+    qd: np.ndarray
+    tip: np.ndarray
+    tip_vel: np.ndarray
+    target: np.ndarray  # world now (zeros when has_target is False)
+    target_vel: np.ndarray
+    has_target: bool
+    place: np.ndarray  # world (zeros when has_place is False)
+    has_place: bool
+    suction: bool  # last suction command
+    holding: bool  # vacuum sensor
+    belt_speed: float
+    obs: np.ndarray = field(default=None)  # (OBS_DIM,) float32
 
 
 @dataclass
@@ -62,57 +135,70 @@ class Command:
     positions: np.ndarray  # (N_JOINTS,) joint-position command, description order
     suction: bool
     mode: str  # "policy" | "hold"
-    reason: str = ""  # why we hold
+    reason: str = ""
+
+
+ChunkSource = Callable[[TickState], np.ndarray]  # -> (K, ACTION_DIM) raw: tip offsets (m) + logits
 
 
 class Controller:
     def __init__(
         self,
-        policy: Callable[[np.ndarray], np.ndarray],
-        meta: PolicyMeta,
+        policy: ChunkSource | None,
+        chunk_size: int,
         limits: JointLimits,
+        arm: ArmSpec,
         config: ControllerConfig | None = None,
         goals: GoalTracker | None = None,
     ):
         self.cfg = config or ControllerConfig()
-        if list(meta.joint_names) != list(limits.names):
-            raise ValueError(
-                f"model joint names {meta.joint_names} differ from configured joint names {list(limits.names)}"
-            )
         self.policy = policy
-        self.meta = meta
+        self.k = int(chunk_size)
+        self.aim = self.cfg.resolve_index(self.cfg.aim_index, self.k, "aim_index")
+        self.suction_i = self.cfg.resolve_index(self.cfg.suction_index, self.k, "suction_index")
+        if list(arm.joint_names) != list(limits.names) or not (
+            np.allclose(arm.lower_limits(), limits.lower) and np.allclose(arm.upper_limits(), limits.upper)
+        ):
+            raise ValueError(
+                f"arm joints {arm.joint_names} {arm.lower_limits().tolist()}/{arm.upper_limits().tolist()} "
+                f"differ from the limiter's {list(limits.names)} {limits.lower.tolist()}/{limits.upper.tolist()}"
+            )
+        self.arm = arm
         self.limits = limits
         self.goals = goals or GoalTracker()
         self.limiter = SafetyLimiter(limits, 1.0 / self.cfg.rate_hz)
-        self.k = meta.chunk_size
-        self._obs_mean = meta.obs_mean.astype(np.float32)
-        self._obs_inv_std = (1.0 / meta.obs_std).astype(np.float32)
-        # ensembling: chunks of absolute targets, newest last, each with the tick it was made at
-        self._chunks: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=self.k)
         self._weights = np.exp(-self.cfg.ensemble_decay * np.arange(self.k))
+        self._chunks: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=self.k)
         self._tick = 0
         self.joint_pos: np.ndarray | None = None
         self.joint_vel: np.ndarray | None = None
         self._joint_time: float | None = None
         self.belt_odometry: float | None = None
+        self.belt_speed: float | None = None
+        self._belt_time: float | None = None
+        self.holding: bool | None = None
+        self._vacuum_time: float | None = None
         self.suction = False  # last suction command
-        # counters for diagnostics
+        self._was_holding = False
+        self._pursued_place: np.ndarray | None = None  # place of the goal pursued last tick
+        self.latched_place: np.ndarray | None = None
+        self.grasp_time: float | None = None
+        self.last_state: TickState | None = None
+        self.last_aim: np.ndarray | None = None
+        # diagnostics
         self.holds = 0
         self.policy_ticks = 0
-        self.dropped_joint_states = 0
+        self.ik_fallbacks = 0
+        self.bad_outputs = 0
         self.resyncs = 0
+        self.dropped_joint_states = 0
+        self.rejected_vacuum = 0
+        self.rejected_belt = 0
         self.hold_reason = ""
-
-    def restart_from(self, position, velocity=None) -> None:
-        """Forget the chunks in flight and start the limiter from this joint state (e.g. when
-        another controller drove the arm until now)."""
-        self.limiter.reset(position, velocity)
-        self._chunks.clear()
 
     # ---- inputs -------------------------------------------------------------------------
     def on_joint_state(self, names, position, velocity, now_s: float) -> bool:
-        """Take a joint state (any joint order, extra joints ignored). Returns False (and counts it)
-        when it is malformed: missing joints, wrong length, NaN/inf."""
+        """Take a joint state (any order, extra joints ignored); False (counted) when malformed."""
         names, position, velocity = list(names), list(position), list(velocity)
         try:
             if names:
@@ -132,19 +218,53 @@ class Controller:
         self.joint_pos, self.joint_vel, self._joint_time = pos, vel, now_s
         return True
 
-    def on_belt(self, odometry: float) -> bool:
-        if not math.isfinite(odometry):
+    def on_belt(self, odometry: float, velocity: float | None, now_s: float) -> bool:
+        """Belt odometry (m) and speed (m/s; None: estimated from successive odometry readings)."""
+        try:
+            odo = float(odometry)
+            vel = None if velocity is None else float(velocity)
+        except (TypeError, ValueError):
+            self.rejected_belt += 1
             return False
-        self.belt_odometry = float(odometry)
+        if not math.isfinite(odo) or (vel is not None and not math.isfinite(vel)):
+            self.rejected_belt += 1
+            return False
+        if vel is None:
+            if self.belt_odometry is not None and self._belt_time is not None and now_s > self._belt_time:
+                est = (odo - self.belt_odometry) / (now_s - self._belt_time)
+                vel = est if self.belt_speed is None else 0.8 * self.belt_speed + 0.2 * est
+            else:
+                vel = self.belt_speed if self.belt_speed is not None else 0.0
+        self.belt_odometry, self.belt_speed, self._belt_time = odo, vel, now_s
+        return True
+
+    def on_vacuum(self, holding, now_s: float) -> bool:
+        """The cup's vacuum switch: True while an item is attached. NaN/garbage -> invalid (hold)."""
+        try:
+            v = float(holding)
+        except (TypeError, ValueError):
+            v = math.nan
+        if not math.isfinite(v):
+            self.rejected_vacuum += 1
+            self.holding, self._vacuum_time = None, now_s
+            return False
+        self.holding, self._vacuum_time = v > 0.5, now_s
         return True
 
     def on_goal(self, goal: GoalData) -> bool:
         return self.goals.update(goal)
 
+    def restart_from(self, position, velocity=None) -> None:
+        """Forget the chunks in flight and start the limiter from this joint state (e.g. when
+        another controller drove the arm until now)."""
+        self.limiter.reset(position, velocity)
+        self._chunks.clear()
+
     # ---- the tick -----------------------------------------------------------------------
-    def tick(self, now_s: float) -> Command | None:
+    def prepare(self, now_s: float) -> TickState | Command | None:
+        """Checks and features. Returns the TickState, a hold Command, or None (no joints yet)."""
         if self.joint_pos is None:
-            return None  # never seen the arm: publish nothing
+            return None
         lim = self.limiter
         if not lim.initialised or np.max(np.abs(self.joint_pos - lim.q)) > self.cfg.resync_threshold_rad:
             if lim.initialised:
@@ -152,8 +272,15 @@ class Controller:
             lim.reset(self.joint_pos, self.joint_vel)
             self._chunks.clear()
         self._tick += 1
-        if now_s - self._joint_time > self.cfg.joint_state_timeout_s:
+        cfg = self.cfg
+        if now_s - self._joint_time > cfg.joint_state_timeout_s:
             return self._hold("joint states stale")
+        if self.holding is None:
+            return self._hold(
+                "no valid vacuum reading" if self._vacuum_time is not None else "no vacuum reading"
+            )
+        if now_s - self._vacuum_time > cfg.vacuum_timeout_s:
+            return self._hold("vacuum reading stale")
         goal = self.goals.current(now_s, self.belt_odometry)
         if goal is None:
             if self.goals.goal is None:
@@ -161,66 +288,145 @@ class Controller:
             if self.goals.goal.frame_id == BELT_FRAME and self.belt_odometry is None:
                 return self._hold("no belt odometry for a belt-frame goal")
             return self._hold("goal stale")
-        target = self._next_target(goal)
-        if target is None:
-            lim.rejected += 1
-            return self._hold("non-finite policy output")
-        q_target, suction_p = target
-        cmd, _ = lim.step(q_target)
-        self.suction = bool(suction_p > self.cfg.suction_threshold)
+        belt_frame = self.goals.goal.frame_id == BELT_FRAME
+        if belt_frame and (self._belt_time is None or now_s - self._belt_time > cfg.belt_timeout_s):
+            return self._hold("belt odometry stale")
+        q, qd = self.joint_pos, self.joint_vel
+        tip = kin.forward(self.arm, q)
+        tip_vel = kin.jacobian(self.arm, q) @ qd
+        holding = bool(self.holding)
+        # grasp bookkeeping: latch the place of the goal pursued before the item attached
+        if holding and not self._was_holding:
+            self.grasp_time = now_s
+            self.latched_place = None if self._pursued_place is None else self._pursued_place.copy()
+        if not holding:
+            self.latched_place = None
+        self._was_holding = holding
+        goal_place = np.asarray(goal.place_world, np.float64)
+        has_goal = goal.has_goal > 0.5
+        if holding and cfg.latch_place_on_grasp:
+            if self.latched_place is None and has_goal:
+                self.latched_place = goal_place.copy()  # grasped before any goal was pursued
+            place, has_place = self.latched_place, self.latched_place is not None
+        else:
+            place, has_place = goal_place, has_goal
+        spent = (
+            cfg.spend_goals_on_grasp
+            and self.grasp_time is not None
+            and self.goals.goal.stamp_s <= self.grasp_time
+        )
+        has_target = has_goal and not holding and not spent
+        if has_target:
+            self._pursued_place = goal_place.copy()
+        elif not holding:
+            self._pursued_place = None
+        target = np.asarray(goal.target_world, np.float64) if has_target else np.zeros(3)
+        belt_v = float(self.belt_speed) if self.belt_speed is not None else 0.0
+        target_vel = np.array([belt_v, 0.0, 0.0]) if (has_target and belt_frame) else np.zeros(3)
+        place = place if has_place else np.zeros(3)
+        obs = build_observation(
+            tip, tip_vel, target, target_vel, place, float(has_target), float(has_place),
+            float(self.suction), float(holding), q, qd, belt_v,
+        )  # fmt: skip
+        if not np.all(np.isfinite(obs)):
+            return self._hold("non-finite observation")
+        st = TickState(
+            now_s, q, qd, tip, tip_vel, target, target_vel, has_target, place, has_place,
+            self.suction, holding, belt_v, obs,
+        )  # fmt: skip
+        self.last_state = st
+        return st
+
+    def execute(self, st: TickState, chunk, aim_noise: np.ndarray | None = None) -> Command:
+        """Chunk (K, ACTION_DIM) raw -> aim -> IK -> limiter -> Command. `aim_noise` (3,) is added
+        to the aim point (DART noise while recording demonstrations; never at run time)."""
+        out = np.asarray(chunk, dtype=np.float64)
+        if out.shape != (self.k, ACTION_DIM) or not np.all(np.isfinite(out)):
+            self.bad_outputs += 1
+            return self._hold("non-finite or mis-shaped policy output")
+        offsets = out[:, :3]
+        if np.max(np.abs(offsets)) > self.cfg.max_offset_m:
+            self.bad_outputs += 1
+            return self._hold("policy output out of range")
+        p = 1.0 / (1.0 + np.exp(-np.clip(out[:, 3], -30.0, 30.0)))
+        t = self._tick
+        if self.cfg.chunk_mode == "temporal_ensemble":
+            self._chunks.append((t, st.tip + offsets, p))
+            aim_tick, suc_tick = t + self.aim, t + self.suction_i
+            ws, aims, sucs = [], [], []
+            for i, (t0, wp, pp) in enumerate(self._chunks):
+                j = aim_tick - t0
+                if 0 <= j < self.k:
+                    ws.append(self._weights[i])
+                    aims.append(wp[j])
+                    js = suc_tick - t0
+                    sucs.append(pp[min(max(js, 0), self.k - 1)])
+            w = np.asarray(ws) / np.sum(ws)
+            aim = w @ np.asarray(aims)
+            suction_p = float(w @ np.asarray(sucs))
+        else:
+            aim = st.tip + offsets[self.aim]
+            suction_p = float(p[self.suction_i])
+        if aim_noise is not None:
+            aim = aim + aim_noise
+        self.last_aim = aim
+        q_target, analytic = kin.solve_ik(self.arm, aim, self.limiter.q)
+        if not analytic:
+            self.ik_fallbacks += 1
+        cmd, ok = self.limiter.step(q_target)
+        if not ok:
+            self.bad_outputs += 1
+            return self._hold("non-finite joint target")
+        self.suction = suction_p > self.cfg.suction_threshold
         self.policy_ticks += 1
         self.hold_reason = ""
         return Command(cmd, self.suction, "policy")
 
-    def observation(self, goal) -> np.ndarray:
-        return build_observation(
-            self.joint_pos,
-            self.joint_vel,
-            1.0 if self.suction else 0.0,
-            goal.target_world,
-            goal.place_world,
-            goal.has_goal,
-            goal.latent,
-        )
-
-    def _infer(self, goal) -> tuple[np.ndarray, np.ndarray] | None:
-        obs = (self.observation(goal) - self._obs_mean) * self._obs_inv_std
-        np.clip(obs, -self.cfg.obs_clip, self.cfg.obs_clip, out=obs)
-        out = np.asarray(self.policy(obs), dtype=np.float64)
-        if out.shape != (self.k, N_JOINTS + 1) or not np.all(np.isfinite(out)):
-            return None
-        q = out[:, :N_JOINTS] * self.meta.action_std + self.meta.action_mean
-        if self.meta.action_relative:
-            q = q + self.joint_pos
-        p = 1.0 / (1.0 + np.exp(-np.clip(out[:, N_JOINTS], -30, 30)))
-        return q, p
-
-    def _next_target(self, goal) -> tuple[np.ndarray, float] | None:
-        t = self._tick
-        if self.cfg.chunk_mode == "chunk":
-            if not self._chunks or t - self._chunks[-1][0] >= self.k:
-                chunk = self._infer(goal)
-                if chunk is None:
-                    return None
-                self._chunks.append((t, *chunk))
-            t0, q, p = self._chunks[-1]
-            return q[t - t0], float(p[t - t0])
-        chunk = self._infer(goal)
-        if chunk is None:
-            return None
-        self._chunks.append((t, *chunk))
-        # every stored chunk that covers tick t, oldest first (deque maxlen K keeps only those)
-        qs = np.stack([q[t - t0] for t0, q, _ in self._chunks])
-        ps = np.array([p[t - t0] for t0, _, p in self._chunks])
-        w = self._weights[: len(qs)]
-        w = w / w.sum()
-        return w @ qs, float(w @ ps)
+    def tick(self, now_s: float, source: ChunkSource | None = None, aim_noise=None) -> Command | None:
+        st = self.prepare(now_s)
+        if not isinstance(st, TickState):
+            return st
+        src = source or self.policy
+        if src is None:
+            raise RuntimeError("controller: no chunk source (policy) configured")
+        try:
+            chunk = src(st)
+        except (ValueError, FloatingPointError) as exc:  # a broken output, not a programming error
+            self.bad_outputs += 1
+            return self._hold(f"policy failed: {exc}")
+        return self.execute(st, chunk, aim_noise)
 
     def _hold(self, reason: str) -> Command:
         self.holds += 1
         self.hold_reason = reason
         self._chunks.clear()
         return Command(self.limiter.hold(), self.suction, "hold", reason)
+
+    def diagnostics(self) -> dict[str, str]:
+        return {
+            "holds": str(self.holds),
+            "hold_reason": self.hold_reason,
+            "policy_ticks": str(self.policy_ticks),
+            "ik_fallbacks": str(self.ik_fallbacks),
+            "bad_outputs": str(self.bad_outputs),
+            "rejected_vacuum": str(self.rejected_vacuum),
+            "rejected_belt": str(self.rejected_belt),
+            "resyncs": str(self.resyncs),
+            "holding": str(self.holding),
+            "latched_place": ""
+            if self.latched_place is None
+            else str(np.round(self.latched_place, 3).tolist()),
+        }
+
+
+class OnnxPolicySource:
+    """Chunk source from a PolicySession (or any callable obs (OBS_DIM,) -> (K, ACTION_DIM))."""
+
+    def __init__(self, session: Callable[[np.ndarray], np.ndarray]):
+        self.session = session
+
+    def __call__(self, st: TickState) -> np.ndarray:
+        return self.session(st.obs)
 
 
 class LoopStats:

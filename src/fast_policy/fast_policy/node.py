@@ -27,7 +27,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 
 from fast_policy import config as cfg
-from fast_policy.controller import Controller, LoopStats
+from fast_policy.controller import Controller, LoopStats, OnnxPolicySource
 from fast_policy.goal_tracker import GoalData
 from fast_policy.rt_loop import RealtimeLoop
 from fast_policy.runtime import PolicySession
@@ -57,6 +57,7 @@ class FastPolicyNode(Node):
         p = declare_parameters(self, cfg.FastPolicyConfig)
         self.params = p
         self._throttle = p.log_throttle_s
+        arm = p.arm()
         limits = p.joint_limits()
         log = self.get_logger()
         self.session = PolicySession(
@@ -66,14 +67,21 @@ class FastPolicyNode(Node):
             trt_fp16=p.trt_fp16,
             trt_cache_dir=p.trt_cache_dir,
             intra_op_threads=p.intra_op_threads,
+            arm=arm,
             log=log.info,
         )
+        meta = self.session.meta
         try:
+            ccfg = p.controller_config().with_execution(meta.execution)
             self.controller = Controller(
-                self.session, self.session.meta, limits, p.controller_config(), p.goal_tracker()
+                OnnxPolicySource(self.session), meta.chunk_size, limits, arm, ccfg, p.goal_tracker()
             )
-        except ValueError as exc:  # joint names of model vs cell description
-            raise cfg.ConfigError(f"parameter 'cell': {exc}") from exc
+        except ValueError as exc:  # joint names/limits of the cell, execution vs chunk size
+            raise cfg.ConfigError(f"policy {meta.path!r} with cell {p.cell!r}: {exc}") from exc
+        log.info(
+            f"chunk execution: {ccfg.chunk_mode}, aim index {ccfg.aim_index}, suction index {ccfg.suction_index}"
+            f" ({'from policy.json' if p.execution_from_model else 'from parameters'})"
+        )
         t0 = time.perf_counter()
         self.session.warmup(p.warmup_runs)
         log.info(f"warm-up: {p.warmup_runs} inferences in {time.perf_counter() - t0:.3f} s")
@@ -108,6 +116,13 @@ class FastPolicyNode(Node):
             topics.BELT_STATE.name,
             self._on_belt,
             qos_profile(topics.BELT_STATE.qos),
+            callback_group=io_group,
+        )
+        self.create_subscription(
+            Bool,
+            topics.VACUUM.name,
+            self._on_vacuum,
+            qos_profile(topics.VACUUM.qos),
             callback_group=io_group,
         )
         self.create_subscription(
@@ -182,12 +197,18 @@ class FastPolicyNode(Node):
     def _on_belt(self, msg: JointState) -> None:
         ok = len(msg.position) >= 1
         if ok:
+            velocity = msg.velocity[0] if len(msg.velocity) >= 1 else None  # None: estimated from odometry
             with self._lock:
-                ok = self.controller.on_belt(msg.position[0])
+                ok = self.controller.on_belt(msg.position[0], velocity, self._now())
         if not ok:
             self.get_logger().warning(
-                f"dropped malformed belt state {list(msg.position)}", throttle_duration_sec=self._throttle
+                f"dropped malformed belt state {list(msg.position)} / {list(msg.velocity)}",
+                throttle_duration_sec=self._throttle,
             )
+
+    def _on_vacuum(self, msg: Bool) -> None:
+        with self._lock:
+            self.controller.on_vacuum(msg.data, self._now())
 
     def _on_goal(self, msg: Goal) -> None:
         with self._lock:
@@ -237,13 +258,11 @@ class FastPolicyNode(Node):
                 "goal_plan_id": c.goals.goal.plan_id if c.goals.goal else "",
                 "provider": self.session.provider,
                 "model_trained": str(self.session.meta.trained).lower(),
-                "holds": str(c.holds),
-                "hold_reason": c.hold_reason,
-                "policy_ticks": str(c.policy_ticks),
                 "rejected_goals": str(c.goals.rejected),
                 "rejected_commands": str(c.limiter.rejected),
                 "dropped_joint_states": str(c.dropped_joint_states),
-                "resyncs": str(c.resyncs),
+                "policy_type": self.session.meta.policy_type,
+                **c.diagnostics(),
             }
         if c.joint_pos is None:
             level, message = DiagnosticStatus.WARN, "no joint state yet: publishing nothing"

@@ -1,8 +1,11 @@
 """ONNX Runtime session for the System 1 policy (numpy + onnxruntime only; no torch).
 
-- The model ships as `policy.onnx` with `policy.json` beside it (config, normalisation stats,
-  joint names, chunk size, training provenance). Both are checked at load; any problem raises
-  `ConfigError` naming the path and what is wrong, so the node stops at start with one line.
+- The model ships as `policy.onnx` (raw observation in, raw action chunk out: normalisation is
+  inside the graph) with `policy.json` beside it (format 2: the observation/action spec and its
+  version, chunk size, the arm geometry it was trained for, the recommended chunk execution, the
+  normalisation statistics, config, provenance, metrics). Both are checked at load; any problem
+  (another spec version, ONNX inputs that do not match, another arm) raises `ConfigError` with one
+  line naming the file and the mismatch, so the node refuses to start.
 - Providers come from config in preference order. Names this onnxruntime build lacks are dropped;
   GPU providers that are listed but cannot start (no GPU, no CUDA/TensorRT libraries) make
   onnxruntime fall back, or session creation fail, in which case we retry on CPU. The provider
@@ -23,32 +26,44 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from fast_policy.spec import ACTION_DIM, N_JOINTS, OBS_DIM, ONNX_INPUT, ONNX_OUTPUT
+from fast_policy.spec import (
+    ACTION_DIM,
+    ACTION_FIELDS,
+    N_JOINTS,
+    OBS_DIM,
+    OBS_FIELDS,
+    ONNX_INPUT,
+    ONNX_OUTPUT,
+    SPEC_NAME,
+    SPEC_VERSION,
+    spec_dict,
+)  # fmt: skip
 from s1s2 import resolve_path
+from s1s2.cell import ArmSpec
 from s1s2.files import load_mapping
+from s1s2.kinematics import geometry_mismatch
 from s1s2.params import ConfigError
-from s1s2.topics import LATENT_DIM
 
 TRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_PROVIDERS = (TRT, CUDA, CPU)
-META_FORMAT = 1
+META_FORMAT = 2
+POLICY_TYPES = ("act", "flow", "mlp")
+EXECUTION_KEYS = ("chunk_mode", "aim_index", "suction_index")
 
 
 @dataclass
 class PolicyMeta:
     """Contents of policy.json: everything the runtime needs besides the ONNX graph."""
 
-    joint_names: list[str]
+    policy_type: str
     chunk_size: int
-    obs_mean: np.ndarray  # (OBS_DIM,)
-    obs_std: np.ndarray  # (OBS_DIM,)
-    action_mean: np.ndarray  # (K, N_JOINTS) joint targets (absolute, or deltas if action_relative)
-    action_std: np.ndarray  # (K, N_JOINTS)
+    joint_names: list[str]
+    arm_geometry: dict  # s1s2.kinematics.geometry_dict of the arm it was trained for
+    execution: dict  # recommended ControllerConfig values: chunk_mode, aim_index, suction_index
+    normalization: dict  # obs_mean/obs_std (OBS_DIM), action_mean/action_std (K x ACTION_DIM)
     trained: bool
-    # True: joint outputs are deltas from the observed joint positions; False: absolute positions
-    action_relative: bool = True
     config: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -57,17 +72,14 @@ class PolicyMeta:
     def to_json(self) -> dict:
         return {
             "format": META_FORMAT,
-            "obs_dim": OBS_DIM,
-            "action_dim": ACTION_DIM,
-            "latent_dim": LATENT_DIM,
-            "joint_names": list(self.joint_names),
+            "spec": spec_dict(self.chunk_size),
+            "policy_type": self.policy_type,
             "chunk_size": int(self.chunk_size),
+            "joint_names": list(self.joint_names),
+            "arm_geometry": dict(self.arm_geometry),
+            "execution": dict(self.execution),
+            "normalization": {k: np.asarray(v, float).tolist() for k, v in self.normalization.items()},
             "trained": bool(self.trained),
-            "action_relative": bool(self.action_relative),
-            "obs_mean": np.asarray(self.obs_mean, float).tolist(),
-            "obs_std": np.asarray(self.obs_std, float).tolist(),
-            "action_mean": np.asarray(self.action_mean, float).tolist(),
-            "action_std": np.asarray(self.action_std, float).tolist(),
             "config": self.config,
             "provenance": self.provenance,
             "metrics": self.metrics,
@@ -78,61 +90,71 @@ def default_meta_path(model_path: str | Path) -> Path:
     return resolve_path(model_path).with_suffix(".json")
 
 
-def load_policy_meta(path: str | Path) -> PolicyMeta:
-    """Read and check policy.json; ConfigError names the path and the problem."""
+def load_policy_meta(path: str | Path, arm: ArmSpec | None = None) -> PolicyMeta:
+    """Read and check policy.json; ConfigError names the file and the mismatch in one line.
+    `arm`: the arm this runtime drives; a model trained for another arm is refused."""
     p = resolve_path(path)
-    d = load_mapping(p, "policy metadata", ConfigError, "it ships beside the .onnx; run `make models`")
-    missing = [
-        k
-        for k in ("joint_names", "chunk_size", "obs_mean", "obs_std", "action_mean", "action_std", "trained")
-        if k not in d
-    ]
-    if missing:
-        raise ConfigError(f"policy metadata {str(p)!r}: missing key(s) {', '.join(missing)}")
-    if d.get("format", META_FORMAT) != META_FORMAT:
+    d = load_mapping(p, "policy metadata", ConfigError, "it ships beside the .onnx; run `s1s2 models policy`")
+    where = f"policy metadata {str(p)!r}"
+    spec = d.get("spec") if isinstance(d.get("spec"), dict) else {}
+    version = spec.get("spec_version", d.get("spec_version", 1))
+    if version != SPEC_VERSION:
         raise ConfigError(
-            f"policy metadata {str(p)!r}: format {d.get('format')!r}, this runtime reads {META_FORMAT}"
+            f"{where}: spec_version {version!r}, this runtime reads spec_version {SPEC_VERSION} ({SPEC_NAME}); "
+            "rebuild the model with `s1s2 models policy`"
         )
-    for key, want in (("obs_dim", OBS_DIM), ("action_dim", ACTION_DIM), ("latent_dim", LATENT_DIM)):
-        if key in d and d[key] != want:
-            raise ConfigError(f"policy metadata {str(p)!r}: {key} = {d[key]!r}, this runtime needs {want}")
+    if d.get("format") != META_FORMAT:
+        raise ConfigError(f"{where}: format {d.get('format')!r}, this runtime reads {META_FORMAT}")
+    for key, want in (
+        ("obs_fields", [list(f) for f in OBS_FIELDS]),
+        ("action_fields", [list(f) for f in ACTION_FIELDS]),
+    ):
+        if spec.get(key) != want:
+            raise ConfigError(f"{where}: spec.{key} {spec.get(key)!r} differ from this runtime's {want!r}")
+    missing = [k for k in ("policy_type", "chunk_size", "joint_names", "arm_geometry", "execution", "trained")
+               if k not in d]  # fmt: skip
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
     k = d["chunk_size"]
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ConfigError(f"policy metadata {str(p)!r}: chunk_size must be a positive integer, got {k!r}")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 200 or spec.get("chunk_size") != k:
+        raise ConfigError(
+            f"{where}: chunk_size must be an integer in [1, 200] equal to spec.chunk_size, got {k!r}"
+        )
+    if d["policy_type"] not in POLICY_TYPES:
+        raise ConfigError(
+            f"{where}: policy_type {d['policy_type']!r} unknown; valid: {', '.join(POLICY_TYPES)}"
+        )
     names = d["joint_names"]
     if not (isinstance(names, list) and len(names) == N_JOINTS and all(isinstance(n, str) for n in names)):
+        raise ConfigError(f"{where}: joint_names must be {N_JOINTS} strings, got {names!r}")
+    if not isinstance(d["arm_geometry"], dict):
+        raise ConfigError(f"{where}: arm_geometry must be a mapping, got {d['arm_geometry']!r}")
+    if arm is not None:
+        diff = geometry_mismatch(d["arm_geometry"], arm)
+        if diff:
+            raise ConfigError(f"{where}: trained for another arm than the cell's ({diff})")
+    ex = d["execution"]
+    if not isinstance(ex, dict) or not set(ex) <= set(EXECUTION_KEYS):
         raise ConfigError(
-            f"policy metadata {str(p)!r}: joint_names must be {N_JOINTS} strings, got {names!r}"
+            f"{where}: execution must be a mapping with keys among {EXECUTION_KEYS}, got {ex!r}"
         )
-    arrays = {}
-    for key, shape in (
-        ("obs_mean", (OBS_DIM,)),
-        ("obs_std", (OBS_DIM,)),
-        ("action_mean", (k, N_JOINTS)),
-        ("action_std", (k, N_JOINTS)),
-    ):
+    norm = {}
+    for key, shape in (("obs_mean", (OBS_DIM,)), ("obs_std", (OBS_DIM,)),
+                       ("action_mean", (k, ACTION_DIM)), ("action_std", (k, ACTION_DIM))):  # fmt: skip
         try:
-            a = np.asarray(d[key], dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"policy metadata {str(p)!r}: {key} is not numeric: {exc}") from exc
+            a = np.asarray(d.get("normalization", {})[key], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: normalization.{key} missing or not numeric ({exc})") from exc
         if a.shape != shape or not np.all(np.isfinite(a)):
             raise ConfigError(
-                f"policy metadata {str(p)!r}: {key} must be finite with shape {shape}, got {a.shape}"
+                f"{where}: normalization.{key} must be finite with shape {shape}, got {a.shape}"
             )
-        if key.endswith("_std") and np.any(a <= 0):
-            raise ConfigError(f"policy metadata {str(p)!r}: {key} must be > 0")
-        arrays[key] = a
+        norm[key] = a
     return PolicyMeta(
-        joint_names=names,
-        chunk_size=k,
-        trained=bool(d["trained"]),
-        action_relative=bool(d.get("action_relative", True)),
-        config=d.get("config", {}),
-        provenance=d.get("provenance", {}),
-        metrics=d.get("metrics", {}),
-        path=str(p),
-        **arrays,
-    )
+        policy_type=d["policy_type"], chunk_size=k, joint_names=names, arm_geometry=d["arm_geometry"],
+        execution=dict(ex), normalization=norm, trained=bool(d["trained"]), config=d.get("config", {}),
+        provenance=d.get("provenance", {}), metrics=d.get("metrics", {}), path=str(p),
+    )  # fmt: skip
 
 
 def check_providers(requested) -> tuple[list[str], list[str]]:
@@ -178,12 +200,13 @@ class PolicySession:
         trt_fp16: bool = True,
         trt_cache_dir: str | Path = "~/.cache/s1s2/trt",
         intra_op_threads: int = 1,
+        arm: ArmSpec | None = None,
         log: Callable[[str], None] = print,
     ):
         self.model_path = resolve_path(model_path)
         if not self.model_path.is_file():
             raise ConfigError(f"parameter 'model_path': {str(self.model_path)!r} does not exist")
-        self.meta = load_policy_meta(meta_path or default_meta_path(self.model_path))
+        self.meta = load_policy_meta(meta_path or default_meta_path(self.model_path), arm)
         self.requested = list(providers)
         usable, self.dropped = check_providers(self.requested)
         self.trt_cache_dir = resolve_path(trt_cache_dir)
@@ -203,7 +226,8 @@ class PolicySession:
         trained = "" if self.meta.trained else "; WARNING: model is UNTRAINED (trained=false in policy.json)"
         dropped = f"; dropped: {', '.join(self.dropped)}" if self.dropped else ""
         log(
-            f"fast_policy: inference provider = {self.provider} (model {self.model_path.name}{dropped}){trained}"
+            f"fast_policy: {self.meta.policy_type} policy (spec v{SPEC_VERSION}, K={self.meta.chunk_size}), "
+            f"inference provider = {self.provider} (model {self.model_path.name}{dropped}){trained}"
         )
 
     def _create(self, opts, usable: list[str], trt_fp16: bool) -> ort.InferenceSession:
@@ -240,21 +264,23 @@ class PolicySession:
     def _check_io(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         want_in, want_out = [1, OBS_DIM], [1, self.meta.chunk_size, ACTION_DIM]
-        if len(ins) != 1 or ins[0].name != ONNX_INPUT or list(ins[0].shape) != want_in:
-            got = [(i.name, i.shape) for i in ins]
+        got_in = [(i.name, list(i.shape)) for i in ins]
+        got_out = [(o.name, list(o.shape)) for o in outs]
+        if got_in != [(ONNX_INPUT, want_in)]:
             raise ConfigError(
-                f"model {str(self.model_path)!r}: expected input {ONNX_INPUT!r} {want_in}, got {got}"
+                f"model {str(self.model_path)!r}: inputs {got_in} do not match policy.json "
+                f"(spec v{SPEC_VERSION} needs {ONNX_INPUT!r} {want_in})"
             )
-        if len(outs) != 1 or outs[0].name != ONNX_OUTPUT or list(outs[0].shape) != want_out:
-            got = [(o.name, o.shape) for o in outs]
+        if got_out != [(ONNX_OUTPUT, want_out)]:
             raise ConfigError(
-                f"model {str(self.model_path)!r}: expected output {ONNX_OUTPUT!r} {want_out} "
-                f"(chunk_size from policy.json), got {got}"
+                f"model {str(self.model_path)!r}: outputs {got_out} do not match policy.json "
+                f"(needs {ONNX_OUTPUT!r} {want_out}, chunk_size {self.meta.chunk_size})"
             )
 
-    def __call__(self, obs_normalised: np.ndarray) -> np.ndarray:
-        """Run the graph on one normalised observation (OBS_DIM,); returns (K, ACTION_DIM)."""
-        self._feed[0] = obs_normalised
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Run the graph on one raw observation (OBS_DIM,); returns the raw chunk (K, ACTION_DIM).
+        Normalisation is inside the graph."""
+        self._feed[0] = obs
         return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: self._feed})[0][0]
 
     def warmup(self, runs: int) -> float:

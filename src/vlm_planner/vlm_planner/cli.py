@@ -3,6 +3,10 @@
     s1s2 planner info  [--model-id PATH|HUB_ID] [--quantization nf4|none] [--no-compare]
     s1s2 planner bench [--n 10] [--swaps 6] [--quantization nf4|none]
     s1s2 planner plan IMAGE.png [--instruction TEXT]   one plan from an image file (u,v -> belt frame)
+    s1s2 planner finetune --domain D [--strategy vision|llm|projector|a+b] [--rank R] [--alpha A]
+                          [--targets REGEX] [--mix LAMBDA] [--steps N] [--gradient-checkpointing]
+                          QLoRA adapter for one lighting domain on the NF4 base (HF Trainer),
+                          registered in the adapter library (s1s2_training.vlm.finetune)
 
 All numbers printed are measured in this run (wall clock, this machine).
 """
@@ -160,6 +164,9 @@ def cmd_plan(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="s1s2 planner", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
+    from s1s2_training.vlm import finetune as ft  # training code: imported only for this command's parser
+
+    ft.add_arguments(sub.add_parser("finetune", help="QLoRA adapter for one lighting domain"))
     for name in ("info", "bench", "plan"):
         p = sub.add_parser(name)
         p.add_argument("--model-id", default="models/sim_vlm")
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from s1s2.params import ConfigError
 
     try:
-        return {"info": cmd_info, "bench": cmd_bench, "plan": cmd_plan}[args.cmd](args)
+        return {"info": cmd_info, "bench": cmd_bench, "plan": cmd_plan, "finetune": ft.run}[args.cmd](args)
     except ConfigError as exc:
         print(f"s1s2 planner: {exc}", file=sys.stderr)
         return 2

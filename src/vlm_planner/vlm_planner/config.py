@@ -68,6 +68,10 @@ class PlannerConfig:
         3.0, "Goal.valid_for: System 1 holds once image stamp + this has passed", min=0.05, max=600.0
     )  # fmt: skip
     min_confidence: float = param(0.0, "plans below this confidence become holds", min=0.0, max=1.0)
+    card_min_confidence: bool = param(
+        True, "also hold below the calibrated min_confidence in the model card (s1s2_vlm.json), if any",
+        read_only=True,
+    )  # fmt: skip
     coordinate_format: str = param(
         "pixel", "how the model's u, v are expressed (pixels, or Qwen2-VL style 0..1000)",
         choices=COORDINATE_FORMATS, read_only=True,

@@ -1,15 +1,26 @@
-"""The goal latent: a fixed random projection of the VLM's pooled final hidden state.
+"""The goal latent: a projection of the VLM's pooled final hidden state.
 
     h      = mean over the prompt tokens (image + text, attention mask) of the language model's
              last-layer hidden state during the prefill of generation      (hidden_size,)
     z      = h @ P                                                            (32,)
     latent = z / ||z||_2                  (all zeros if ||z|| is 0 or h is not finite)
 
-P (hidden_size x 32) is drawn once from N(0, 1/32) with torch's generator seeded by `seed`, saved
-next to the model as `latent_projection.safetensors` (tensor "projection", metadata: seed,
-pooling). A model folder without that file (a user's hub model) gets P from `latent_seed`, so the
-same model + seed always gives the same latent. It is not learned: it is a stable, documented
-fingerprint of the scene + instruction that System 1 can take as an input.
+P (hidden_size x 32) is saved next to the model as `latent_projection.safetensors` (tensor
+"projection", metadata: seed, pooling, trained, layout).
+
+* The project's trained sim VLM (s1s2_training.vlm.pretrain): P is TRAINED jointly with the model
+  (MSE) so that z ~= latent_target(class, pick point), the documented layout below, and
+  `decode_latent` reads class, bin and pick point back from a published latent. Domain adapters
+  are trained through the same frozen P (s1s2_training.vlm.finetune), so the meaning stays.
+* A model folder without that file (a user's hub model): P is drawn once from N(0, 1/32) with
+  torch's generator seeded by `latent_seed`: a stable fingerprint of scene + instruction.
+
+Trained layout (z before normalisation):
+    dims 0..6   one-hot of the target class (cell description class_names order)
+    dim  7      1 = nothing to pick (hold)
+    dims 8..12  one-hot of the destination bin (cell description bin_ids order)
+    dims 13,14  target pick point in world at image time: x / 1 m, y / 0.2 m (0 for a hold)
+    dims 15..31 0 (reserved)
 """
 
 from __future__ import annotations
@@ -23,6 +34,54 @@ from s1s2.topics import LATENT_DIM
 
 PROJECTION_FILE = "latent_projection.safetensors"
 POOLING = "mean of last-layer hidden state over prompt tokens (prefill), then @P, then L2-normalised"
+HOLD_DIM = 7
+BIN0 = 8
+XY_DIMS = (13, 14)
+XY_SCALE = (1.0, 0.2)
+LAYOUT = (
+    "z ~= [class one-hot (7, class_names order), hold (1), bin one-hot (5, bin_ids order), "
+    "pick x/1m, pick y/0.2m (world, image time), 0 x 17]; latent = z/||z||"
+)
+
+
+def _cell(cell=None):
+    if cell is None:
+        from s1s2.cell import DEFAULT_CELL
+
+        cell = DEFAULT_CELL
+    return cell
+
+
+def latent_target(label: int, pick, cell=None) -> np.ndarray:
+    """z the trained projection is fitted to: label = class index (-1 = hold), pick = world point."""
+    cell = _cell(cell)
+    z = np.zeros(LATENT_DIM, np.float32)
+    if label < 0 or pick is None:
+        z[HOLD_DIM] = 1.0
+        return z
+    names = cell.class_names
+    z[label] = 1.0
+    z[BIN0 + list(cell.bin_ids).index(cell.item_class(names[label]).bin_id)] = 1.0
+    z[XY_DIMS[0]] = float(pick[0]) / XY_SCALE[0]
+    z[XY_DIMS[1]] = float(pick[1]) / XY_SCALE[1]
+    return z
+
+
+def decode_latent(latent, cell=None) -> dict:
+    """{"label": class or "" (hold), "bin": bin id or "", "xy": world (x, y) or None} of a latent
+    published by a model with a trained projection (meaningless for a random one)."""
+    cell = _cell(cell)
+    z = np.asarray(latent, dtype=np.float64)
+    k = int(np.argmax(z[: HOLD_DIM + 1]))
+    if k == HOLD_DIM or z[k] <= 0:
+        return {"label": "", "bin": "", "xy": None}
+    scale = z[k]  # the class dim is 1 before normalisation
+    bins = list(cell.bin_ids)
+    return {
+        "label": cell.class_names[k],
+        "bin": bins[int(np.argmax(z[BIN0 : BIN0 + len(bins)]))],
+        "xy": np.array([z[XY_DIMS[0]] / scale * XY_SCALE[0], z[XY_DIMS[1]] / scale * XY_SCALE[1]]),
+    }
 
 
 def make_projection(hidden_size: int, seed: int, latent_dim: int = LATENT_DIM) -> np.ndarray:
@@ -32,19 +91,18 @@ def make_projection(hidden_size: int, seed: int, latent_dim: int = LATENT_DIM) -
     return (torch.randn(hidden_size, latent_dim, generator=g) / latent_dim**0.5).numpy().astype(np.float32)
 
 
-def save_projection(path: Path, projection: np.ndarray, seed: int) -> None:
+def save_projection(path: Path, projection: np.ndarray, seed: int, trained: bool = False) -> None:
     import torch
     from safetensors.torch import save_file
 
+    meta = {"seed": seed, "latent_dim": int(projection.shape[1]), "pooling": POOLING}
+    if trained:
+        meta.update(trained=True, layout=LAYOUT)
     save_file(
         {"projection": torch.from_numpy(np.ascontiguousarray(projection, dtype=np.float32))},
         str(path),
         # One metadata key: safetensors writes a map's keys in no fixed order; a rebuild stays byte-identical.
-        metadata={
-            "s1s2_latent": json.dumps(
-                {"seed": seed, "latent_dim": int(projection.shape[1]), "pooling": POOLING}, sort_keys=True
-            )
-        },
+        metadata={"s1s2_latent": json.dumps(meta, sort_keys=True)},
     )
 
 

@@ -23,6 +23,7 @@ from s1s2 import resolve_path
 from s1s2.params import ConfigError
 from s1s2.topics import LATENT_DIM
 
+from . import confidence as conf_mod
 from .adapters import BASE, AdapterError, AdapterSwitcher
 from .config import PlannerConfig
 from .geometry import CameraModel, world_to_belt
@@ -51,6 +52,7 @@ class PlanResult:
     inference_s: float = 0.0  # generate() wall time
     total_s: float = 0.0  # whole plan() wall time
     new_tokens: int = 0  # tokens generated (up to and including EOS)
+    raw_confidence: float = 0.0  # uncalibrated proxy exp(mean log p), for diagnostics
 
     @property
     def has_target(self) -> bool:
@@ -62,11 +64,13 @@ class Inference:
     """One run of the VLM."""
 
     text: str  # generated answer
-    confidence: float  # 0..1 (see _infer)
+    confidence: float  # 0..1: calibrated when the model card has a calibration, else the raw proxy
     pooled: np.ndarray  # prefill hidden state pooled over the prompt
     seconds: float  # generate() wall time
     adapter: str  # adapter active during the run
     new_tokens: int  # generated tokens, EOS included
+    raw_confidence: float = 0.0  # exp(mean log p) of the generated tokens up to EOS
+    features: np.ndarray | None = None  # vlm_planner.confidence features (calibrated models)
 
 
 @dataclass
@@ -139,6 +143,27 @@ class Planner:
             except AdapterError as exc:
                 raise ConfigError(f"parameter 'initial_adapter': {exc}") from exc
         self.cell = config.cell_description
+        self.calibration, self.min_confidence = self._calibration()
+        self._number_ids = (
+            conf_mod.number_token_ids(self.vlm.processor.tokenizer)
+            if self.calibration
+            else np.zeros(0, np.int64)
+        )
+
+    def _calibration(self) -> tuple[dict | None, float]:
+        """(the model card's confidence calibration or None, the min_confidence plans must reach)."""
+        params = self.vlm.card.get("confidence_calibration")
+        if params is None:
+            return None, self.config.min_confidence
+        why = conf_mod.check_params(params)
+        if why:
+            raise ConfigError(
+                f"parameter 'model_id': {self.config.model_id} has an unusable confidence_calibration: {why}"
+            )
+        threshold = self.config.min_confidence
+        if self.config.card_min_confidence:
+            threshold = max(threshold, float(params.get("min_confidence", 0.0)))
+        return params, threshold
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -180,6 +205,8 @@ class Planner:
             "load_s": round(self.vlm.load_s, 3),
             "trained": self.vlm.trained,
             "latent_projection": self.projection_source,
+            "confidence": "calibrated (model card)" if self.calibration else "raw token probability",
+            "min_confidence": self.min_confidence,
             "adapter_library": str(self.switcher.library) if self.switcher.library else "",
             "library_adapters": self.library_adapters,
             "resident_adapters": self.resident_adapters,
@@ -235,27 +262,29 @@ class Planner:
                     return_dict_in_generate=True,
                 )
                 seconds = time.perf_counter() - t0
-                scores = self.vlm.model.compute_transition_scores(
-                    out.sequences, out.scores, normalize_logits=True
-                )
         n_prompt = inputs["input_ids"].shape[1]
-        new_tokens = out.sequences[0, n_prompt:]
-        text = processor.batch_decode(new_tokens[None], skip_special_tokens=True)[0]
-        # Confidence proxy: geometric mean of the chosen tokens' probabilities (up to EOS).
+        new_tokens = out.sequences[0, n_prompt:].tolist()
+        text = processor.batch_decode([new_tokens], skip_special_tokens=True)[0]
         eos = self.vlm.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, list) else [eos])
+        step_lp = [torch.log_softmax(s[0].float(), -1).cpu().numpy() for s in out.scores]
         logp = []
-        for tok, lp in zip(new_tokens.tolist(), scores[0].float().tolist(), strict=False):
-            logp.append(lp)
+        for j, tok in enumerate(new_tokens[: len(step_lp)]):
+            logp.append(float(step_lp[j][tok]))
             if tok in eos:
                 break
-        conf = float(math.exp(sum(logp) / len(logp))) if logp else 0.0
-        conf = conf if math.isfinite(conf) else 0.0
+        raw = conf_mod.raw_confidence(logp)
+        conf, feats = raw, None
+        if self.calibration:
+            # Calibrated: sigmoid(w . features + b) (vlm_planner.confidence), fitted on held-out frames.
+            feats = conf_mod.features(new_tokens, step_lp, self._number_ids, next(iter(eos)))
+            conf = float(conf_mod.apply(self.calibration, feats[None])[0])
+            conf = conf if math.isfinite(conf) else 0.0
         # Prefill hidden states: hidden_states[0] is the prompt step, [-1] its last layer.
         last = out.hidden_states[0][-1][0].float()  # (n_prompt, hidden)
         mask = inputs["attention_mask"][0].to(last.dtype)[:, None]
         pooled = ((last * mask).sum(0) / mask.sum().clamp(min=1)).cpu().numpy()
-        return Inference(text, conf, pooled, seconds, adapter, len(logp))
+        return Inference(text, conf, pooled, seconds, adapter, len(logp), raw, feats)
 
     def plan(
         self,
@@ -295,6 +324,7 @@ class Planner:
             reason="",
             inference_s=seconds,
             new_tokens=inf.new_tokens,
+            raw_confidence=inf.raw_confidence,
         )
         result.reason = self._fill_target(result, text, conf, w, h, belt_position, camera)
         result.total_s = time.perf_counter() - t_start
@@ -306,8 +336,8 @@ class Planner:
         parsed = parse_answer(text, cfg.classes, w, h, cfg.coordinate_format)
         if not parsed.ok:
             return parsed.reason
-        if conf < cfg.min_confidence:
-            return f"confidence {conf:.3f} below min_confidence {cfg.min_confidence}"
+        if not (conf >= self.min_confidence):  # also refuses a NaN confidence
+            return f"confidence {conf:.3f} below min_confidence {self.min_confidence:.3f}"
         if belt_position is None or not math.isfinite(belt_position):
             return "no belt odometry at the image stamp"
         # The camera's intrinsics are for its own resolution; scale if the image differs.

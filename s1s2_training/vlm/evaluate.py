@@ -1,0 +1,319 @@
+"""Evaluate a sim VLM on held-out labelled frames.
+
+    python -m s1s2_training.vlm.evaluate MODEL_DIR SET.npz [...] [--planner] [--adapter DIR]
+
+Two paths, same prompt, same parser, same geometry:
+
+* fast (default): batched greedy generate in this process, the model loaded 4-bit NF4 + double
+  quantisation exactly as the planner loads it (or unquantised with --quant none), optionally
+  with a peft adapter; confidence by the model card's calibration from the same token scores.
+* --planner: every full camera frame through vlm_planner.planner.Planner.plan (the node's code
+  path: generic loader, one CPU thread, prompt, greedy generate, parse, calibrated confidence,
+  min_confidence, pixel -> belt plane); also measures plan latency. Needs sets with "image".
+
+Metrics (frames whose label is a target / a hold):
+  class_acc      predicted class == the class of the item select_target chooses (parse failures
+                 and holds count as wrong)
+  item_acc       class right AND the pick point within 5 cm of the right item's (belt plane)
+  pick_err_cm    belt-plane distance between the deprojected answer pixel and the true pick
+                 point, over target frames with the right class: median, p90, mean
+  hold_acc       the planner holds (label=none or nothing valid) when nothing should be picked
+  parse_fail     answers that parse to neither a target nor label=none
+  confident_wrong_pick  frames where a pick above min_confidence is a wrong class or > 5 cm off
+                 (and picks on hold frames), over all frames; also per acted-on pick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import BELT_Z, CLASSES, load
+
+WIDTH, HEIGHT = 320, 240
+INSTRUCTION = "sort the recyclables"
+RIGHT_CM = 5.0
+
+
+def camera():
+    """The sim's overhead camera (conveyor_sim CameraInfo: project / pixel_to_plane)."""
+    from conveyor_sim.cell import CellSim, SimConfig
+
+    sim = CellSim(SimConfig(seed=0, render_enabled=False))
+    try:
+        return sim.camera_info()
+    finally:
+        sim.close()
+
+
+def score(pred_label, pred_uv, conf, data, cam, min_confidence: float = 0.0) -> dict:
+    """pred_label: class index / -1 hold / -2 parse failure per frame; pred_uv (N, 2); conf (N,)."""
+    lab = data["label"]
+    pred_label = np.asarray(pred_label)
+    conf = np.asarray(conf, dtype=np.float64)
+    tgt = lab >= 0
+    err = np.full(len(lab), np.nan)
+    for i in np.nonzero(tgt & (pred_label >= 0))[0]:
+        p = cam.pixel_to_plane(float(pred_uv[i][0]), float(pred_uv[i][1]), BELT_Z)
+        err[i] = 100.0 * math.hypot(p[0] - data["pick"][i][0], p[1] - data["pick"][i][1])
+    right = tgt & (pred_label == lab)
+    good = right & (np.nan_to_num(err, nan=1e9) <= RIGHT_CM)
+    e = err[right]
+    picked = pred_label >= 0
+    acted = picked & (conf >= min_confidence)
+    wrong_acted = acted & ~good
+    out = {
+        "frames": int(len(lab)),
+        "target_frames": int(tgt.sum()),
+        "hold_frames": int((~tgt).sum()),
+        "class_acc": float(right.sum() / max(1, tgt.sum())),
+        "item_acc": float(good.sum() / max(1, tgt.sum())),
+        "pick_err_median_cm": float(np.median(e)) if len(e) else float("nan"),
+        "pick_err_p90_cm": float(np.percentile(e, 90)) if len(e) else float("nan"),
+        "pick_err_mean_cm": float(np.mean(e)) if len(e) else float("nan"),
+        # the planner holds on label=none AND on unparseable text; hold_said_none: the model said none
+        "hold_acc": float((pred_label[~tgt] < 0).sum() / max(1, (~tgt).sum()))
+        if (~tgt).any()
+        else float("nan"),
+        "hold_said_none": float((pred_label[~tgt] == -1).sum() / max(1, (~tgt).sum()))
+        if (~tgt).any()
+        else float("nan"),
+        "parse_fail": float((pred_label == -2).mean()),
+        "false_hold_on_target": float((pred_label[tgt] == -1).sum() / max(1, tgt.sum())),
+        "min_confidence": float(min_confidence),
+        "acted_picks": int(acted.sum()),
+        "confident_wrong_pick_rate": float(wrong_acted.sum() / max(1, len(lab))),
+        "confident_wrong_per_pick": float(wrong_acted.sum() / max(1, acted.sum())),
+        "item_acc_acted": float((acted & good).sum() / max(1, tgt.sum())),
+    }
+    multi = tgt & (data["n_candidates"] >= 2)
+    if multi.any():
+        out["class_acc_2plus_candidates"] = float((right & multi).sum() / multi.sum())
+        out["frames_2plus_candidates"] = int(multi.sum())
+    out["_err"] = err
+    out["_right"] = right
+    out["_good"] = good
+    out["_conf"] = conf
+    out["_picked"] = picked
+    return out
+
+
+def parse_all(texts, classes=CLASSES):
+    from vlm_planner.parse import parse_answer
+
+    labels, uvs = [], []
+    for t in texts:
+        p = parse_answer(t, list(classes), WIDTH, HEIGHT)
+        if p.ok:
+            labels.append(classes.index(p.label))
+            uvs.append((p.u, p.v))
+        else:
+            labels.append(-1 if p.hold else -2)
+            uvs.append((np.nan, np.nan))
+    return labels, np.array(uvs, dtype=np.float64).reshape(-1, 2)
+
+
+def load_model(model_dir, quant: str = "nf4", adapter_dir=None):
+    """(model, processor) as the planner loads them (generic Auto classes; NF4 + double quant)."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    kw = {"local_files_only": True}
+    if quant == "nf4":
+        from vlm_planner.model import nf4_config
+
+        kw.update(quantization_config=nf4_config(torch.float32), device_map={"": "cpu"}, dtype=torch.float32)
+    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), **kw).eval()
+    if quant == "nf4":
+        from vlm_planner.model import pin_4bit_reference_kernel
+
+        pin_4bit_reference_kernel(model)
+    if adapter_dir:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False).eval()
+    proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
+    return model, proc
+
+
+def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int = 8, calibration=None,
+                     progress: bool = False):  # fmt: skip
+    """Greedy answers of uint8 resized frames (N, S, S, 3) with the planner's prompt ids: (texts,
+    raw confidences, calibrated confidences (= raw without calibration), pooled prompt states,
+    confidence features (N, 4))."""
+    import torch
+    from tqdm import tqdm
+
+    from vlm_planner import confidence as conf_mod
+
+    texts, raw, cal, pooled, feats = [], [], [], [], []
+    number_ids = np.asarray(prompt.number_ids)
+    for s in tqdm(range(0, len(pixels), batch), desc="evaluate", disable=not progress, leave=False):
+        pix = (
+            torch.from_numpy(np.ascontiguousarray(pixels[s : s + batch])).permute(0, 3, 1, 2).float() / 255.0
+        )
+        pix = (pix - prompt.mean) / prompt.std
+        n = pix.shape[0]
+        ids = prompt.ids[None].expand(n, -1)
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                pixel_values=pix,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                output_scores=True,
+                output_hidden_states=True,
+                return_dict_in_generate=True,
+                pad_token_id=prompt.pad,
+            )
+        new = out.sequences[:, ids.shape[1] :]
+        logp = torch.stack([torch.log_softmax(sc.float(), -1) for sc in out.scores], 1).numpy()  # (n, T, V)
+        pooled.append(out.hidden_states[0][-1].float().mean(1).numpy())
+        for k in range(n):
+            toks = new[k].tolist()
+            lps = []
+            for j, t in enumerate(toks):
+                lps.append(float(logp[k, j, t]))
+                if t == prompt.eos:
+                    break
+            r = conf_mod.raw_confidence(lps)
+            raw.append(r)
+            f = conf_mod.features(toks, logp[k], number_ids, prompt.eos)
+            feats.append(f)
+            cal.append(float(conf_mod.apply(calibration, f[None])[0]) if calibration else r)
+            texts.append(prompt.decode(toks))
+    pooled = np.concatenate(pooled) if pooled else np.zeros((0, 1))
+    return texts, np.array(raw), np.array(cal), pooled, np.array(feats).reshape(-1, 4)
+
+
+def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch: int = 64,
+             min_confidence: float | None = None, progress: bool = False, model=None) -> dict:  # fmt: skip
+    """Fast batched evaluation (see module docstring); min_confidence None: the model card's."""
+    from .pretrain import Prompt
+
+    model_dir = Path(model_dir)
+    if model is None:
+        model, proc = load_model(model_dir, quant, adapter_dir)
+    else:
+        from transformers import AutoProcessor
+
+        proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
+    card = json.loads((model_dir / "s1s2_vlm.json").read_text())
+    calibration = card.get("confidence_calibration")
+    if min_confidence is None:
+        min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
+    prompt = Prompt(proc, INSTRUCTION)
+    t0 = time.time()
+    texts, raw, cal, pooled, feats = generate_batched(
+        model, prompt, data["pixels"], batch, calibration=calibration, progress=progress
+    )
+    labels, uvs = parse_all(texts)
+    res = score(labels, uvs, cal, data, camera(), min_confidence)
+    res["seconds"] = time.time() - t0
+    res["_texts"] = texts
+    res["_raw"] = raw
+    res["_pooled"] = pooled
+    res["_features"] = feats
+    res["_labels"] = np.asarray(labels)
+    return res
+
+
+def eval_planner(model_dir, data: dict, adapter: str = "", adapter_library: str = "", limit: int = 0) -> dict:
+    """Every full frame through Planner.plan (NF4 + double quant, 1 thread): metrics + latency."""
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.geometry import CameraModel
+    from vlm_planner.planner import Planner
+
+    cfg = PlannerConfig(
+        model_id=str(Path(model_dir).resolve()),
+        adapter_library=adapter_library,
+        initial_adapter=adapter,
+        device="cpu",
+        quantization="nf4",
+        num_threads=1,
+    )
+    planner = Planner(cfg)
+    cam = camera()
+    pcam = CameraModel.from_cell()
+    n = min(len(data["label"]), limit) if limit else len(data["label"])
+    data = {k: v[:n] for k, v in data.items()}
+    labels, uvs, confs, lat_s, texts = [], [], [], [], []
+    planner.plan(data["image"][0], INSTRUCTION, 0.0, 0.0, pcam)  # warm-up, not counted
+    for i in range(n):
+        r = planner.plan(
+            data["image"][i], INSTRUCTION, float(data["time"][i]), float(data["belt_position"][i]), pcam
+        )
+        lat_s.append(r.total_s)
+        texts.append(r.raw_text)
+        if r.has_target:
+            labels.append(CLASSES.index(r.target_label))
+            uvs.append(r.pixel)
+            confs.append(r.confidence)
+        else:
+            low_conf = r.reason.startswith("confidence")
+            labels.append(-1 if ("label=none" in r.reason or low_conf) else -2)
+            uvs.append((np.nan, np.nan))
+            confs.append(0.0)
+    res = score(
+        labels, np.array(uvs, dtype=np.float64).reshape(-1, 2), confs, data, cam, planner.min_confidence
+    )
+    lat = np.array(lat_s) * 1e3
+    res.update(
+        plan_ms_p50=float(np.percentile(lat, 50)),
+        plan_ms_p99=float(np.percentile(lat, 99)),
+        plan_ms_max=float(lat.max()),
+        threads=1,
+        quantization=planner.info()["quantization"],
+    )
+    res["_texts"] = texts
+    return res
+
+
+def public(res: dict) -> dict:
+    """The metrics without the per-frame arrays; floats rounded, NaN -> None (strict JSON)."""
+
+    def clean(v):
+        if isinstance(v, float):
+            return round(v, 4) if math.isfinite(v) else None
+        return v
+
+    return {k: clean(v) for k, v in res.items() if not k.startswith("_")}
+
+
+def main(argv=None):
+    import torch
+
+    ap = argparse.ArgumentParser(prog="python -m s1s2_training.vlm.evaluate")
+    ap.add_argument("model")
+    ap.add_argument("sets", nargs="+")
+    ap.add_argument("--planner", action="store_true", help="through Planner.plan (needs full frames)")
+    ap.add_argument("--quant", default="nf4", choices=("nf4", "none"))
+    ap.add_argument("--adapter", default="", help="fast path: adapter folder; --planner: adapter id")
+    ap.add_argument("--library", default="", help="--planner: adapter library")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    allres = {}
+    for path in a.sets:
+        data = load(path)
+        if a.limit:
+            data = {k: v[: a.limit] for k, v in data.items()}
+        if a.planner:
+            res = eval_planner(a.model, data, a.adapter, a.library)
+        else:
+            res = evaluate(a.model, data, a.quant, a.adapter or None, progress=True)
+        allres[Path(path).stem] = public(res)
+        print(Path(path).stem, json.dumps(public(res)), flush=True)
+    if a.out:
+        Path(a.out).write_text(json.dumps(allres, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Calibrated confidence: bounded, monotone, fitted honestly; unparsable output never becomes a goal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vlm_planner import confidence as conf
+
+
+def test_calibration_is_bounded_and_monotone():
+    params = {"type": "logistic", "features": list(conf.FEATURES), "w": [2.0, 1.0, 1.5, 0.5], "b": 1.0}
+    assert conf.check_params(params) is None
+    x = np.linspace(-60, 0, 200)
+    for k in range(4):
+        f = np.zeros((len(x), 4))
+        f[:, k] = x
+        p = conf.apply(params, f)
+        assert np.all((p > 0) & (p < 1)) or np.all((p >= 0) & (p <= 1))
+        assert np.all(np.diff(p) >= 0)  # more probable tokens never lower the confidence
+    assert np.all(np.isfinite(conf.apply(params, np.full((1, 4), -1e6))))
+
+
+def test_fit_recovers_a_calibrated_monotone_map():
+    from s1s2_training.vlm.calibrate import auroc, choose_threshold, ece, fit
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(-1.0, 1.0, (4000, 4))
+    true_p = 1 / (1 + np.exp(-(1.5 * f[:, 0] + 0.8 * f[:, 2] + 0.5)))
+    right = rng.random(4000) < true_p
+    params = fit(f, right)
+    assert conf.check_params(params) is None
+    p = conf.apply(params, f)
+    assert params["w"][0] > 0 and params["w"][2] > 0
+    assert ece(p, right) < 0.03 and auroc(p, right) > 0.75
+    t = choose_threshold(p, right, len(right), 0.02)
+    assert ((p >= t) & ~right).sum() / len(right) <= 0.02
+    assert choose_threshold(p, np.zeros_like(right), len(right), 0.0) == 1.0 or np.all(p < 1.0)
+
+
+def test_features_read_the_window_mass_of_the_numbers():
+    v = 1000
+    nums = np.arange(10, 10 + v)
+    eos = 5
+    lp0 = np.full(2000, -50.0)
+    lp0[7] = np.log(0.9)
+    lp_u = np.full(2000, -50.0)
+    lp_u[nums[100:103]] = np.log([0.3, 0.4, 0.3])  # mass spread over 100..102 (inside +-5 of 101)
+    lp_v = np.full(2000, -50.0)
+    lp_v[nums[50]] = np.log(0.5)
+    lp_e = np.full(2000, -50.0)
+    lp_e[eos] = np.log(0.99)
+    f = conf.features([7, nums[101], 3, nums[50], eos], [lp0, lp_u, lp_e, lp_v, lp_e], nums, eos)
+    np.testing.assert_allclose(f, [np.log(0.9), 0.0, np.log(0.5), np.log(0.99)], atol=1e-6)
+    assert np.all(conf.features([], [], nums, eos) == 0)
+
+
+def test_unusable_calibration_is_reported():
+    assert "weights" in conf.check_params(
+        {"type": "logistic", "features": list(conf.FEATURES), "w": [1.0], "b": 0}
+    )
+    assert conf.check_params(None) == "not an object"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "label=", "label=banana u=10 v=10", "label=pet_bottle u=10", "label=pet_bottle u=nan v=3",
+     "label=pet_bottle u=1e9 v=3", "u=10 v=10", "\x00\x01", "label=none"],
+)  # fmt: skip
+def test_unparsable_or_hold_output_never_becomes_a_goal(monkeypatch, text):
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.geometry import CameraModel
+
+    planner = _planner()
+    real = planner._infer
+
+    def fake(img, prompt):
+        inf = real(img, prompt)
+        inf.text, inf.confidence = text, 1.0  # even at full confidence
+        return inf
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    img = np.zeros((240, 320, 3), np.uint8)
+    r = planner.plan(img, "sort the recyclables", 0.0, 0.0, CameraModel.from_cell())
+    assert not r.has_target and r.target_world is None and r.confidence == 0.0 and r.reason
+    del PlannerConfig
+
+
+def test_below_min_confidence_or_nan_is_a_hold(monkeypatch):
+    from vlm_planner.geometry import CameraModel
+
+    planner = _planner()
+    real = planner._infer
+    value = [float("nan")]
+
+    def fake(img, prompt):
+        inf = real(img, prompt)
+        inf.text, inf.confidence = "label=pet_bottle u=160 v=60", value[0]
+        return inf
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    img = np.zeros((240, 320, 3), np.uint8)
+    cam = CameraModel.from_cell()
+    assert not planner.plan(img, "x", 0.0, 0.0, cam).has_target
+    value[0] = max(planner.min_confidence - 1e-3, 0.0)
+    if planner.min_confidence > 0:
+        r = planner.plan(img, "x", 0.0, 0.0, cam)
+        assert not r.has_target and "min_confidence" in r.reason
+    value[0] = 1.0
+    assert planner.plan(img, "x", 0.0, 0.0, cam).has_target
+
+
+_PLANNER = {}
+
+
+def _planner():
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.planner import Planner
+
+    if "p" not in _PLANNER:
+        _PLANNER["p"] = Planner(PlannerConfig(adapter_library=""))
+    return _PLANNER["p"]

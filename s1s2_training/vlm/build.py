@@ -356,14 +356,17 @@ class Recipe:
     test_dense_episodes: int = 12
     episode_s: float = 40.0
     workers: int = 2  # sim processes generating frames
-    threads: int = 2  # torch threads for training
-    latency_plans: int = 100  # Planner.plan calls timed on one thread (0: skip)
+    # torch threads for training. 1: on the shared 2-core machine, 2 threads were 18x SLOWER per
+    # step than 1 while another job used the other core (oversubscribed OpenMP spin-waits).
+    threads: int = 1
+    latency_plans: int = 300  # Planner.plan calls timed on one thread (0: skip)
 
     @classmethod
     def full(cls) -> Recipe:
+        """The shipped recipe: vision stage 1000 steps, then the whole model 2000 steps, batch 32."""
         return cls(
             pretrain=dict(
-                vision_steps=800, steps=1500, batch_size=32, lr=2e-3, label_weight=3.0, bg_weight=0.2
+                vision_steps=1000, steps=2000, batch_size=32, lr=2e-3, label_weight=3.0, bg_weight=0.2
             )
         )
 

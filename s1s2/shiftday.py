@@ -25,15 +25,31 @@ def schedule_text(schedule) -> str:
     return ",".join(f"{d}:{s:g}" for d, s in schedule)
 
 
-def run_shift_day(
+def _count(events) -> dict[str, dict]:
+    domains: dict[str, dict] = {}
+    for ev in events:
+        dom = domains.setdefault(ev.lighting_domain, dict.fromkeys(OUTCOMES, 0))
+        dom[OUTCOMES[ev.outcome]] += 1
+    return domains
+
+
+def _totals(domains: dict[str, dict]) -> dict:
+    return {k: sum(d[k] for d in domains.values()) for k in OUTCOMES}
+
+
+def run_episodes(
     stack_config,
-    schedule: list[tuple[str, float]],
-    seed: int = 0,
+    seeds: list[int],
+    episode_s: float,
     overrides: dict[str, list[str]] | None = None,
     log_dir: Path | None = None,
     warmup_s: float = 8.0,
     ready_timeout: float = 240.0,
+    progress=None,
 ) -> dict:
+    """Start the stack once, then for each seed: reset the cell (seed), run `episode_s` of wall
+    time and count its sort events (per lighting domain). Returns the run's record with one entry
+    per seed under "episodes". `progress(i, seed, record)` is called after each episode."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -42,10 +58,8 @@ def run_shift_day(
     from s1s2_interfaces.msg import AdapterStatus, SortEvent
     from s1s2_interfaces.srv import ResetSim
 
-    over = {k: list(v) for k, v in (overrides or {}).items()}
-    over.setdefault("conveyor_sim", []).append(f"lighting_schedule:={schedule_text(schedule)}")
     stack = stack_config if isinstance(stack_config, StackConfig) else load_stack(stack_config)
-    launcher = Launcher(stack, over, log_dir=log_dir, echo=False)
+    launcher = Launcher(stack, {k: list(v) for k, v in (overrides or {}).items()}, log_dir=log_dir, echo=False)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("s1s2_shift_day", context=ctx)
@@ -64,44 +78,81 @@ def run_shift_day(
         while time.monotonic() < end:
             ex.spin_once(timeout_sec=0.05)
 
-    day_s = float(sum(s for _, s in schedule))
+    episodes = []
+    swaps0 = None
     try:
         launcher.start(ready_timeout)
         spin_for(warmup_s)
         if not reset.wait_for_service(timeout_sec=10.0):
             raise LaunchError("the cell's reset service did not appear")
-        fut = reset.call_async(ResetSim.Request(seed=int(seed)))
-        end = time.monotonic() + 10.0
-        while not fut.done() and time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.05)
-        events.clear()
-        swaps0 = statuses[-1].swap_count if statuses else 0
-        t0 = time.monotonic()
-        spin_for(day_s)
-        wall = time.monotonic() - t0
-        failed = launcher.failed()
-        if failed:
-            raise LaunchError(failed)
+        for i, seed in enumerate(seeds):
+            fut = reset.call_async(ResetSim.Request(seed=int(seed)))
+            end = time.monotonic() + 10.0
+            while not fut.done() and time.monotonic() < end:
+                ex.spin_once(timeout_sec=0.05)
+            if not (fut.done() and fut.result().success):
+                raise LaunchError(f"the cell did not reset to seed {seed}")
+            events.clear()
+            if swaps0 is None:
+                swaps0 = statuses[-1].swap_count if statuses else 0
+            t0 = time.monotonic()
+            spin_for(episode_s)
+            wall = time.monotonic() - t0
+            failed = launcher.failed()
+            if failed:
+                raise LaunchError(failed)
+            domains = _count(events)
+            rec = {"seed": int(seed), "wall_s": round(wall, 1), "domains": domains, "totals": _totals(domains)}
+            episodes.append(rec)
+            if progress is not None:
+                progress(i, seed, rec)
     finally:
         ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
         launcher.stop()
-    domains: dict[str, dict] = {d: dict.fromkeys(OUTCOMES, 0) for d, _ in schedule}
-    for ev in events:
-        dom = domains.setdefault(ev.lighting_domain, dict.fromkeys(OUTCOMES, 0))
-        dom[OUTCOMES[ev.outcome]] += 1
-    totals = {k: sum(d[k] for d in domains.values()) for k in OUTCOMES}
-    swaps = (statuses[-1].swap_count - swaps0) if statuses else None
+    domains: dict[str, dict] = {}
+    for e in episodes:
+        for d, c in e["domains"].items():
+            acc = domains.setdefault(d, dict.fromkeys(OUTCOMES, 0))
+            for k in OUTCOMES:
+                acc[k] += c[k]
     return {
         "stack": stack.name,
-        "schedule": [list(s) for s in schedule],
-        "seed": seed,
-        "wall_s": round(wall, 1),
+        "episodes": episodes,
         "domains": domains,
-        "totals": totals,
-        "adapter_swaps": swaps,
+        "totals": _totals(domains),
+        "adapter_swaps": (statuses[-1].swap_count - (swaps0 or 0)) if statuses else None,
         "adapters_seen": sorted({s.active_adapter for s in statuses}) if statuses else [],
+    }
+
+
+def run_shift_day(
+    stack_config,
+    schedule: list[tuple[str, float]],
+    seed: int = 0,
+    overrides: dict[str, list[str]] | None = None,
+    log_dir: Path | None = None,
+    warmup_s: float = 8.0,
+    ready_timeout: float = 240.0,
+) -> dict:
+    """One episode whose lighting follows `schedule` (the cell's `lighting_schedule` starts at the
+    reset), scored per domain."""
+    over = {k: list(v) for k, v in (overrides or {}).items()}
+    over.setdefault("conveyor_sim", []).append(f"lighting_schedule:={schedule_text(schedule)}")
+    day_s = float(sum(s for _, s in schedule))
+    r = run_episodes(stack_config, [seed], day_s, over, log_dir, warmup_s, ready_timeout)
+    domains = {d: dict.fromkeys(OUTCOMES, 0) for d, _ in schedule}
+    domains.update(r["domains"])
+    return {
+        "stack": r["stack"],
+        "schedule": [list(x) for x in schedule],
+        "seed": seed,
+        "wall_s": r["episodes"][0]["wall_s"],
+        "domains": domains,
+        "totals": r["totals"],
+        "adapter_swaps": r["adapter_swaps"],
+        "adapters_seen": r["adapters_seen"],
     }
 
 

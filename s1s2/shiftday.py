@@ -59,7 +59,9 @@ def run_episodes(
     from s1s2_interfaces.srv import ResetSim
 
     stack = stack_config if isinstance(stack_config, StackConfig) else load_stack(stack_config)
-    launcher = Launcher(stack, {k: list(v) for k, v in (overrides or {}).items()}, log_dir=log_dir, echo=False)
+    launcher = Launcher(
+        stack, {k: list(v) for k, v in (overrides or {}).items()}, log_dir=log_dir, echo=False
+    )
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("s1s2_shift_day", context=ctx)
@@ -102,7 +104,12 @@ def run_episodes(
             if failed:
                 raise LaunchError(failed)
             domains = _count(events)
-            rec = {"seed": int(seed), "wall_s": round(wall, 1), "domains": domains, "totals": _totals(domains)}
+            rec = {
+                "seed": int(seed),
+                "wall_s": round(wall, 1),
+                "domains": domains,
+                "totals": _totals(domains),
+            }
             episodes.append(rec)
             if progress is not None:
                 progress(i, seed, rec)

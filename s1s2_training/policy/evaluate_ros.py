@@ -72,7 +72,9 @@ def main(argv=None) -> int:
     ap.add_argument("--log-dir", type=Path, default=None, help="node logs per speed")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
-    res = evaluate_ros(a.model, _range(a.seeds), [float(s) for s in a.speeds.split(",")], a.episode_s, a.log_dir)
+    res = evaluate_ros(
+        a.model, _range(a.seeds), [float(s) for s in a.speeds.split(",")], a.episode_s, a.log_dir
+    )
     print(table(res))
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)

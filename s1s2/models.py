@@ -53,7 +53,7 @@ def _relative_paths(record: dict) -> dict:
 
 
 def build(names: list[str]) -> dict:
-    manifest = read_manifest()
+    built = {}
     for name in names:
         target, subdir, seed = BUILDERS[name]
         module, func = target.split(":")
@@ -68,8 +68,12 @@ def build(names: list[str]) -> dict:
         record.setdefault("path", str(out_dir.relative_to(repo_root())))
         record.setdefault("command", f"s1s2 models {name}")
         record["build_seconds"] = round(time.monotonic() - t0, 1)
-        manifest["artifacts"][name] = record
+        built[name] = record
         print(f"[models] {name}: trained={record.get('trained')} in {record['build_seconds']} s", flush=True)
+    # Read the manifest only now: a concurrent `s1s2 models <other>` may have written its entry
+    # while this build ran, and it must not be lost.
+    manifest = read_manifest()
+    manifest["artifacts"].update(built)
     manifest["total_mb"] = round(dir_size_mb(models_dir()), 2)
     (models_dir() / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -8,6 +8,7 @@ s1s2 policy ...           fast_policy tools (build-engine, benchmark)
 s1s2 planner ...          vlm_planner tools
 s1s2 adapters ...         adapter_manager tools
 s1s2 memory ...           memory a fine-tuning / inference job needs, and whether it fits a device
+s1s2 failover [--soak S]  what a System 2 crash costs: command gaps, hold, respawn, sorting with kills
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ COMMANDS = {
     "planner": "vlm_planner.cli:main",
     "adapters": "adapter_manager.cli:main",
     "memory": "s1s2.memory:main",
+    "failover": "s1s2.failover:main",
 }
 
 

@@ -19,12 +19,16 @@ from std_msgs.msg import Float64MultiArray
 from s1s2 import topics
 from s1s2.metrics import RateMeter, percentile
 from s1s2.ros import qos_profile, stamp_to_sec
-from s1s2_interfaces.msg import Goal, PlannerStatus
+from s1s2_interfaces.msg import Goal, PlannerStatus, SortEvent
 
 
 class StackMonitor(Node):
-    def __init__(self, context=None):
+    def __init__(self, context=None, keep_commands: bool = False):
         super().__init__("s1s2_monitor", context=context)
+        self.keep_commands = keep_commands
+        self.commands: list[tuple[float, tuple[float, ...]]] = []  # (receive time, positions) if kept
+        self.goal_log: list[tuple[float, float, str]] = []  # (receive time, stamp, target label)
+        self.sort_events: list[tuple[float, SortEvent]] = []
         self.meters = {
             "goal": RateMeter(topics.GOAL_TOPIC.name),
             "command": RateMeter(topics.JOINT_COMMANDS.name),
@@ -53,6 +57,12 @@ class StackMonitor(Node):
             DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diag, qos_profile(topics.DIAGNOSTICS.qos)
         )
         self.create_subscription(
+            SortEvent,
+            topics.SORT_EVENTS.name,
+            lambda m: self.sort_events.append((self._now(), m)),
+            qos_profile(topics.SORT_EVENTS.qos),
+        )
+        self.create_subscription(
             PlannerStatus,
             topics.PLANNER_STATUS.name,
             lambda m: self.planner_status.append((self._now(), m)),
@@ -68,12 +78,15 @@ class StackMonitor(Node):
         self.meters["goal"].tick(t)
         self.latest_goal_stamp = stamp_to_sec(msg.header.stamp)
         self.goals.append(msg)
+        self.goal_log.append((t, self.latest_goal_stamp, msg.target_label))
 
     def _on_command(self, msg: Float64MultiArray) -> None:
         t = self._now()
         self.meters["command"].tick(t)
         if any(v != v for v in msg.data):
             self.bad_commands += 1
+        if self.keep_commands:
+            self.commands.append((t, tuple(msg.data)))
         if self.latest_goal_stamp is not None:
             self.goal_ages.append((t, t - self.latest_goal_stamp))
 
@@ -103,10 +116,10 @@ class StackMonitor(Node):
 class MonitorThread:
     """Runs a StackMonitor in a background executor; `measure(seconds)` returns a report."""
 
-    def __init__(self):
+    def __init__(self, keep_commands: bool = False):
         self._ctx = rclpy.Context()
         rclpy.init(context=self._ctx)
-        self.node = StackMonitor(context=self._ctx)
+        self.node = StackMonitor(context=self._ctx, keep_commands=keep_commands)
         self._executor = SingleThreadedExecutor(context=self._ctx)
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)

@@ -115,7 +115,10 @@ class OraclePlannerNode(Node):
         )
 
     def _on_truth(self, msg: GroundTruth) -> None:
+        first = self._truth is None
         self._truth = msg
+        if first:  # a (re)started System 2 plans on its first image, not one period later
+            self._on_plan()
 
     def _on_belt(self, msg: JointState) -> None:
         if msg.velocity and np.isfinite(msg.velocity[0]):

@@ -12,6 +12,12 @@ its action chunk. Per episode: belt speed uniform in `belt_speed_range`, goal ti
 Arrays (N rows at 50 Hz): obs (N, OBS_DIM) f32, act (N, K, 4) f32 (tip offsets in m + the expert's
 suction logit +-6), phase (N,) i8 (expert phase index), episode (N,) i64 (the sim seed),
 belt_speed (N,) f32, planner (N,) bool.
+
+Your own demonstrations: `from_raw` (CLI: `python -m s1s2_training.policy.data --from-raw
+policy.npz --out train.npz`) turns a joint-space tick log (the schema of `s1s2 sim export` /
+`s1s2 sim policy-dataset`, docs/policy.md) into these arrays. Labels are the forward kinematics of
+the next K commanded joint positions relative to the current tip, and +-6 suction logits of the
+next K suction commands; phase is unknown there (-1).
 """
 
 from __future__ import annotations
@@ -142,6 +148,66 @@ def load(path: str | Path) -> dict:
     return arrays
 
 
+RAW_ARRAYS = (
+    "joint_pos", "joint_vel", "suction", "holding", "goal_target", "goal_target_vel", "goal_place",
+    "has_goal", "belt_speed", "action_joint_pos", "action_suction", "episode_index",
+)  # fmt: skip
+
+
+def from_raw(raw: dict, chunk_size: int = 10, arm=None) -> dict:
+    """A joint-space tick log (RAW_ARRAYS) -> training arrays (ARRAYS), through the same
+    `build_observation` the runtime uses."""
+    from conveyor_sim.expert import SUCTION_LOGIT
+    from fast_policy.spec import build_observation
+    from s1s2 import kinematics as kin
+    from s1s2.cell import DEFAULT_CELL
+
+    arm = arm or DEFAULT_CELL.arm
+    missing = [k for k in RAW_ARRAYS if k not in raw]
+    if missing:
+        raise ValueError(f"raw policy log: missing array(s) {', '.join(missing)} (schema: docs/policy.md)")
+    n = len(raw["joint_pos"])
+    for k in RAW_ARRAYS:
+        a = np.asarray(raw[k])
+        if len(a) != n:
+            raise ValueError(f"raw policy log: {k} has {len(a)} rows, joint_pos has {n}")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ValueError(
+                f"raw policy log: {k} contains NaN/inf (first at row {int(np.argwhere(~np.isfinite(a))[0][0])})"
+            )
+    aq = np.asarray(raw["action_joint_pos"], np.float64)
+    if aq.ndim != 3 or aq.shape[2] != len(arm.joints) or aq.shape[1] < chunk_size:
+        raise ValueError(
+            f"raw policy log: action_joint_pos shape {aq.shape}, need (N, >={chunk_size}, {len(arm.joints)})"
+        )
+    q = np.asarray(raw["joint_pos"], np.float64)
+    qd = np.asarray(raw["joint_vel"], np.float64)
+    tip = kin.forward_batch(arm, q)
+    tip_vel = np.stack([kin.tip_velocity(arm, a, b) for a, b in zip(q, qd, strict=True)])
+    holding = np.asarray(raw["holding"], np.float64)
+    has_goal = np.asarray(raw["has_goal"], np.float64)
+    place = np.asarray(raw["goal_place"], np.float64)
+    obs = build_observation(
+        tip, tip_vel, raw["goal_target"], raw["goal_target_vel"], place,
+        (has_goal > 0.5) & (holding < 0.5), np.any(place != 0, axis=1), raw["suction"], holding, q, qd,
+        raw["belt_speed"],
+    )  # fmt: skip
+    fut = kin.forward_batch(arm, aq[:, :chunk_size].reshape(-1, aq.shape[2])).reshape(n, chunk_size, 3)
+    act = np.zeros((n, chunk_size, 4), np.float32)
+    act[..., :3] = fut - tip[:, None, :]
+    act[..., 3] = np.where(
+        np.asarray(raw["action_suction"])[:, :chunk_size] > 0.5, SUCTION_LOGIT, -SUCTION_LOGIT
+    )
+    return {
+        "obs": obs,
+        "act": act,
+        "phase": np.full(n, -1, np.int8),
+        "episode": np.asarray(raw["episode_index"], np.int64),
+        "belt_speed": np.asarray(raw["belt_speed"], np.float32),
+        "planner": np.zeros(n, bool),
+    }
+
+
 def concat(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in ARRAYS}
 
@@ -149,3 +215,29 @@ def concat(parts: list[dict]) -> dict:
 def describe(cfg: CollectConfig) -> dict:
     d = asdict(cfg)
     return d
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="convert a joint-space tick log to System 1 training arrays")
+    ap.add_argument(
+        "--from-raw", type=Path, required=True, help="policy.npz from s1s2 sim export / policy-dataset"
+    )
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--chunk-size", type=int, default=10)
+    a = ap.parse_args(argv)
+    try:
+        with np.load(a.from_raw) as z:
+            raw = {k: z[k] for k in z.files}
+        arrays = from_raw(raw, a.chunk_size)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        print(f"policy data: {a.from_raw}: {e}")
+        return 2
+    save(a.out, arrays)
+    print(f"policy data: {len(arrays['obs'])} rows, {len(np.unique(arrays['episode']))} episodes -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -76,3 +76,33 @@ def test_goal_timing_rejects_bad_values():
 def test_spec_constants_match_cell():
     assert len(ARM.joints) == spec.N_JOINTS
     assert sum(sl.stop - sl.start for sl in spec.OBS_SLICES.values()) == spec.OBS_DIM
+
+
+def test_raw_tick_log_converts_to_training_arrays(tmp_path):
+    """A joint-space log (what `s1s2 sim policy-dataset` / `sim export` write, or a user's own
+    recording) becomes spec-v2 training arrays; labels are FK of the commanded joints."""
+    from conveyor_sim.datasets import make_policy_dataset
+    from s1s2 import kinematics as kin
+    from s1s2_training.policy import data as pdata
+
+    res = make_policy_dataset(1, 5, tmp_path / "raw.npz", episode_s=4.0, progress=False)
+    with np.load(res["path"]) as z:
+        raw = {k: z[k] for k in z.files}
+    arr = pdata.from_raw(raw, 10)
+    n = len(raw["joint_pos"])
+    assert arr["obs"].shape == (n, spec.OBS_DIM) and arr["act"].shape == (n, 10, 4)
+    i = n // 2
+    tip = kin.forward(ARM, raw["joint_pos"][i])
+    np.testing.assert_allclose(arr["obs"][i, spec.OBS_SLICES["tip_pos"]], tip, atol=1e-5)
+    np.testing.assert_allclose(
+        arr["act"][i, 3, :3], kin.forward(ARM, raw["action_joint_pos"][i, 3]) - tip, atol=1e-5
+    )
+    assert set(np.unique(arr["act"][..., 3])) <= {-6.0, 6.0}
+    pdata.load(pdata.save(tmp_path / "train.npz", arr))  # passes the loader's checks
+    bad = dict(raw, joint_vel=raw["joint_vel"].copy())
+    bad["joint_vel"][7, 2] = np.inf
+    with pytest.raises(ValueError, match="joint_vel contains NaN/inf.*row 7"):
+        pdata.from_raw(bad)
+    with pytest.raises(ValueError, match="missing array.*holding"):
+        pdata.from_raw({k: v for k, v in raw.items() if k != "holding"})
+    assert pdata.main(["--from-raw", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "o.npz")]) == 2

@@ -61,6 +61,8 @@ def test_export_matches_direct_policy_dataset(recorded, tmp_path):
         "joint_pos": ((200, 4), np.float32), "joint_vel": ((200, 4), np.float32), "suction": ((200,), np.float32),
         "goal_target": ((200, 3), np.float32), "goal_place": ((200, 3), np.float32),
         "goal_latent": ((200, 32), np.float32), "has_goal": ((200,), np.float32),
+        "holding": ((200,), np.float32), "belt_speed": ((200,), np.float32),
+        "goal_target_vel": ((200, 3), np.float32),
         "action_joint_pos": ((200, 10, 4), np.float32), "action_suction": ((200, 10), np.float32),
         "episode_index": ((200,), np.int64),
     }  # fmt: skip

@@ -9,10 +9,17 @@ Policy set (fast_policy), one `.npz`, one row per 50 Hz control tick:
     goal_latent (N,32) f32      stand-in for the planner latent: one-hot of the target class in
                                 CellDescription.class_names order, zero-padded to 32 (0 if none)
     has_goal (N,) f32           1 when the expert had a target (or carried an item)
+    holding (N,) f32            the vacuum switch at the tick: 1 while an item is on the cup
+    belt_speed (N,) f32         belt speed (m/s) at the tick
+    goal_target_vel (N,3) f32   velocity of the pick point (the belt's for items on it; 0 if none)
     action_joint_pos (N,K,4) f32  the next K=10 commanded joint positions (ticks t .. t+K-1)
     action_suction (N,K) f32    the next K suction commands
     episode_index (N,) i64
-Windows that run past an episode's end repeat its last command.
+Windows that run past an episode's end repeat its last command. This is a raw tick log in joint
+space, independent of the policy's observation spec: `python -m s1s2_training.policy.data
+--from-raw policy.npz --out train.npz` turns it into the spec-v2 training arrays (tip-relative
+features, tip-waypoint labels), so recordings of any controller (teleoperation, another policy, a
+real robot) can train System 1.
 
 Planner set (vlm_planner), one `.npz`, one row per camera frame (10 Hz):
     images (N,H,W,3) u8, instruction (N,) str, target_class (N,) str ("" = none), pick_point (N,3) f32,
@@ -58,6 +65,9 @@ def _episode_arrays(rows: list[dict], episode: int, k: int) -> dict[str, np.ndar
         "goal_place": np.array([r["place"] for r in rows], np.float32),
         "goal_latent": np.array([r["latent"] for r in rows], np.float32),
         "has_goal": np.array([r["has_goal"] for r in rows], np.float32),
+        "holding": np.array([r["holding"] for r in rows], np.float32),
+        "belt_speed": np.array([r["belt_speed"] for r in rows], np.float32),
+        "goal_target_vel": np.array([r["target_vel"] for r in rows], np.float32),
         "action_joint_pos": aq,
         "action_suction": asu,
         "episode_index": np.full(len(rows), episode, np.int64),
@@ -105,6 +115,8 @@ def make_policy_dataset(
                         "place": g.place_world if g.place_world is not None else zero3,
                         "latent": g.latent,
                         "has_goal": float(g.has_target),
+                        "holding": float(sim.holding() is not None), "belt_speed": float(sim.belt_speed),
+                        "target_vel": np.array([sim.belt_speed, 0.0, 0.0]) if g.has_target else zero3,
                         "cmd_q": act.q, "cmd_s": float(act.suction),
                     }
                 )  # fmt: skip
@@ -150,9 +162,15 @@ def policy_rows_from_mcap(by_topic: dict[str, list]) -> list[dict]:
     cmds = {round(t, 6): m for t, m in by_topic.get(tp.JOINT_COMMANDS.name, [])}
     suc = {round(t, 6): m for t, m in by_topic.get(tp.SUCTION_COMMAND.name, [])}
     goals = {round(t, 6): m for t, m in by_topic.get(tp.GOAL_TOPIC.name, [])}
-    rows, prev_suction = [], 0.0
+    vac = {round(t, 6): m for t, m in by_topic.get(tp.VACUUM.name, [])}
+    belt = {round(t, 6): m for t, m in by_topic.get(tp.BELT_STATE.name, [])}
+    rows, prev_suction, holding, speed = [], 0.0, 0.0, 0.0
     for t, m in js:
         key = round(t, 6)
+        if key in vac:
+            holding = float(vac[key].data)
+        if key in belt and belt[key].velocity:
+            speed = float(belt[key].velocity[0])
         if key not in cmds or key not in goals:
             continue
         g = goals[key]
@@ -163,7 +181,9 @@ def policy_rows_from_mcap(by_topic: dict[str, list]) -> list[dict]:
                 "q": list(m.position), "qd": list(m.velocity), "suction": prev_suction,
                 "target": _vec(g.target_pose.position) if has else [0.0] * 3,
                 "place": _vec(g.place_pose.position) if has else [0.0] * 3,
-                "latent": latent, "has_goal": float(has),
+                "latent": latent, "has_goal": float(has), "holding": holding, "belt_speed": speed,
+                # recorded targets are items on the belt: they move with it
+                "target_vel": [speed, 0.0, 0.0] if has else [0.0] * 3,
                 "cmd_q": list(cmds[key].data), "cmd_s": float(suc[key].data) if key in suc else prev_suction,
             }
         )  # fmt: skip

@@ -138,6 +138,13 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
     respawned = next((t for t, k, _ in events if k == "respawned"), float("nan"))
     ready = next((t for t, k, d in events if k == "ready" and d == "restart 1"), float("nan"))
     lim = JointLimits.from_arm(DEFAULT_CELL.arm)
+
+    def diag(prefix: str, key: str) -> list[float]:
+        return [float(v[key]) for t, n, v in mon.diagnostics_history
+                if n.startswith(prefix) and key in v and t >= t_kill - 2.0]  # fmt: skip
+
+    missed = diag("fast_policy", "missed_deadlines")
+    deadlines = diag("conveyor_sim", "command_deadlines_missed")
     return {
         "node_killed": node,
         "commands": {
@@ -147,6 +154,11 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
             "gaps_over_40ms": int(np.sum(gaps > 0.040)),
             "window_s": round(float(t_cmd[-1] - t_cmd[0]), 1),
         },
+        # the sender's own view (the monitor above is an ordinary process: its receive times
+        # include its own scheduling) and the cell's: deadline events of its 40 ms watchdog
+        "fast_policy_missed_deadlines": (missed[-1] - missed[0]) if missed else None,
+        "fast_policy_tick_lateness_max_ms": max(diag("fast_policy", "tick_lateness_max_ms"), default=None),
+        "cell_command_deadlines_missed": (deadlines[-1] - deadlines[0]) if deadlines else None,
         "limit_violations": _limits_violations(t_cmd, q, lim, CONTROL_DT),
         "nan_commands": mon.bad_commands,
         "hold": {

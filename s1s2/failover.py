@@ -132,8 +132,12 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
     first_target = next((g for g in after if g[2]), None)
     t_track = float("nan")
     if first_target is not None:
-        later = np.where((t_cmd > first_target[0]) & moving)[0]
-        t_track = float(t_cmd[later[0]] - first_target[0]) if len(later) else float("nan")
+        # System 1's own record: when its current streak of policy ticks began (node clock = wall)
+        resumed = [float(v["mode_since_s"]) for t, n, v in mon.diagnostics_history
+                   if n.startswith("fast_policy") and v.get("mode") == "policy" and t > first_target[0]
+                   and float(v.get("mode_since_s", "nan")) > t_kill]  # fmt: skip
+        t_track = (min(resumed) - first_target[0]) if resumed else float("nan")
+    worst = np.argsort(gaps)[::-1][:3]
     exited = next((t for t, k, _ in events if k == "exited"), float("nan"))
     respawned = next((t for t, k, _ in events if k == "respawned"), float("nan"))
     ready = next((t for t, k, d in events if k == "ready" and d == "restart 1"), float("nan"))
@@ -152,6 +156,9 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
             "max_gap_ms": round(float(gaps.max()) * 1e3, 1),
             "p99_gap_ms": round(float(np.percentile(gaps, 99)) * 1e3, 1),
             "gaps_over_40ms": int(np.sum(gaps > 0.040)),
+            "largest_gaps_ms_at_s_after_kill": [
+                [round(float(gaps[i]) * 1e3, 1), round(float(t_cmd[i] - t_kill), 2)] for i in worst
+            ],  # fmt: skip
             "window_s": round(float(t_cmd[-1] - t_cmd[0]), 1),
         },
         # the sender's own view (the monitor above is an ordinary process: its receive times
@@ -172,7 +179,8 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
             "exit_to_ready_s": round(ready - exited, 2),
             "kill_to_first_goal_s": round(after[0][0] - t_kill, 2) if after else None,
         },
-        "tracking_after_first_target_goal_s": None if np.isnan(t_track) else round(t_track, 3),
+        # first goal with a target after the restart -> System 1 back in policy mode (from holding)
+        "policy_resumed_after_first_target_goal_s": None if np.isnan(t_track) else round(t_track, 3),
         "node_events": [[round(t - t_kill, 2), k, d] for t, k, d in events],
     }
 

@@ -343,3 +343,17 @@ def test_loop_stats_counts_late_and_slow_ticks():
     assert s.missed == 2 and s.ticks == 12
     assert 40 < s.rate_hz() < 60
     assert s.percentile_ms(50) == pytest.approx(1.0)
+
+
+def test_diagnostics_say_when_the_policy_resumed():
+    c = make()
+    for i in range(5):  # no goal: hold
+        feed(c, i * 0.02)
+        c.tick(i * 0.02)
+    assert c.diagnostics()["mode"] == "hold" and float(c.diagnostics()["mode_since_s"]) == 0.0
+    c.on_goal(pick_goal(0.1))
+    for i in range(5, 10):
+        feed(c, i * 0.02)
+        c.tick(i * 0.02)
+    d = c.diagnostics()
+    assert d["mode"] == "policy" and abs(float(d["mode_since_s"]) - 0.1) < 1e-9

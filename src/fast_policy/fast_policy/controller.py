@@ -195,6 +195,8 @@ class Controller:
         self.rejected_vacuum = 0
         self.rejected_belt = 0
         self.hold_reason = ""
+        self._mode: str | None = None
+        self.mode_since = math.nan
 
     # ---- inputs -------------------------------------------------------------------------
     def on_joint_state(self, names, position, velocity, now_s: float) -> bool:
@@ -383,6 +385,13 @@ class Controller:
         return Command(cmd, self.suction, "policy")
 
     def tick(self, now_s: float, source: ChunkSource | None = None, aim_noise=None) -> Command | None:
+        cmd = self._tick_once(now_s, source, aim_noise)
+        mode = None if cmd is None else cmd.mode
+        if mode != self._mode:  # when the current streak of policy (or hold) ticks began
+            self._mode, self.mode_since = mode, now_s
+        return cmd
+
+    def _tick_once(self, now_s: float, source, aim_noise) -> Command | None:
         st = self.prepare(now_s)
         if not isinstance(st, TickState):
             return st
@@ -406,6 +415,8 @@ class Controller:
         return {
             "holds": str(self.holds),
             "hold_reason": self.hold_reason,
+            "mode": self._mode or "none",
+            "mode_since_s": f"{self.mode_since:.3f}",  # clock of tick(now): when this mode began
             "policy_ticks": str(self.policy_ticks),
             "ik_fallbacks": str(self.ik_fallbacks),
             "bad_outputs": str(self.bad_outputs),

@@ -291,7 +291,15 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(prog="python -m s1s2_training.vlm.evaluate")
     ap.add_argument("model")
-    ap.add_argument("sets", nargs="+")
+    ap.add_argument("sets", nargs="*", help=".npz frame sets")
+    ap.add_argument(
+        "--default-episodes", type=int, default=0, help="held-out default-density episodes (seeds 900000..)"
+    )
+    ap.add_argument(
+        "--dense-episodes", type=int, default=0, help="held-out dense episodes (seeds 910000..), 2..4 items"
+    )
+    ap.add_argument("--lighting", default="daylight")
+    ap.add_argument("--work-dir", default="runs/vlm_data", help="frame cache")
     ap.add_argument("--planner", action="store_true", help="through Planner.plan (needs full frames)")
     ap.add_argument("--quant", default="nf4", choices=("nf4", "none"))
     ap.add_argument("--adapter", default="", help="fast path: adapter folder; --planner: adapter id")
@@ -301,8 +309,22 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     allres = {}
-    for path in a.sets:
-        data = load(path)
+    named = [(Path(p).stem, None) for p in a.sets]
+    from . import data as dm
+
+    for kind, n, seed0 in (
+        ("default", a.default_episodes, dm.TEST_DEFAULT_SEED0),
+        ("dense", a.dense_episodes, dm.TEST_DENSE_SEED0),
+    ):
+        if n:
+            spec = dm.FrameSpec(kind, a.lighting, dm.seeds(seed0, n), keep_full=a.planner)
+            d = dm.cached(spec, 128, a.work_dir, 2)
+            if kind == "dense":
+                d = dm.subset(d, (d["n_on_belt"] >= 2) & (d["n_on_belt"] <= 4))
+            named.append((f"heldout_{kind}_{a.lighting}_{n}ep", d))
+    for name, data in named:
+        path = name
+        data = load(next(p for p in a.sets if Path(p).stem == name)) if data is None else data
         if a.limit:
             data = {k: v[: a.limit] for k, v in data.items()}
         if a.planner:

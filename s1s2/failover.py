@@ -165,6 +165,9 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
         # include its own scheduling) and the cell's: deadline events of its 40 ms watchdog
         "fast_policy_missed_deadlines": (missed[-1] - missed[0]) if missed else None,
         "fast_policy_tick_lateness_max_ms": max(diag("fast_policy", "tick_lateness_max_ms"), default=None),
+        "fast_policy_tick_time_p99_ms_max": max(diag("fast_policy", "tick_time_p99_ms"), default=None),
+        "fast_policy_publish_p99_ms_max": max(diag("fast_policy", "publish_p99_ms"), default=None),
+        "fast_policy_gc_pause_max_ms": max(diag("fast_policy", "gc_pause_max_ms"), default=None),
         "cell_command_deadlines_missed": (deadlines[-1] - deadlines[0]) if deadlines else None,
         "limit_violations": _limits_violations(t_cmd, q, lim, CONTROL_DT),
         "nan_commands": mon.bad_commands,

@@ -1,7 +1,8 @@
 """The learned System 1 through the ROS nodes: the oracle stack (config/recycling_oracle.yaml: the
 cell, the ORACLE System 2 at 1 Hz with 0.3-0.5 s latency and 1.5 cm pick-point noise in the belt
 frame, and `fast_policy` at 50 Hz) sorts the held-out seeds at each belt speed, over DDS in real
-time. The reference is the scripted expert on the same seeds, speeds and episode length (the
+time (`--stack config/recycling_sim.yaml`: the default stack, the trained VLM planner and the
+adapter manager instead of the oracle). The reference is the scripted expert on the same seeds, speeds and episode length (the
 offline cell: the ROS node runs the same `CellSim`, reset to the same seed).
 
     python -m s1s2_training.policy.evaluate_ros --model models/policy/policy.onnx \
@@ -27,16 +28,16 @@ STACK = "config/recycling_oracle.yaml"
 
 
 def evaluate_ros(model: str, seeds=TEST_SEEDS, speeds=SPEEDS, episode_s: float = 30.0,
-                 log_dir: Path | None = None, workers: int = 2) -> dict:  # fmt: skip
+                 log_dir: Path | None = None, workers: int = 2, stack: str = STACK) -> dict:  # fmt: skip
     from s1s2.shiftday import OUTCOMES, run_episodes
 
     ref = evaluate({}, seeds, speeds, timings=(), episode_s=episode_s, workers=workers, progress=False)
     ref = ref["reference_expert"]
     per: dict[str, dict] = {}
-    bar = tqdm(total=len(seeds) * len(speeds), desc="oracle stack (ROS)", unit="ep")
+    bar = tqdm(total=len(seeds) * len(speeds), desc=f"{Path(stack).stem} (ROS)", unit="ep")
     for sp in speeds:
         over = {"conveyor_sim": [f"belt_speed:={sp}"], "fast_policy": [f"model_path:={model}"]}
-        r = run_episodes(STACK, list(seeds), episode_s, over,
+        r = run_episodes(stack, list(seeds), episode_s, over,
                          log_dir=None if log_dir is None else Path(log_dir) / f"speed_{sp:.2f}",
                          progress=lambda *_a: bar.update())  # fmt: skip
         c = dict(r["totals"])
@@ -47,7 +48,7 @@ def evaluate_ros(model: str, seeds=TEST_SEEDS, speeds=SPEEDS, episode_s: float =
     tot = {k: sum(per[s][k] for s in per) for k in OUTCOMES}
     tot["vs_expert"] = round(tot["correct"] / max(1, sum(ref[s]["correct"] for s in ref)), 3)
     per["total"] = tot
-    return {"stack": STACK, "model": model, "seeds": list(seeds), "episode_s": episode_s,
+    return {"stack": stack, "model": model, "seeds": list(seeds), "episode_s": episode_s,
             "reference_expert": ref, "ros": per,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
 
@@ -66,6 +67,9 @@ def table(res: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="models/policy/policy.onnx")
+    ap.add_argument(
+        "--stack", default=STACK, help="config/recycling_sim.yaml: the trained planner instead of the oracle"
+    )
     ap.add_argument("--seeds", default="1000-1011")
     ap.add_argument("--speeds", default="0.06,0.10,0.15")
     ap.add_argument("--episode-s", type=float, default=30.0)
@@ -73,7 +77,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     res = evaluate_ros(
-        a.model, _range(a.seeds), [float(s) for s in a.speeds.split(",")], a.episode_s, a.log_dir
+        a.model,
+        _range(a.seeds),
+        [float(s) for s in a.speeds.split(",")],
+        a.episode_s,
+        a.log_dir,
+        stack=a.stack,
     )
     print(table(res))
     if a.out:

@@ -152,8 +152,11 @@ def test_parsed_answer_becomes_a_belt_frame_target(planner, camera, image, monke
     r = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
     assert r.target_label == "aluminium_can" and r.bin_id == "metal" and r.confidence == pytest.approx(0.999)
     # Camera above (0, -0.45, 1.8); plane z = 0.3 is 1.5 m away; f = 200 px: 60 px up = 0.45 m to +y.
-    np.testing.assert_allclose(r.target_world, [0.75, 0.0, 0.3], atol=1e-9)
-    np.testing.assert_allclose(r.target_belt, [0.75 - 0.25, 0.0, 0.3], atol=1e-9)
+    # x, y where the pixel's ray meets the belt plane; z on the item: the class's nominal top
+    top = 0.3 + 2.0 * planner.cell.item_class("aluminium_can").half_height()
+    np.testing.assert_allclose(r.target_world, [0.75, 0.0, top], atol=1e-9)
+    np.testing.assert_allclose(r.target_belt, [0.75 - 0.25, 0.0, top], atol=1e-9)
+    assert top > 0.3
     metal = planner.cell.bin("metal")
     np.testing.assert_allclose(r.place_world[:2], metal.center)
     assert r.place_world[2] > metal.size[2]

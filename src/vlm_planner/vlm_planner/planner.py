@@ -348,6 +348,10 @@ class Planner:
             return f"pixel ({parsed.u:.1f}, {parsed.v:.1f}) does not see the belt plane"
         if abs(p_world[1]) > self.cell.belt.width / 2 + cfg.belt_margin:  # the belt is centred on y = 0
             return f"pick point y={p_world[1]:.3f} m is off the belt"
+        # The pixel is the pick point's projection at belt height (no parallax from the item's
+        # unknown height); the goal's pick point is on the item (Goal.msg): the class's nominal top.
+        p_world = p_world.copy()
+        p_world[2] = cfg.pick_plane_z + 2.0 * self.cell.item_class(parsed.label).half_height()
         bin_id = cfg.class_to_bin[parsed.label]
         result.target_label = parsed.label
         result.pixel = (parsed.u, parsed.v)

@@ -152,7 +152,9 @@ def test_goal_carries_image_stamp_belt_frame_and_latent(harness):
     odo = 2.0 + 0.1 * (stamp2 - 999.5)
     assert goal.target_pose.position.x == pytest.approx(0.75 - odo, abs=1e-6)
     assert goal.target_pose.position.y == pytest.approx(0.0, abs=1e-6)
-    assert goal.target_pose.position.z == pytest.approx(0.30, abs=1e-6)
+    # on the item: the belt plane (0.30 m) + the class's nominal height
+    top = 0.30 + 2.0 * harness.node.planner.cell.item_class("glass_bottle").half_height()
+    assert goal.target_pose.position.z == pytest.approx(top, abs=1e-6) and top > 0.30
     assert goal.place_pose.position.z > 0.25
 
     # Diagnostics name the adapter, quantisation and trained state (as the model card says).

@@ -492,13 +492,23 @@ def hotswap_latency(quick: bool) -> dict:
     except ImportError as exc:
         return {"error": f"not available ({exc})"}
     planner = Planner(PlannerConfig())
-    names = planner.library_adapters
+    root = resolve_path("models/adapters")
+
+    def shape(name: str) -> str:  # peft's in-place hot swap needs the same LoRA settings
+        cfg = json.loads((root / name / "adapter_config.json").read_text())
+        keys = ("r", "lora_alpha", "lora_dropout", "target_modules", "use_dora", "bias")
+        return json.dumps({k: cfg.get(k) for k in keys}, sort_keys=True, default=str)
+
+    groups: dict[str, list[str]] = {}
+    for n in planner.library_adapters:
+        groups.setdefault(shape(n), []).append(n)
+    names = max(groups.values(), key=len, default=[])
     if len(names) < 2:
-        return {"error": "needs two adapters"}
+        return {"error": "needs two adapters with the same LoRA settings"}
     planner.swap_adapter(names[0])
     ms = []
     for k in range(4 if quick else 12):
-        src = resolve_path("models/adapters") / names[1 + k % (len(names) - 1)]
+        src = root / names[1 + k % (len(names) - 1)]
         t0 = time.perf_counter()
         hotswap_adapter(planner.switcher.peft, str(src), adapter_name=names[0])
         ms.append((time.perf_counter() - t0) * 1e3)

@@ -4,11 +4,14 @@ ROS_DOMAIN_ID, set in tests/conftest.py), observed by an independent subscriber.
 Tolerances are the product targets, wide enough for a loaded 2-core machine: rates are averaged
 over a 30 s window; detailed timing belongs to the benchmarks, not here."""
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -165,26 +168,48 @@ def test_ctrl_c_shuts_everything_down_cleanly():
         env=_env(),
         start_new_session=True,
     )
-    out = []
-    deadline = time.monotonic() + 240
-    for line in proc.stdout:
-        out.append(line)
-        if "nodes of" in line and "ready" in line:
-            break
-        assert time.monotonic() < deadline, "".join(out[-20:])
-    pids_before = _node_pids()
-    assert pids_before, "no node processes found while the stack runs"
-    os.killpg(proc.pid, signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, "".join(out[-20:]) + rest
-    time.sleep(1.0)
-    assert not (_node_pids() & pids_before), "node processes left running after Ctrl-C"
+    pids_before: set[int] = set()
+    try:
+        out = []
+        deadline = time.monotonic() + 240
+        for line in proc.stdout:
+            out.append(line)
+            if "nodes of" in line and "ready" in line:
+                break
+            assert time.monotonic() < deadline, "".join(out[-20:])
+        # this launcher's nodes only (each runs in its own session, as the launcher's child):
+        # other stacks on a shared machine must not decide the test
+        pids_before = _node_pids(proc.pid)
+        assert pids_before, "no node processes found while the stack runs"
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, "".join(out[-20:]) + rest
+        time.sleep(1.0)
+        assert not {p for p in pids_before if _alive(p)}, "node processes left running after Ctrl-C"
+    finally:  # never leave a stack behind for the next test or run, whatever failed
+        for pid in [proc.pid, *pids_before]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
-def _node_pids() -> set[int]:
-    out = subprocess.run(
-        ["pgrep", "-f", "lib/(conveyor_sim|vlm_planner|fast_policy|adapter_manager)/"],
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {int(p) for p in out.split()}
+def _node_pids(parent: int) -> set[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
+    pids = {int(p) for p in out.split()}
+    pattern = re.compile(r"lib/(conveyor_sim|vlm_planner|fast_policy|adapter_manager)/")
+    return {p for p in pids if pattern.search(_cmdline(p))}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

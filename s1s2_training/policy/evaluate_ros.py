@@ -28,7 +28,8 @@ STACK = "config/recycling_oracle.yaml"
 
 
 def evaluate_ros(model: str, seeds=TEST_SEEDS, speeds=SPEEDS, episode_s: float = 30.0,
-                 log_dir: Path | None = None, workers: int = 2, stack: str = STACK) -> dict:  # fmt: skip
+                 log_dir: Path | None = None, workers: int = 2, stack: str = STACK,
+                 params: dict[str, list[str]] | None = None) -> dict:  # fmt: skip
     from s1s2.shiftday import OUTCOMES, run_episodes
 
     ref = evaluate({}, seeds, speeds, timings=(), episode_s=episode_s, workers=workers, progress=False)
@@ -36,7 +37,9 @@ def evaluate_ros(model: str, seeds=TEST_SEEDS, speeds=SPEEDS, episode_s: float =
     per: dict[str, dict] = {}
     bar = tqdm(total=len(seeds) * len(speeds), desc=f"{Path(stack).stem} (ROS)", unit="ep")
     for sp in speeds:
-        over = {"conveyor_sim": [f"belt_speed:={sp}"], "fast_policy": [f"model_path:={model}"]}
+        over = {k: list(v) for k, v in (params or {}).items()}
+        over.setdefault("conveyor_sim", []).append(f"belt_speed:={sp}")
+        over.setdefault("fast_policy", []).append(f"model_path:={model}")
         r = run_episodes(stack, list(seeds), episode_s, over,
                          log_dir=None if log_dir is None else Path(log_dir) / f"speed_{sp:.2f}",
                          progress=lambda *_a: bar.update())  # fmt: skip
@@ -49,7 +52,7 @@ def evaluate_ros(model: str, seeds=TEST_SEEDS, speeds=SPEEDS, episode_s: float =
     tot["vs_expert"] = round(tot["correct"] / max(1, sum(ref[s]["correct"] for s in ref)), 3)
     per["total"] = tot
     return {"stack": stack, "model": model, "seeds": list(seeds), "episode_s": episode_s,
-            "reference_expert": ref, "ros": per,
+            "params": params or {}, "reference_expert": ref, "ros": per,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
 
 
@@ -74,8 +77,12 @@ def main(argv=None) -> int:
     ap.add_argument("--speeds", default="0.06,0.10,0.15")
     ap.add_argument("--episode-s", type=float, default=30.0)
     ap.add_argument("--log-dir", type=Path, default=None, help="node logs per speed")
+    ap.add_argument("--param", action="append", default=[], metavar="NODE:PARAM:=VALUE")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
+    from s1s2.launcher import parse_overrides
+
+    params = parse_overrides(a.param)
     res = evaluate_ros(
         a.model,
         _range(a.seeds),
@@ -83,6 +90,7 @@ def main(argv=None) -> int:
         a.episode_s,
         a.log_dir,
         stack=a.stack,
+        params=params,
     )
     print(table(res))
     if a.out:

@@ -140,7 +140,10 @@ def run_node(
         if callable(run):
             run(executor)  # the node drives its executor itself (fast_policy's real-time loop)
         else:
-            executor.spin()
+            # spin_once with a timeout, not spin(): a node with no timer would otherwise sit in the
+            # C-level wait forever, and the SIGINT/SIGTERM handler (Python) would never run.
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.25)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

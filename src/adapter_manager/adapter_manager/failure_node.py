@@ -128,31 +128,39 @@ class FailureRecorderNode(Node):
             self._writer = None
 
 
-def read_failures(paths) -> list[dict]:
+def read_failures(paths, warn=print) -> list[dict]:
     """The records of failure MCAP files: [{kind, stamp, detail, image (HxWx3 uint8), truth
-    (GroundTruth or None), goal, context}], in file order."""
+    (GroundTruth or None), goal, context}], in file order. Read as a stream, so a file whose
+    recorder was killed (no footer) still gives every record up to its last complete chunk;
+    `warn` says which file ended early."""
     import numpy as np
-    from mcap.reader import make_reader
+    from mcap.reader import NonSeekingReader
     from mcap_ros2.decoder import DecoderFactory
 
     out = []
     for path in sorted(Path(p) for p in paths):
         frame: dict = {}
+        n0 = len(out)
         with open(path, "rb") as fh:
-            reader = make_reader(fh, decoder_factories=[DecoderFactory()])
-            for _, ch, _msg, m in reader.iter_decoded_messages(log_time_order=False):  # as written
-                if ch.topic == topics.CAMERA_IMAGE.name:
-                    frame = {"image": np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3).copy(),
-                             "truth": None, "goal": None, "context": None}  # fmt: skip
-                elif ch.topic == topics.FRAME_GROUND_TRUTH.name:
-                    frame["truth"] = m
-                elif ch.topic == topics.GOAL_TOPIC.name:
-                    frame["goal"] = m
-                elif ch.topic == topics.CONTEXT.name:
-                    frame["context"] = m
-                elif ch.topic == FAILURE_TOPIC:
-                    out.append(frame | json.loads(m.data))
-                    frame = {}
+            reader = NonSeekingReader(fh, decoder_factories=[DecoderFactory()])
+            try:
+                for _, ch, _msg, m in reader.iter_decoded_messages(log_time_order=False):  # as written
+                    if ch.topic == topics.CAMERA_IMAGE.name:
+                        frame = {"image": np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3).copy(),
+                                 "truth": None, "goal": None, "context": None}  # fmt: skip
+                    elif ch.topic == topics.FRAME_GROUND_TRUTH.name:
+                        frame["truth"] = m
+                    elif ch.topic == topics.GOAL_TOPIC.name:
+                        frame["goal"] = m
+                    elif ch.topic == topics.CONTEXT.name:
+                        frame["context"] = m
+                    elif ch.topic == FAILURE_TOPIC:
+                        out.append(frame | json.loads(m.data))
+                        frame = {}
+            except Exception as exc:  # noqa: BLE001 - a truncated file (recorder killed): keep what was read
+                warn(
+                    f"{path}: ends early ({type(exc).__name__}: {exc}); kept its first {len(out) - n0} records"
+                )
     return out
 
 

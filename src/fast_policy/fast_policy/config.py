@@ -57,7 +57,8 @@ class FastPolicyConfig(ControllerConfig):
         2.0, "goal validity when a goal's valid_for is 0", min=0.05, max=60.0
     )  # fmt: skip
     goal_timeout_margin_s: float = param(
-        0.1, "extra seconds after header.stamp + valid_for before the goal counts as stale", min=0.0, max=10.0
+        0.03, "extra seconds after header.stamp + valid_for before the goal counts as stale (clock skew between "
+        "the planner and System 1); the arm then decelerates to a hold within its limits", min=0.0, max=10.0
     )  # fmt: skip
     realtime_priority: int = param(
         80, "SCHED_FIFO priority of the control-loop thread (0 = normal scheduling); needs root or "

@@ -151,11 +151,20 @@ def episode(spec: FrameSpec, seed: int, image_size: int) -> list[dict]:
 
 def frame(sim, camera, seed: int, image_size: int, keep_full: bool = False) -> dict:
     """The labelled frame of the sim's current state."""
+    row = labelled_row(sim.render(), sim.ground_truth(), camera, sim.desc.arm, image_size, keep_full)
+    row.update(
+        holding=int(sim.holding() is not None), belt_position=sim.belt_position(), time=sim.time, seed=seed
+    )
+    return row
+
+
+def labelled_row(image, items, camera, arm, image_size: int, keep_full: bool = False) -> dict:
+    """A training / test row from a camera image and the ground truth of that moment (the sim's
+    items, or a recorded /sim/frame_ground_truth read back by `conveyor_sim.items.items_from_msg`):
+    the label is the item the scripted expert would pick (select_target), or a hold."""
     from conveyor_sim.expert import select_target
 
-    image = sim.render()
-    items = sim.ground_truth()
-    tgt = select_target(items, sim.desc.arm)
+    tgt = select_target(items, arm)
     item_cls = np.full(MAX_ITEMS, -1, np.int16)
     item_uv = np.zeros((MAX_ITEMS, 2), np.float32)
     item_state = np.zeros(MAX_ITEMS, np.int8)  # 1 on belt, 2 grasped, 3 free (falling / off belt)
@@ -176,11 +185,11 @@ def frame(sim, camera, seed: int, image_size: int, keep_full: bool = False) -> d
         "item_uv": item_uv,
         "item_state": item_state,
         "n_on_belt": sum(1 for it in items if it.on_belt and not it.grasped),
-        "n_candidates": candidates(items, sim.desc.arm),
-        "holding": int(sim.holding() is not None),
-        "belt_position": sim.belt_position(),
-        "time": sim.time,
-        "seed": seed,
+        "n_candidates": candidates(items, arm),
+        "holding": int(any(it.grasped for it in items)),
+        "belt_position": 0.0,
+        "time": 0.0,
+        "seed": -1,
     }
     if keep_full:
         row["image"] = image

@@ -73,6 +73,12 @@ class ConveyorSimConfig(SimConfig):
         "ground truth (incoming commands are counted, not applied)",
         choices=("stack", "expert"),
     )
+    lighting_spec: str = param(
+        "",
+        'custom lighting as JSON, e.g. \'{"name": "sodium_vapour", "colour_temp_k": 1900, "intensity": 0.7}\' '
+        "(fields of conveyor_sim.lighting.custom_domain); replaces 'lighting' at start-up; '' = 'lighting'",
+        read_only=True,
+    )
     lighting_schedule: str = param(
         "", "shift-day timeline 'domain:seconds,domain:seconds,...' (repeats); '' = fixed lighting"
     )  # fmt: skip
@@ -91,6 +97,7 @@ class ConveyorSimConfig(SimConfig):
     def __post_init__(self):
         super().__post_init__()
         parse_schedule(self.lighting_schedule)
+        parse_lighting_spec(self.lighting_spec)
         if 0.0 < self.camera_rate_hz < 0.5:
             raise ConfigError(
                 f"parameter 'camera_rate_hz': {self.camera_rate_hz!r} is below 0.5 (0 = the cell's)"
@@ -98,6 +105,25 @@ class ConveyorSimConfig(SimConfig):
 
     def sim_config(self) -> SimConfig:
         return SimConfig(**{k: getattr(self, k) for k in SimConfig.__dataclass_fields__})
+
+
+def parse_lighting_spec(text: str):
+    """JSON lighting spec -> LightingDomain; '' -> None. Raises ConfigError naming the bad value."""
+    import json
+
+    from conveyor_sim.lighting import custom_domain
+
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        spec = json.loads(text)
+        if not isinstance(spec, dict):
+            raise ValueError(f"expected a JSON object, got {type(spec).__name__}")
+        spec = dict(spec)
+        return custom_domain(spec.pop("name", "custom"), **spec)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"parameter 'lighting_spec': {text[:200]!r}: {exc}") from exc
 
 
 def parse_schedule(text: str) -> ShiftSchedule | None:

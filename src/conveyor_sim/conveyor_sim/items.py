@@ -75,6 +75,22 @@ class _Slot:
     item: Item | None = None
 
 
+def items_from_msg(msg, belt_speed: float) -> list[ItemTruth]:
+    """Items of an s1s2_interfaces/GroundTruth message (duck-typed: no rclpy here); the message has
+    no velocities, so items on the belt get `belt_speed` along x, as the cell moves them."""
+    out = []
+    for it in msg.items:
+        pos = np.array([it.pose.position.x, it.pose.position.y, it.pose.position.z])
+        q = it.pose.orientation
+        size = np.array([it.size.x, it.size.y, it.size.z])
+        vel = np.array([belt_speed if it.on_belt else 0.0, 0.0, 0.0])
+        out.append(
+            ItemTruth(it.item_id, it.class_label, it.bin_id, pos, np.array([q.w, q.x, q.y, q.z]), vel, size,
+                      pos + np.array([0.0, 0.0, size[2] / 2]), bool(it.on_belt), bool(it.grasped))
+        )  # fmt: skip
+    return out
+
+
 @dataclass
 class Item:
     item_id: str

@@ -48,6 +48,9 @@ class ConveyorSimNode(Node):
         except CellError as exc:
             raise cfg.ConfigError(f"parameter 'cell': {exc}") from exc
         self.sim = CellSim(p.sim_config(), cell)
+        spec = cfg.parse_lighting_spec(p.lighting_spec)
+        if spec is not None:
+            self.sim.set_lighting(spec)
         self.controller = p.controller
         self.camera_rate_hz = p.camera_rate_hz or cell.camera.rate_hz
         self.expert = ExpertDriver(self.sim, CONTROL_DT) if self.controller == "expert" else None

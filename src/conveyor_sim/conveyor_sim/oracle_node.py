@@ -20,7 +20,7 @@ from geometry_msgs.msg import Pose
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from conveyor_sim.items import ItemTruth
+from conveyor_sim.items import items_from_msg
 from conveyor_sim.oracle import OraclePlan, OraclePlanner
 from s1s2 import topics
 from s1s2.cell import DEFAULT_CELL_PATH, CellError, load_cell
@@ -124,25 +124,14 @@ class OraclePlannerNode(Node):
         if msg.velocity and np.isfinite(msg.velocity[0]):
             self._belt_speed = float(msg.velocity[0])
 
-    def _items(self, msg: GroundTruth) -> list[ItemTruth]:
-        out = []
-        for it in msg.items:
-            pos = np.array([it.pose.position.x, it.pose.position.y, it.pose.position.z])
-            q = it.pose.orientation
-            size = np.array([it.size.x, it.size.y, it.size.z])
-            vel = np.array([self._belt_speed if it.on_belt else 0.0, 0.0, 0.0])
-            out.append(
-                ItemTruth(it.item_id, it.class_label, it.bin_id, pos, np.array([q.w, q.x, q.y, q.z]), vel, size,
-                          pos + np.array([0.0, 0.0, size[2] / 2]), bool(it.on_belt), bool(it.grasped))
-            )  # fmt: skip
-        return out
-
     def _on_plan(self) -> None:
         msg = self._truth
         if msg is None:
             return
         stamp = stamp_to_sec(msg.header.stamp)
-        self._pending.append(self.oracle.plan(stamp, self._items(msg), msg.belt_position))
+        self._pending.append(
+            self.oracle.plan(stamp, items_from_msg(msg, self._belt_speed), msg.belt_position)
+        )
 
     def _on_publish(self) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9

@@ -9,6 +9,8 @@ s1s2 planner ...          vlm_planner tools
 s1s2 adapters ...         adapter_manager tools
 s1s2 memory ...           memory a fine-tuning / inference job needs, and whether it fits a device
 s1s2 failover [--soak S]  what a System 2 crash costs: command gaps, hold, respawn, sorting with kills
+s1s2 nightly ...          train, gate and register an adapter from the day's recorded failures
+s1s2 nightly cycle        one full cycle: a day in new lighting, the nightly run, the next day
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ COMMANDS = {
     "adapters": "adapter_manager.cli:main",
     "memory": "s1s2.memory:main",
     "failover": "s1s2.failover:main",
+    "nightly": "s1s2_training.nightly:main",
 }
 
 

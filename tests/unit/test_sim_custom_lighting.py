@@ -42,3 +42,21 @@ def test_bad_specs_are_refused_naming_the_field(spec, pattern):
 
 def test_named_domains_are_untouched():
     assert np.allclose(DOMAINS["daylight"].white_balance, (1.0, 1.0, 1.0))
+
+
+def test_lighting_spec_parameter_is_validated_and_names_the_bad_value():
+    from conveyor_sim.config import ConfigError, ConveyorSimConfig, parse_lighting_spec
+
+    dom = parse_lighting_spec('{"name": "sodium_vapour", "colour_temp_k": 1900, "intensity": 0.7}')
+    assert dom.name == "sodium_vapour" and dom.colour_temp_k == 1900.0 and dom.intensity == 0.7
+    assert parse_lighting_spec("") is None
+    for bad, words in (
+        ('{"intensity": 99}', "intensity = 99"),
+        ("[1, 2]", "expected a JSON object"),
+        ("{not json", "lighting_spec"),
+        ('{"name": "daylight"}', "not a named domain"),
+        ('{"colour": 3}', "unknown field"),
+    ):
+        with pytest.raises(ConfigError, match="lighting_spec") as e:
+            ConveyorSimConfig(lighting_spec=bad)
+        assert words in str(e.value), str(e.value)

@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="runs/nightly_cycle")
     ap.add_argument("--steps", type=int, default=NightlyConfig.steps)
     ap.add_argument("--mix", type=float, default=NightlyConfig.mix)
-    ap.add_argument("--skip-day1", action="store_true", help="reuse <work>/day1 (its recordings and counts)")
+    ap.add_argument("--lr", type=float, default=NightlyConfig.lr)
+    ap.add_argument("--skip-day1", action="store_true",
+                    help="reuse <work>/day1 (recordings and counts) and the control day if there is one")  # fmt: skip
     a = ap.parse_args(argv)
     spec = json.loads(a.lighting_spec)
     work = resolve_path(a.work)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         (work / "day1.json").write_text(json.dumps(result["day1"], indent=1))
     else:
         result["day1"] = json.loads((work / "day1.json").read_text())
-    cfg = NightlyConfig(context=spec["name"], steps=a.steps, mix=a.mix)
+    cfg = NightlyConfig(context=spec["name"], steps=a.steps, mix=a.mix, lr=a.lr)
     night = run(cfg, [work / "day1" / "failures"], library=work / "adapters",
                 classifier=work / "lighting" / "classifier.json", report_dir=work / "nightly")  # fmt: skip
     result["nightly"] = {
@@ -112,10 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     if night["registered"]:
         result["day2"] = run_day("day2", work, spec, a.seed + 1, a.day_s)
-    if not a.no_control:  # the same day 2 with what shipped: what the night changed, on the same items
+    control = work / "day2_control.json"
+    if a.skip_day1 and control.exists():  # what shipped does not change with the night: reuse it
+        result["day2_control"] = json.loads(control.read_text())
+    elif not a.no_control:  # the same day 2 with what shipped: what the night changed, on the same items
         result["day2_control"] = run_day("day2_control", work, spec, a.seed + 1, a.day_s,
                                          str(resolve_path("models/adapters")),
                                          str(resolve_path("models/lighting/classifier.json")))  # fmt: skip
+        control.write_text(json.dumps(result["day2_control"], indent=1))
     result["seconds"] = round(time.time() - t0, 1)
     (work / "cycle.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     (work / "cycle.md").write_text(cycle_markdown(result))

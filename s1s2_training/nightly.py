@@ -352,7 +352,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for spec in param_specs(NightlyConfig, ros_only=False):
         kind = type(spec.default)
         p.add_argument("--" + spec.name.replace("_", "-"), type=kind, default=spec.default,
-                       required=spec.name == "context", help=f"{spec.help} (default {spec.default!r})")  # fmt: skip
+                       required=spec.name == "context", help=f"{spec.description} (default {spec.default!r})")  # fmt: skip
     p.add_argument("--base", default="models/sim_vlm")
     p.add_argument("--library", default="models/adapters")
     p.add_argument("--classifier", default="models/lighting/classifier.json")

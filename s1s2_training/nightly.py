@@ -82,6 +82,11 @@ def load_day(paths, cfg: NightlyConfig, image_size: int) -> tuple[dict, dict, np
     from .vlm.evaluate import camera
 
     files = [Path(p) for p in paths]
+    missing = [str(p) for p in files if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"failure recording(s) {missing} do not exist (failure_recorder's output_dir?)"
+        )
     files = [f for p in files for f in (sorted(p.glob("*.mcap")) if p.is_dir() else [p])]
     if not files:
         raise FileNotFoundError(f"no failure recordings (*.mcap) in {[str(p) for p in paths]}")

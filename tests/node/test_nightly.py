@@ -124,3 +124,17 @@ def test_a_killed_recorders_file_still_reads(tmp_path):
     recs = read_failures([cut], warn=warnings.append)
     assert len(recs) == 5 and all(r["image"] is not None for r in recs)
     assert len(warnings) == 1 and "ends early" in warnings[0]
+
+
+def test_cli_parses_and_reports_a_missing_recording(tmp_path, capsys):
+    from s1s2_training.nightly import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "--max-general-drop-pts" in capsys.readouterr().out
+    assert main(["--failures", str(tmp_path / "nowhere"), "--context", "night2"]) == 2
+    assert "nowhere'] do not exist" in capsys.readouterr().err
+    assert main(["--failures", str(tmp_path), "--context", "night2"]) == 2
+    assert "no failure recordings" in capsys.readouterr().err
+    assert main(["--failures", str(tmp_path), "--context", "bad/id"]) == 2
+    assert "not a valid adapter id" in capsys.readouterr().err

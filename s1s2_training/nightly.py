@@ -50,7 +50,12 @@ class NightlyConfig:
     alpha: int = param(16, "LoRA alpha", min=1, max=1024)
     mix: float = param(0.5, "lambda: share of general daylight frames in every batch", min=0.0, max=0.95)
     steps: int = param(600, "optimiser steps", min=1, max=100000)
-    lr: float = param(2e-3, "peak learning rate", min=1e-6, max=1.0)
+    lr: float = param(
+        5e-4,
+        "peak learning rate (2e-3, the finetune default, forgot 6.5 daylight points here)",
+        min=1e-6,
+        max=1.0,
+    )
     seed: int = param(0, "training seed", min=0, max=2**31 - 1)
     belt_speed: float = param(-1.0, "belt speed during the day, m/s (labels); negative = the cell's nominal", min=-1.0, max=1.0)  # fmt: skip
     daylight_episodes: int = param(16, "general daylight training episodes (mixing)", min=1, max=1000)

@@ -126,6 +126,35 @@ def test_stale_goal_holds_and_decelerates_within_accel():
     assert speeds[-1] < 1e-9  # and came to a stop
 
 
+def test_arm_is_at_rest_by_the_time_the_goal_goes_stale():
+    """The hold starts early enough (stopping time at the acceleration limit) that the arm is
+    still when stamp + valid_for + margin is reached, not after it; it holds until a newer goal."""
+    c = make()
+    t, q, v = 0.0, HOME.copy(), np.zeros(4)
+    valid = 0.5
+    c.on_goal(pick_goal(t, target=(-0.3, -0.1, 0.45), valid=valid))
+    expiry = valid + c.goals.timeout_margin_s
+    moving_before, rows = 0.0, []
+    while t < expiry + 0.3:
+        t += 0.02
+        feed(c, t, q=q, qd=v)
+        cmd = c.tick(t)
+        v_new = (cmd.positions - q) / 0.02
+        rows.append((t, cmd.mode, np.abs(v_new).max()))
+        moving_before = max(moving_before, np.abs(v_new).max() if t < expiry - 0.3 else 0.0)
+        q, v = cmd.positions, v_new
+    assert moving_before > 0.3  # it was moving fast
+    at_expiry = [s for tt, _, s in rows if tt >= expiry - 1e-9]
+    assert max(at_expiry) < 1e-9, rows  # still at and after the expiry
+    modes = [m for _, m, _ in rows]
+    first_hold = modes.index("hold")
+    assert all(m == "hold" for m in modes[first_hold:]) and c.hold_reason == "goal stale"
+    assert rows[first_hold][0] < expiry  # the hold began before the goal was stale
+    c.on_goal(pick_goal(t, target=(-0.3, -0.1, 0.45), valid=valid))  # a newer goal: tracking again
+    feed(c, t + 0.02, q=q, qd=v)
+    assert c.tick(t + 0.02).mode == "policy"
+
+
 @pytest.mark.parametrize("where", ["vacuum", "goal", "joint", "belt", "policy"])
 def test_nan_anywhere_holds_never_nan_command(where):
     pol = Towards()

@@ -195,6 +195,7 @@ class Controller:
         self.rejected_vacuum = 0
         self.rejected_belt = 0
         self.hold_reason = ""
+        self._expiring_stamp: float | None = None  # a goal held out because it is about to expire
         self._mode: str | None = None
         self.mode_since = math.nan
 
@@ -284,6 +285,16 @@ class Controller:
         if now_s - self._vacuum_time > cfg.vacuum_timeout_s:
             return self._hold("vacuum reading stale")
         goal = self.goals.current(now_s, self.belt_odometry)
+        if goal is not None:
+            # Stop BY the goal's expiry, not after it: once the time left is what a hold needs to
+            # bring the arm to rest, hold, and keep holding until a newer goal arrives.
+            g = self.goals.goal
+            if (
+                self._expiring_stamp == g.stamp_s
+                or self.goals.remaining(now_s) <= self.limiter.stopping_time()
+            ):
+                self._expiring_stamp = g.stamp_s
+                return self._hold("goal stale")
         if goal is None:
             if self.goals.goal is None:
                 return self._hold("no goal")

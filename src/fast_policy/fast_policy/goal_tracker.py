@@ -107,6 +107,11 @@ class GoalTracker:
         g = self.goal
         return self.default_valid_for_s if g is None or g.valid_for_s <= 0 else g.valid_for_s
 
+    def remaining(self, now_s: float) -> float | None:
+        """Seconds until the goal goes stale (None without a goal; negative once stale)."""
+        age = self.age(now_s)
+        return None if age is None else self.valid_for() + self.timeout_margin_s - age
+
     def is_fresh(self, now_s: float) -> bool:
         age = self.age(now_s)
         return age is not None and age <= self.valid_for() + self.timeout_margin_s

@@ -120,6 +120,14 @@ class SafetyLimiter:
             self.clamped += 1
         return cmd, True
 
+    def stopping_time(self) -> float:
+        """Seconds a hold takes from the last command to standstill (whole ticks, at the
+        acceleration limit); 0 before the first command."""
+        if self.v is None:
+            return 0.0
+        ticks = np.ceil(np.abs(self.v) / (self.limits.max_acceleration * self.dt) - 1e-9)
+        return float(ticks.max(initial=0.0)) * self.dt
+
     def hold(self) -> np.ndarray:
         """Safe hold: decelerate at most at the acceleration limit to a stop, then stay there."""
         if self.q is None:

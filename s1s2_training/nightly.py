@@ -59,6 +59,10 @@ class NightlyConfig:
     seed: int = param(0, "training seed", min=0, max=2**31 - 1)
     belt_speed: float = param(-1.0, "belt speed during the day, m/s (labels); negative = the cell's nominal", min=-1.0, max=1.0)  # fmt: skip
     daylight_episodes: int = param(16, "general daylight training episodes (mixing)", min=1, max=1000)
+    max_confident_wrong: float = param(
+        0.02, "the adapter's own min_confidence: the lowest threshold at which at most this share of the "
+        "held-out frames carry a wrong pick above it", min=0.0, max=1.0,
+    )  # fmt: skip
 
     def __post_init__(self):
         from s1s2.adapters import valid_adapter_id
@@ -176,6 +180,28 @@ def refit_classifier(
     return metrics
 
 
+def adapter_threshold(base_dir: Path, adapter_dir: Path, data: dict, max_rate: float) -> tuple[float, dict]:
+    """The adapter's own min_confidence: the card's calibration (fitted on the base in daylight)
+    applied to the adapter's answers on `data`, thresholded so that at most `max_rate` of the
+    frames carry a wrong pick (wrong class or > 5 cm) above it (calibrate.choose_threshold)."""
+    from .vlm.calibrate import choose_threshold
+    from .vlm.evaluate import evaluate
+
+    ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0)
+    conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
+    n = len(data["label"])
+    t = choose_threshold(conf[picked], good[picked], n, max_rate)
+    act = picked & (conf >= t)
+    return round(t, 4), {
+        "max_rate": max_rate,
+        "frames": n,
+        "acted_picks": int(act.sum()),
+        "acted_right": int((act & good).sum()),
+        "confident_wrong_per_frame": round(float((act & ~good).sum() / max(1, n)), 4),
+        "data": "the held-out failures (the latest share of the day)",
+    }
+
+
 def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models/adapters",
         classifier="models/lighting/classifier.json", classifier_out: str = "", report_dir="runs/nightly",
         work_dir="runs/vlm_data", dry_run: bool = False) -> dict:  # fmt: skip
@@ -223,6 +249,9 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
             flush=True,
         )
         m = measure(base_dir, adir, test, day_test)
+        m["min_confidence"], m["confidence_threshold"] = adapter_threshold(
+            base_dir, adir, test, cfg.max_confident_wrong
+        )
         gain = 100 * (m["adapter_domain"]["item_acc"] - m["base_domain"]["item_acc"])
         drop = 100 * (m["base_daylight"]["item_acc"] - m["adapter_daylight"]["item_acc"])
         ok_gain, ok_drop = gain >= cfg.min_gain_pts, drop <= cfg.max_general_drop_pts
@@ -338,6 +367,11 @@ def write_report(r: dict, out: Path) -> None:
         "",
         f"Gate: context gain {g['context_gain_pts']} points (need >= {g['min_gain_pts']}), daylight drop "
         f"{g['general_drop_pts']} points (allowed <= {g['max_general_drop_pts']}): **{g['why']}**.",
+        "",
+        f"The adapter's own min_confidence: {m['min_confidence']} (at most {m['confidence_threshold']['max_rate']:.0%} "
+        f"of the held-out frames carry a wrong pick above it; it acts on {m['confidence_threshold']['acted_picks']} "
+        f"of {m['confidence_threshold']['frames']} held-out frames, {m['confidence_threshold']['acted_right']} of them right). "
+        "The planner uses it while this adapter is active (the model card's threshold was fitted on the base in daylight).",
         "",
         f"Registered: {'yes, ' + r.get('adapter', '') if r.get('registered') else 'no (the library is unchanged)'}.",
     ]

@@ -120,3 +120,45 @@ def _planner():
     if "p" not in _PLANNER:
         _PLANNER["p"] = Planner(PlannerConfig(adapter_library=""))
     return _PLANNER["p"]
+
+
+def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
+    """The card's min_confidence was fitted on the base in daylight; an adapter whose manifest
+    carries its own (s1s2 nightly: calibrated on its held-out frames) is gated by that one."""
+    import json
+    import shutil
+
+    from s1s2 import resolve_path
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.geometry import CameraModel
+    from vlm_planner.planner import Planner
+
+    lib = tmp_path / "adapters"
+    shutil.copytree(resolve_path("models/adapters/night_noise"), lib / "night_noise")
+    shutil.copytree(resolve_path("models/adapters/night_noise"), lib / "plain")
+    for name, thr in (("night_noise", 0.3), ("plain", None)):
+        path = lib / name / "s1s2_adapter.json"
+        m = json.loads(path.read_text())
+        m["adapter_id"] = name
+        m["metrics"].pop("min_confidence", None)
+        if thr is not None:
+            m["metrics"]["min_confidence"] = thr
+        path.write_text(json.dumps(m))
+    planner = Planner(PlannerConfig(adapter_library=str(lib)))
+    assert planner.min_confidence > 0.5  # the card's
+    real = planner._infer
+
+    def fake(img, prompt):
+        inf = real(img, prompt)
+        inf.text, inf.confidence = "label=pet_bottle u=160 v=60", 0.5
+        return inf
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    img, cam = np.zeros((240, 320, 3), np.uint8), CameraModel.from_cell()
+    assert not planner.plan(img, "x", 0.0, 0.0, cam).has_target  # base: the card's threshold
+    assert planner.swap_adapter("night_noise").success
+    assert planner.threshold_for("night_noise") == 0.3 and planner.info()["active_min_confidence"] == 0.3
+    assert planner.plan(img, "x", 0.0, 0.0, cam).has_target  # 0.5 >= the adapter's 0.3
+    assert planner.swap_adapter("plain").success  # no threshold of its own: the card's
+    assert planner.threshold_for("plain") == planner.min_confidence
+    assert not planner.plan(img, "x", 0.0, 0.0, cam).has_target

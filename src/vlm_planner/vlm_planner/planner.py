@@ -144,6 +144,7 @@ class Planner:
                 raise ConfigError(f"parameter 'initial_adapter': {exc}") from exc
         self.cell = config.cell_description
         self.calibration, self.min_confidence = self._calibration()
+        self._adapter_thresholds: dict[str, float] = {}  # adapter id -> its min_confidence (read once)
         self._number_ids = (
             conf_mod.number_token_ids(self.vlm.processor.tokenizer)
             if self.calibration
@@ -164,6 +165,21 @@ class Planner:
         if self.config.card_min_confidence:
             threshold = max(threshold, float(params.get("min_confidence", 0.0)))
         return params, threshold
+
+    def threshold_for(self, adapter: str) -> float:
+        """min_confidence for plans made with `adapter`. The card's calibration (and its threshold)
+        was fitted on the base model in daylight; an adapter that carries its own threshold,
+        calibrated on its own held-out frames (manifest `metrics.min_confidence`, written by
+        `s1s2 nightly`), uses that one instead. `min_confidence` (the parameter) is always a floor."""
+        if adapter == BASE or not (self.calibration and self.config.card_min_confidence):
+            return self.min_confidence
+        if adapter not in self._adapter_thresholds:
+            t = self.switcher.card(adapter).get("metrics", {}).get("min_confidence")
+            ok = isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0
+            self._adapter_thresholds[adapter] = (
+                max(self.config.min_confidence, float(t)) if ok else self.min_confidence
+            )
+        return self._adapter_thresholds[adapter]
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -207,6 +223,7 @@ class Planner:
             "latent_projection": self.projection_source,
             "confidence": "calibrated (model card)" if self.calibration else "raw token probability",
             "min_confidence": self.min_confidence,
+            "active_min_confidence": self.threshold_for(self.active_adapter),
             "adapter_library": str(self.switcher.library) if self.switcher.library else "",
             "library_adapters": self.library_adapters,
             "resident_adapters": self.resident_adapters,
@@ -225,6 +242,8 @@ class Planner:
                 ms = (time.perf_counter() - t0) * 1e3
                 return SwapResult(False, str(exc), ms, self.switcher.active)
         ms = (time.perf_counter() - t0) * 1e3
+        if info.loaded_from_disk:  # a re-registered adapter may carry a new threshold
+            self._adapter_thresholds.pop(adapter_id, None)
         what = "base model" if adapter_id == BASE else f"adapter {adapter_id!r}"
         how = "loaded from disk" if info.loaded_from_disk else "resident"
         msg = f"{what} {'preloaded' if preload else 'active'} ({how}, {ms:.1f} ms)"
@@ -326,18 +345,20 @@ class Planner:
             new_tokens=inf.new_tokens,
             raw_confidence=inf.raw_confidence,
         )
-        result.reason = self._fill_target(result, text, conf, w, h, belt_position, camera)
+        result.reason = self._fill_target(
+            result, text, conf, w, h, belt_position, camera, self.threshold_for(adapter)
+        )
         result.total_s = time.perf_counter() - t_start
         return result
 
-    def _fill_target(self, result, text, conf, w, h, belt_position, camera) -> str:
+    def _fill_target(self, result, text, conf, w, h, belt_position, camera, min_confidence: float) -> str:
         """Turn the parsed answer into a target in place; return why not ("" on success)."""
         cfg = self.config
         parsed = parse_answer(text, cfg.classes, w, h, cfg.coordinate_format)
         if not parsed.ok:
             return parsed.reason
-        if not (conf >= self.min_confidence):  # also refuses a NaN confidence
-            return f"confidence {conf:.3f} below min_confidence {self.min_confidence:.3f}"
+        if not (conf >= min_confidence):  # also refuses a NaN confidence
+            return f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
         if belt_position is None or not math.isfinite(belt_position):
             return "no belt odometry at the image stamp"
         # The camera's intrinsics are for its own resolution; scale if the image differs.

@@ -180,28 +180,6 @@ def refit_classifier(
     return metrics
 
 
-def adapter_threshold(base_dir: Path, adapter_dir: Path, data: dict, max_rate: float) -> tuple[float, dict]:
-    """The adapter's own min_confidence: the card's calibration (fitted on the base in daylight)
-    applied to the adapter's answers on `data`, thresholded so that at most `max_rate` of the
-    frames carry a wrong pick (wrong class or > 5 cm) above it (calibrate.choose_threshold)."""
-    from .vlm.calibrate import choose_threshold
-    from .vlm.evaluate import evaluate
-
-    ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0)
-    conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
-    n = len(data["label"])
-    t = choose_threshold(conf[picked], good[picked], n, max_rate)
-    act = picked & (conf >= t)
-    return round(t, 4), {
-        "max_rate": max_rate,
-        "frames": n,
-        "acted_picks": int(act.sum()),
-        "acted_right": int((act & good).sum()),
-        "confident_wrong_per_frame": round(float((act & ~good).sum() / max(1, n)), 4),
-        "data": "the held-out failures (the latest share of the day)",
-    }
-
-
 def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models/adapters",
         classifier="models/lighting/classifier.json", classifier_out: str = "", report_dir="runs/nightly",
         work_dir="runs/vlm_data", dry_run: bool = False) -> dict:  # fmt: skip
@@ -210,6 +188,7 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
     from s1s2.adapters import add_adapter, base_fingerprint
 
     from .vlm import data as dm
+    from .vlm.calibrate import adapter_threshold
     from .vlm.finetune import FinetuneConfig, measure, strategy_name, train_adapter
 
     t0 = time.time()

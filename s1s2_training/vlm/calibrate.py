@@ -101,3 +101,110 @@ def fit_on(model_dir, data: dict, max_rate: float = 0.01, quant: str = "nf4") ->
         "right_picks_kept": float((act & right[picked]).sum() / max(1, right[picked].sum())),
     }
     return {"params": params, "metrics": metrics}
+
+
+ADAPTER_MAX_RATE = 0.02  # the issue's confident-wrong bound, per calibration frame
+
+
+def adapter_threshold(
+    base_dir, adapter_dir, data: dict, max_rate: float = ADAPTER_MAX_RATE
+) -> tuple[float, dict]:
+    """An adapter's own min_confidence: the card's calibration (fitted on the base in daylight)
+    applied to the adapter's answers on `data` (frames of its context, never its training frames),
+    thresholded so that at most `max_rate` of the frames carry a wrong pick (wrong class, > 5 cm,
+    or a pick where nothing should be picked) above it."""
+    from .evaluate import evaluate
+
+    ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0)
+    conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
+    n = len(data["label"])
+    t = choose_threshold(conf[picked], good[picked], n, max_rate)
+    act = picked & (conf >= t)
+    return round(t, 4), {
+        "max_rate": max_rate,
+        "frames": n,
+        "acted_picks": int(act.sum()),
+        "acted_right": int((act & good).sum()),
+        "confident_wrong_per_frame": round(float((act & ~good).sum() / max(1, n)), 4),
+    }
+
+
+def calibration_specs(
+    lighting: str, default_episodes: int = 12, dense_episodes: int = 6, episode_s: float = 40.0
+):
+    """Calibration frames of one lighting domain: the base calibration's seeds (500000.. / 510000..,
+    never used for training or testing), 1 frame per second, under `lighting`."""
+    from .data import CALIB_DEFAULT_SEED0, CALIB_DENSE_SEED0, FrameSpec, seeds
+
+    return [
+        FrameSpec(
+            "default", lighting, seeds(CALIB_DEFAULT_SEED0, default_episodes), episode_s, frame_every_s=1.0
+        ),
+        FrameSpec("dense", lighting, seeds(CALIB_DENSE_SEED0, dense_episodes), episode_s, frame_every_s=1.0),
+    ]
+
+
+def set_adapter_threshold(adapter_dir, threshold: float, info: dict) -> None:
+    """Write the threshold into the adapter's manifest (metrics.min_confidence); the weights and
+    their hashes are untouched."""
+    import json
+    from pathlib import Path
+
+    from s1s2.adapters import MANIFEST, read_manifest
+
+    path = Path(adapter_dir) / MANIFEST
+    d = json.loads(path.read_text())
+    d["metrics"]["min_confidence"] = threshold
+    d["metrics"]["confidence_threshold"] = info
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    read_manifest(Path(adapter_dir))  # still a valid manifest
+
+
+def main(argv=None) -> int:
+    """python -m s1s2_training.vlm.calibrate [--library models/adapters] [ids ...]: each adapter's own
+    min_confidence on calibration frames of its lighting domain (its `lighting:` context tag)."""
+    import argparse
+
+    import torch
+
+    from s1s2 import resolve_path
+    from s1s2.adapters import list_adapters, read_manifest
+
+    from . import data as dm
+
+    ap = argparse.ArgumentParser(prog="python -m s1s2_training.vlm.calibrate")
+    ap.add_argument(
+        "ids", nargs="*", help="adapter ids (default: every adapter with a lighting: tag of a sim domain)"
+    )
+    ap.add_argument("--library", default="models/adapters")
+    ap.add_argument("--base", default="models/sim_vlm")
+    ap.add_argument("--max-rate", type=float, default=ADAPTER_MAX_RATE)
+    ap.add_argument("--work-dir", default="runs/vlm_data")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    from conveyor_sim.lighting import DOMAINS
+
+    lib = resolve_path(a.library)
+    for name in a.ids or list_adapters(lib):
+        m = read_manifest(lib / name)
+        doms = [t.split(":", 1)[1] for t in m.context_tags if t.startswith("lighting:")]
+        if not doms or doms[0] not in DOMAINS or doms[0] == "daylight":
+            print(
+                f"{name}: no simulated lighting domain to calibrate on ({m.context_tags}); skipped",
+                flush=True,
+            )
+            continue
+        data = dm.frames_of(calibration_specs(doms[0]), 128, resolve_path(a.work_dir), 1)
+        t, info = adapter_threshold(resolve_path(a.base), lib / name, data, a.max_rate)
+        info["data"] = (
+            f"calibration frames of {doms[0]} (seeds {dm.CALIB_DEFAULT_SEED0}.. / {dm.CALIB_DENSE_SEED0}..)"
+        )
+        set_adapter_threshold(lib / name, t, info)
+        print(f"{name}: min_confidence {t} ({info})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -378,6 +378,15 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                 dm.domain_test_specs("daylight", *test_episodes, episode_s=episode_s), size, work_dir, workers
             )
             metrics.update(measure(base_dir, adir, dom_test, day_test))
+            if (
+                domain != "daylight"
+            ):  # the adapter's own min_confidence (the card's is the base's in daylight)
+                from .calibrate import adapter_threshold, calibration_specs
+
+                cal = dm.frames_of(calibration_specs(domain, episode_s=episode_s), size, work_dir, workers)
+                metrics["min_confidence"], metrics["confidence_threshold"] = adapter_threshold(
+                    base_dir, adir, cal
+                )
             metrics["eval_s"] = round(time.time() - t1, 1)
         fields = dict(
             base_fingerprint=base_fingerprint(base_dir),

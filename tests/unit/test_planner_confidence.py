@@ -162,3 +162,18 @@ def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
     assert planner.swap_adapter("plain").success  # no threshold of its own: the card's
     assert planner.threshold_for("plain") == planner.min_confidence
     assert not planner.plan(img, "x", 0.0, 0.0, cam).has_target
+
+
+def test_setting_an_adapters_threshold_keeps_it_verifiable(tmp_path):
+    import shutil
+
+    from s1s2 import resolve_path
+    from s1s2.adapters import base_fingerprint, read_manifest, verify_adapter
+    from s1s2_training.vlm.calibrate import set_adapter_threshold
+
+    d = tmp_path / "night_noise"
+    shutil.copytree(resolve_path("models/adapters/night_noise"), d)
+    set_adapter_threshold(d, 0.42, {"max_rate": 0.02, "frames": 10})
+    m = read_manifest(d)
+    assert m.metrics["min_confidence"] == 0.42 and m.metrics["confidence_threshold"]["frames"] == 10
+    verify_adapter(d, base_fingerprint(resolve_path("models/sim_vlm")))  # hashes and fields still check out

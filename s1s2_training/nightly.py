@@ -231,6 +231,7 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
         m["min_confidence"], m["confidence_threshold"] = adapter_threshold(
             base_dir, adir, test, cfg.max_confident_wrong
         )
+        m["confidence_threshold"]["data"] = "the held-out failures (the latest share of the day)"
         gain = 100 * (m["adapter_domain"]["item_acc"] - m["base_domain"]["item_acc"])
         drop = 100 * (m["base_daylight"]["item_acc"] - m["adapter_daylight"]["item_acc"])
         ok_gain, ok_drop = gain >= cfg.min_gain_pts, drop <= cfg.max_general_drop_pts

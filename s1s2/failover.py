@@ -124,10 +124,12 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
     )
     last_stamp = before[-1][1]
     stale_at = last_stamp + valid_for
-    # the arm is held: from the first command after which it stays still until the next fresh goal
+    # the arm is held: from the first command after which it stays still until the next fresh goal.
+    # That goal can reach System 1 before this monitor (a new participant is discovered by each
+    # process on its own; seen 0.25 s apart), so motion in the last 0.5 s before it is not counted.
     t_back = after[0][0] if after else t_cmd[-1]
     moving = np.r_[True, np.any(np.abs(np.diff(q, axis=0)) > MOVE_RAD, axis=1)]
-    idx = np.where((t_cmd > t_kill) & (t_cmd < t_back) & moving)[0]
+    idx = np.where((t_cmd > t_kill) & (t_cmd < t_back - 0.5) & moving)[0]
     t_still = float(t_cmd[idx[-1] + 1]) if len(idx) and idx[-1] + 1 < len(t_cmd) else float("nan")
     first_target = next((g for g in after if g[2]), None)
     t_track = float("nan")

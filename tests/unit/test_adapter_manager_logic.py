@@ -236,7 +236,9 @@ def _probs(label, classes, conf=0.9):
 def test_unknown_lighting_uses_the_documented_fallback_and_says_so(fallback, want):
     classes = CLASSES + ["unknown"]
     m = AdapterManager(
-        classes, ManagerConfig(min_dwell_s=0.0, unknown_fallback=fallback), ["daylight", "warm_tungsten"]
+        classes,
+        ManagerConfig(min_dwell_s=0.0, unknown_dwell_s=0.0, unknown_fallback=fallback),
+        ["daylight", "warm_tungsten"],
     )
     m.update(0.0, _probs("warm_tungsten", classes))
     assert m.desired_adapter() == "warm_tungsten" and m.status()["context_note"] == ""
@@ -271,3 +273,23 @@ def test_the_adapter_the_context_trends_towards_is_preloaded_before_the_switch()
     assert [p for _, p in seen].count("warm_tungsten") == 1  # asked for once
     m.set_resident(["daylight", "warm_tungsten"])
     assert m.next_preload() is None
+
+
+def test_leaving_a_known_context_for_unknown_takes_the_unknown_dwell():
+    """A stretch of odd frames under known lighting (the OOD test fires) does not swap; lighting
+    that stays unknown for unknown_dwell_s does; starting in unknown lighting takes min_dwell_s."""
+    classes = CLASSES + ["unknown"]
+    m = AdapterManager(classes, ManagerConfig(min_dwell_s=2.0, unknown_dwell_s=30.0), ["warm_tungsten"])
+    for t in np.arange(0.0, 5.0, 0.5):
+        m.update(float(t), _probs("warm_tungsten", classes))
+    assert m.context_label == "warm_tungsten"
+    unknown = _probs("unknown", classes, conf=0.9)
+    changes = [t for t in np.arange(5.0, 25.0, 0.5) if m.update(float(t), unknown)]
+    assert changes == [] and m.desired_adapter() == "warm_tungsten"  # 20 s of unknown: no swap
+    for t in np.arange(25.0, 30.0, 0.5):
+        m.update(float(t), _probs("warm_tungsten", classes))
+    changes = [t for t in np.arange(30.0, 70.0, 0.5) if m.update(float(t), unknown)]
+    assert len(changes) == 1 and 30.0 + 30.0 <= changes[0] < 30.0 + 32.0 and m.context_label == "unknown"
+    fresh = AdapterManager(classes, ManagerConfig(min_dwell_s=2.0, unknown_dwell_s=30.0), ["warm_tungsten"])
+    changes = [t for t in np.arange(0.0, 10.0, 0.5) if fresh.update(float(t), unknown)]
+    assert changes and changes[0] < 4.0 and fresh.context_label == "unknown"

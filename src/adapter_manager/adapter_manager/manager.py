@@ -6,7 +6,8 @@ Per classified frame, `update(t, probabilities)`:
   2. hysteresis: the context changes only when a *different* label is the smoothed argmax with
      probability >= `switch_threshold` continuously for >= `min_dwell_s` (a single frame below the
      threshold, or another label taking over, restarts the dwell clock). Noisy, alternating
-     predictions therefore never switch.
+     predictions therefore never switch. Leaving a known context for "unknown" takes
+     `unknown_dwell_s` instead (the out-of-distribution test also fires on stretches of odd frames).
 Then `next_swap(t)` says whether to send a SwapAdapter request now:
   - context label -> adapter id through `adapter_map`; unmapped labels select the adapter named
     after the label if the library has it, else "" (the base model);
@@ -68,6 +69,13 @@ class ManagerConfig:
     switch_threshold: float = param(0.6, "smoothed probability a new context needs", min=0.0, max=1.0)
     min_dwell_s: float = param(
         2.0, "a new context must hold this long before it is adopted", min=0.0, max=3600.0
+    )
+    unknown_dwell_s: float = param(
+        30.0,
+        "leaving a known context for 'unknown' needs this long: the out-of-distribution test also fires "
+        "for stretches of odd frames under known lighting (measured up to ~20 s in a shift day)",
+        min=0.0,
+        max=3600.0,
     )
     swap_cooldown_s: float = param(5.0, "minimum time between two successful swaps", min=0.0, max=3600.0)
     swap_timeout_s: float = param(
@@ -188,7 +196,9 @@ class AdapterManager:
                 return False
             if self._pending != label:
                 self._pending, self._pending_since = label, t
-            if t - self._pending_since >= self.config.min_dwell_s:
+            leaving_known = label == UNKNOWN and self.context_label not in ("", UNKNOWN)
+            dwell = self.config.unknown_dwell_s if leaving_known else self.config.min_dwell_s
+            if t - self._pending_since >= dwell:
                 self.context_label, self._pending = label, None
                 return True
             return False

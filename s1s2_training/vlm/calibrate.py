@@ -182,6 +182,8 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="models/sim_vlm")
     ap.add_argument("--max-rate", type=float, default=ADAPTER_MAX_RATE)
     ap.add_argument("--work-dir", default="runs/vlm_data")
+    ap.add_argument("--check", action="store_true",
+                    help="change nothing: each adapter on its domain's held-out test frames at its own threshold")  # fmt: skip
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     from conveyor_sim.lighting import DOMAINS
@@ -195,6 +197,16 @@ def main(argv=None) -> int:
                 f"{name}: no simulated lighting domain to calibrate on ({m.context_tags}); skipped",
                 flush=True,
             )
+            continue
+        if a.check:
+            from .evaluate import evaluate, public
+
+            t = m.metrics.get("min_confidence")
+            test = dm.frames_of(dm.domain_test_specs(doms[0], 14, 8), 128, resolve_path(a.work_dir), 1)
+            r = public(evaluate(resolve_path(a.base), test, "nf4", lib / name, min_confidence=t))
+            keep = ("frames", "target_frames", "class_acc", "min_confidence", "acted_picks",
+                    "confident_wrong_pick_rate", "item_acc_acted")  # fmt: skip
+            print(f"{name}: { ({k: r[k] for k in keep}) }", flush=True)
             continue
         data = dm.frames_of(calibration_specs(doms[0]), 128, resolve_path(a.work_dir), 1)
         t, info = adapter_threshold(resolve_path(a.base), lib / name, data, a.max_rate)

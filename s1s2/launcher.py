@@ -282,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-dir", type=Path, default=None)
     ap.add_argument("--ready-timeout", type=float, default=180.0)
     args = ap.parse_args(argv)
+    # A background job of a non-interactive shell (`s1s2 up ... &` in a script, CI) starts with
+    # SIGINT ignored, and Python then keeps it ignored: Ctrl-C / kill -INT would do nothing.
+    # Stopping on SIGINT and SIGTERM is this command's contract, so install both explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         stack = load_stack(args.config)
         launcher = Launcher(stack, parse_overrides(args.param), args.log_dir)
@@ -302,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"s1s2 up: {exc}", file=sys.stderr, flush=True)
         code = 1
     except KeyboardInterrupt:
-        print("s1s2 up: Ctrl-C, shutting down", flush=True)
+        print("s1s2 up: interrupted (SIGINT or SIGTERM), shutting down", flush=True)
     finally:
         launcher.stop()
     return code

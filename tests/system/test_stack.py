@@ -159,6 +159,11 @@ def test_launcher_names_the_node_and_parameter_that_stopped_it():
     assert "model_path" in proc.stderr and "does_not_exist.onnx" in proc.stderr
 
 
+def _as_background_job():
+    # what `s1s2 up ... &` in a non-interactive shell (a script, CI) gets: SIGINT ignored
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_ctrl_c_shuts_everything_down_cleanly():
     proc = subprocess.Popen(
         [sys.executable, "-m", "s1s2.cli", "up", "config/recycling_sim.yaml"],
@@ -167,6 +172,7 @@ def test_ctrl_c_shuts_everything_down_cleanly():
         text=True,
         env=_env(),
         start_new_session=True,
+        preexec_fn=_as_background_job,  # the launcher must still stop on SIGINT
     )
     pids_before: set[int] = set()
     try:

@@ -16,6 +16,7 @@ read: its name starts with '.'). `AdapterIndex` answers lookups by tag from the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -304,6 +305,25 @@ def add_adapter(library: str | Path, src: str | Path, adapter_id: str | None = N
     if not (src / ADAPTER_CONFIG).is_file():
         raise AdapterLibraryError(f"{src}: not a peft adapter folder (no {ADAPTER_CONFIG})")
     library.mkdir(parents=True, exist_ok=True)
+    with _library_lock(library):
+        return _add_locked(library, src, adapter_id, expected_base, replace, manifest_fields)
+
+
+@contextlib.contextmanager
+def _library_lock(library: Path):
+    """Registrations in one library take turns (an exclusive flock, released if the holder dies):
+    each add first cleans every stale temporary folder, which would remove a concurrent add's."""
+    import fcntl
+    import tempfile
+
+    key = hashlib.sha256(str(library.resolve()).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"s1s2-adapters-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _add_locked(library: Path, src: Path, adapter_id: str, expected_base: str | None, replace: bool,
+                manifest_fields: dict) -> AdapterManifest:  # fmt: skip
     clean_stale(library)
     final = library / adapter_id
     if final.exists() and not replace:

@@ -415,26 +415,14 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             ),
         )
         if register:
-            import fcntl
-            import hashlib
-
-            lib = resolve_path(str(library))
-            lib.mkdir(parents=True, exist_ok=True)
-            lock_path = Path(tempfile.gettempdir()) / (
-                "s1s2-finetune-" + hashlib.sha256(str(lib.resolve()).encode()).hexdigest()[:12] + ".lock"
+            add_adapter(
+                resolve_path(str(library)),
+                adir,
+                adapter_id=adapter_id,
+                expected_base=fields["base_fingerprint"],
+                replace=True,
+                **fields,
             )
-            # add_adapter cleans every stale temporary folder first: two finetunes registering at
-            # the same moment would remove each other's, so registrations take turns.
-            with open(lock_path, "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                add_adapter(
-                    lib,
-                    adir,
-                    adapter_id=adapter_id,
-                    expected_base=fields["base_fingerprint"],
-                    replace=True,
-                    **fields,
-                )
         elif out_dir:
             from s1s2.adapters import write_manifest
 

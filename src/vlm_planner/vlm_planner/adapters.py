@@ -50,6 +50,7 @@ class AdapterSwitcher:
         self.peft = None  # PeftModel once the first adapter is loaded
         self.active = BASE
         self.resident: OrderedDict[str, Path] = OrderedDict()
+        self.manifests: dict = {}  # adapter id -> the manifest verified when it was last loaded
 
     # -- queries -------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -89,6 +90,7 @@ class AdapterSwitcher:
         except AdapterLibraryError as exc:
             raise AdapterError(str(exc)) from None
         self._check_targets(name, manifest.target_modules)
+        self.manifests[name] = manifest
         return path
 
     def _check_targets(self, name: str, targets) -> None:

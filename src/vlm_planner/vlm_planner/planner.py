@@ -144,7 +144,6 @@ class Planner:
                 raise ConfigError(f"parameter 'initial_adapter': {exc}") from exc
         self.cell = config.cell_description
         self.calibration, self.min_confidence = self._calibration()
-        self._adapter_thresholds: dict[str, float] = {}  # adapter id -> its min_confidence (read once)
         self._number_ids = (
             conf_mod.number_token_ids(self.vlm.processor.tokenizer)
             if self.calibration
@@ -171,15 +170,12 @@ class Planner:
         was fitted on the base model in daylight; an adapter that carries its own threshold,
         calibrated on its own held-out frames (manifest `metrics.min_confidence`, written by
         `s1s2 nightly`), uses that one instead. `min_confidence` (the parameter) is always a floor."""
-        if adapter == BASE or not (self.calibration and self.config.card_min_confidence):
+        m = self.switcher.manifests.get(adapter)  # verified when the adapter was loaded
+        if m is None or not (self.calibration and self.config.card_min_confidence):
             return self.min_confidence
-        if adapter not in self._adapter_thresholds:
-            t = self.switcher.card(adapter).get("metrics", {}).get("min_confidence")
-            ok = isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0
-            self._adapter_thresholds[adapter] = (
-                max(self.config.min_confidence, float(t)) if ok else self.min_confidence
-            )
-        return self._adapter_thresholds[adapter]
+        t = m.metrics.get("min_confidence")
+        ok = isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0
+        return max(self.config.min_confidence, float(t)) if ok else self.min_confidence
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -242,8 +238,6 @@ class Planner:
                 ms = (time.perf_counter() - t0) * 1e3
                 return SwapResult(False, str(exc), ms, self.switcher.active)
         ms = (time.perf_counter() - t0) * 1e3
-        if info.loaded_from_disk:  # a re-registered adapter may carry a new threshold
-            self._adapter_thresholds.pop(adapter_id, None)
         what = "base model" if adapter_id == BASE else f"adapter {adapter_id!r}"
         how = "loaded from disk" if info.loaded_from_disk else "resident"
         msg = f"{what} {'preloaded' if preload else 'active'} ({how}, {ms:.1f} ms)"

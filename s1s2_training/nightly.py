@@ -28,6 +28,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,9 +101,7 @@ def load_day(paths, cfg: NightlyConfig, image_size: int) -> tuple[dict, dict, np
     if not files:
         raise FileNotFoundError(f"no failure recordings (*.mcap) in {[str(p) for p in paths]}")
     recs = read_failures(files)
-    day = Day(records=len(recs))
-    for r in recs:
-        day.kinds[r.get("kind", "?")] = day.kinds.get(r.get("kind", "?"), 0) + 1
+    day = Day(records=len(recs), kinds=failure_kinds(recs))
     recs = [r for r in recs if r.get("image") is not None and r.get("truth") is not None]
     recs.sort(key=lambda r: float(r.get("stamp", 0.0)))
     day.labelled = len(recs)
@@ -123,6 +122,11 @@ def load_day(paths, cfg: NightlyConfig, image_size: int) -> tuple[dict, dict, np
     ftr = np.array([f for f in feats[:cut] if f is not None])
     fte = np.array([f for f in feats[cut:] if f is not None])
     return train, test, ftr, fte, day
+
+
+def failure_kinds(records) -> dict[str, int]:
+    """How many records of each kind (low_confidence_plan, wrong_bin, missed, dropped)."""
+    return dict(Counter(r.get("kind", "?") for r in records))
 
 
 def _features(ctx) -> np.ndarray:
@@ -185,11 +189,11 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
         work_dir="runs/vlm_data", dry_run: bool = False) -> dict:  # fmt: skip
     """The whole night (module docstring). Returns the result (also written to report_dir)."""
     from s1s2 import resolve_path
-    from s1s2.adapters import add_adapter, base_fingerprint
+    from s1s2.adapters import add_adapter
 
     from .vlm import data as dm
     from .vlm.calibrate import adapter_threshold
-    from .vlm.finetune import FinetuneConfig, measure, strategy_name, train_adapter
+    from .vlm.finetune import FinetuneConfig, manifest_fields, measure, train_adapter
 
     t0 = time.time()
     base_dir, report_dir = resolve_path(str(base_dir)), resolve_path(str(report_dir))
@@ -248,16 +252,15 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
         result.update(metrics=m, gate=gate, train={k: info[k] for k in ("train_s", "train_loss", "loss_first_last",
                       "trainable_parameters", "adapter_bytes", "optimizer")})  # fmt: skip
         print(f"[nightly] 4/5 gate: {gate['why']}", flush=True)
+        register = gate["passed"] and not dry_run
         result["registered"] = False
-        if gate["passed"] and not dry_run:
-            fields = dict(
-                base_fingerprint=base_fingerprint(base_dir),
+        if register:
+            fields = manifest_fields(
+                fcfg,
+                base_dir,
+                info,
+                cfg.context,
                 base_model=str(base_dir.name),
-                strategy=strategy_name(cfg.strategy),
-                rank=cfg.rank,
-                alpha=cfg.alpha,
-                target_modules=info["targets"],
-                context_tags=[f"lighting:{cfg.context}"],
                 data={
                     "source": "s1s2 nightly: the day's recorded failures",
                     "failures": result["day"],
@@ -267,7 +270,6 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
                     "daylight_frames": int(len(daylight["label"])),
                 },  # fmt: skip
                 metrics={**m, "gate": gate, **result["train"]},
-                trained=True,
                 notes=f"trained by `s1s2 nightly --context {cfg.context}` on the day's failures; config {json.dumps(asdict(cfg))}",
             )
             lib = resolve_path(str(library))
@@ -281,7 +283,7 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
             )
             result["registered"] = True
             result["adapter"] = str(lib / cfg.context)
-    if gate["passed"] and not dry_run:
+    if register:
         print("[nightly] 5/5 lighting classifier: the new context as a class", flush=True)
         out = resolve_path(classifier_out or classifier)
         result["classifier"] = {

@@ -7,8 +7,9 @@
    sodium-vapour lamps). The classifier calls that lighting unknown, the manager falls back, the
    planner fails; the recorder writes the day's failures to MCAP.
 2. Night: `s1s2 nightly` on those recordings (train, evaluate, gate, register, refit classifier).
-3. Day 2: the same stack, same seed, same lighting, with the library and classifier the night
-   produced: the manager recognises the lighting and selects the new adapter.
+3. Day 2: the same stack and lighting on the next seed (other items), with the library and
+   classifier the night produced: the manager recognises the lighting and selects the new
+   adapter; and the control, the same day 2 with what shipped.
 
 Everything runs on copies (`<work>/adapters`, `<work>/lighting/classifier.json`): the shipped
 library and classifier are not touched. Writes `<work>/cycle.md` and `<work>/cycle.json`.
@@ -50,6 +51,8 @@ def run_day(name: str, work: Path, spec: dict, seed: int, day_s: float, lib: str
     from adapter_manager.failure_node import read_failures
     from s1s2.shiftday import run_episodes
 
+    from .nightly import failure_kinds
+
     day_dir = work / name
     if day_dir.exists():
         shutil.rmtree(day_dir)
@@ -60,9 +63,7 @@ def run_day(name: str, work: Path, spec: dict, seed: int, day_s: float, lib: str
     print(f"[cycle] {name}: {day_s:g} s of sorting under {spec['name']} (seed {seed})", flush=True)
     r = run_episodes(stack, [seed], day_s, over, log_dir=day_dir / "logs")
     fails = read_failures(sorted((day_dir / "failures").glob("*.mcap")))
-    kinds: dict[str, int] = {}
-    for f in fails:
-        kinds[f.get("kind", "?")] = kinds.get(f.get("kind", "?"), 0) + 1
+    kinds = failure_kinds(fails)
     out = {"totals": r["totals"], "adapters_seen": r["adapters_seen"], "adapter_swaps": r["adapter_swaps"],
            "failures_recorded": len(fails), "failure_kinds": kinds, "wall_s": r["episodes"][0]["wall_s"]}  # fmt: skip
     print(f"[cycle] {name}: {json.dumps(out)}", flush=True)

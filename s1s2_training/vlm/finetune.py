@@ -330,6 +330,23 @@ def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, dayligh
     return out
 
 
+def manifest_fields(cfg: FinetuneConfig, base_dir: Path, info: dict, lighting: str, **fields) -> dict:
+    """The library manifest fields of an adapter `train_adapter` made (`info`) for a lighting
+    context; `fields` adds what differs by who trained it: base_model, data, metrics, notes."""
+    from s1s2.adapters import base_fingerprint
+
+    return dict(
+        base_fingerprint=base_fingerprint(base_dir),
+        strategy=strategy_name(cfg.strategy),
+        rank=cfg.rank,
+        alpha=cfg.alpha,
+        target_modules=info["targets"],
+        context_tags=[f"lighting:{lighting}"],
+        trained=True,
+        **fields,
+    )
+
+
 def _r(v):
     if isinstance(v, float):
         return round(v, 4) if np.isfinite(v) else None
@@ -343,7 +360,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
     """Generate (or read cached) frames, train, evaluate, register the adapter. Returns the manifest
     fields + metrics."""
     from s1s2 import resolve_path
-    from s1s2.adapters import add_adapter, base_fingerprint
+    from s1s2.adapters import add_adapter
 
     from . import data as dm
 
@@ -388,14 +405,12 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                     base_dir, adir, cal
                 )
             metrics["eval_s"] = round(time.time() - t1, 1)
-        fields = dict(
-            base_fingerprint=base_fingerprint(base_dir),
+        fields = manifest_fields(
+            cfg,
+            base_dir,
+            info,
+            domain,
             base_model="models/sim_vlm",
-            strategy=strategy_name(cfg.strategy),
-            rank=cfg.rank,
-            alpha=cfg.alpha,
-            target_modules=info["targets"],
-            context_tags=[f"lighting:{domain}"],
             data={
                 "domain": domain,
                 "domain_frames": int(len(dom_train["label"])),
@@ -407,7 +422,6 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                 "data_s": round(data_s, 1),
             },
             metrics=metrics,
-            trained=True,
             notes=(
                 f"QLoRA on the NF4 base ({strategy_name(cfg.strategy)}, r={cfg.rank}, alpha={cfg.alpha}, "
                 f"lambda={cfg.mix}, {cfg.steps} steps x {cfg.batch_size}, {info['optimizer']}) by "

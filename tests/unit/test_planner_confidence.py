@@ -177,3 +177,23 @@ def test_setting_an_adapters_threshold_keeps_it_verifiable(tmp_path):
     m = read_manifest(d)
     assert m.metrics["min_confidence"] == 0.42 and m.metrics["confidence_threshold"]["frames"] == 10
     verify_adapter(d, base_fingerprint(resolve_path("models/sim_vlm")))  # hashes and fields still check out
+
+
+def test_manifest_fields_register_a_verifiable_adapter(tmp_path):
+    """The fields finetune and nightly both build (finetune.manifest_fields) make a manifest the
+    library accepts: registered with add_adapter, verified against the base."""
+    import json
+
+    from s1s2 import resolve_path
+    from s1s2.adapters import add_adapter, base_fingerprint, verify_adapter
+    from s1s2_training.vlm.finetune import FinetuneConfig, manifest_fields
+
+    src = resolve_path("models/adapters/night_noise")
+    targets = json.loads((src / "s1s2_adapter.json").read_text())["target_modules"]
+    cfg = FinetuneConfig(strategy="projector+vision", rank=8, alpha=16)
+    base = resolve_path("models/sim_vlm")
+    fields = manifest_fields(cfg, base, {"targets": targets}, "night2", base_model="sim_vlm",
+                             data={"frames": 1}, metrics={"min_confidence": 0.5}, notes="test")  # fmt: skip
+    m = add_adapter(tmp_path / "lib", src, "night2", expected_base=fields["base_fingerprint"], **fields)
+    assert m.context_tags == ["lighting:night2"] and m.trained and m.metrics["min_confidence"] == 0.5
+    verify_adapter(tmp_path / "lib" / "night2", base_fingerprint(base))

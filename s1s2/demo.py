@@ -101,8 +101,11 @@ def run_expert(duration: float, seed: int, run_dir: Path) -> dict:
     return run_expert_shift(duration_s=duration, seed=seed, out_dir=run_dir)
 
 
-def run_shift_days(schedule, seed: int, run_dir: Path) -> dict:
-    """The four shift-day runs of step 2, same schedule and seed."""
+SHIFT_RUNS = ("manager ON", "manager OFF", "ORACLE goals", "scripted expert")
+
+
+def run_shift_days(schedule, seed: int, run_dir: Path, names: tuple[str, ...] = SHIFT_RUNS) -> dict:
+    """The shift-day runs of step 2 (`names`, a subset of SHIFT_RUNS), same schedule and seed."""
     from s1s2.shiftday import run_shift_day
     from s1s2.stack import StackConfig, load_stack
 
@@ -115,7 +118,8 @@ def run_shift_days(schedule, seed: int, run_dir: Path) -> dict:
         "scripted expert": ("config/recycling_oracle.yaml", {"conveyor_sim": ["controller:=expert"]}),
     }
     out = {}
-    for name, (stack, overrides) in runs.items():
+    for name in names:
+        stack, overrides = runs[name]
         print(f"[demo] shift day: {name} ({sum(s for _, s in schedule):.0f} s) ...", flush=True)
         try:
             out[name] = run_shift_day(

@@ -19,6 +19,7 @@ from s1s2 import repo_root
 # name -> (builder "module:function", output directory under models/, seed)
 BUILDERS: dict[str, tuple[str, str, int]] = {
     "sim_vlm": ("s1s2_training.vlm.build:build", "sim_vlm", 0),
+    "adapters": ("s1s2_training.vlm.build_adapters:build", "adapters", 0),  # after sim_vlm: its base
     "lighting_classifier": ("s1s2_training.lighting.build:build", "lighting", 0),
     "policy": ("s1s2_training.policy.build:build", "policy", 0),
     "policy_flow": ("s1s2_training.policy.build:build_flow", "policy_flow", 0),

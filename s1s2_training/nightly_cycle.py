@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                                          str(resolve_path("models/lighting/classifier.json")))  # fmt: skip
         control.write_text(json.dumps(result["day2_control"], indent=1))
     result["seconds"] = round(time.time() - t0, 1)
+    from s1s2.bench import provenance
+
+    # what `s1s2 bench` shows once the file is copied to results/nightly_cycle.json
+    result["command"] = "s1s2 nightly cycle " + " ".join(argv if argv is not None else sys.argv[1:])
+    result["recorded"] = provenance()
     (work / "cycle.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     (work / "cycle.md").write_text(cycle_markdown(result))
     print((work / "cycle.md").read_text())

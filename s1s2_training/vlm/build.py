@@ -494,7 +494,7 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
         "notes": (
             "LLaVA (CLIP 4x128 @128 px, patch 16 -> Llama 4x128) pretrained on daylight sim frames with the HF "
             "Trainer; calibrated confidence and a trained goal-latent projection in the model card; "
-            f"adapters in {adapters_dir.name}/ are B = 0 starters until `s1s2 planner finetune` replaces them"
+            f"adapters in {adapters_dir.name}/ are B = 0 starters until `s1s2 models adapters` trains them"
         ),
         "recipe": {"pretrain": asdict(cfg), **{k: v for k, v in asdict(r).items() if k != "pretrain"}},
         "metrics": {

@@ -1,0 +1,80 @@
+"""`s1s2 models adapters`: the shipped per-domain QLoRA adapters in models/adapters/, trained on
+the NF4 base (models/sim_vlm) with `s1s2 planner finetune`'s recipe, one per non-daylight lighting
+domain. The daylight entry stays the B = 0 starter the base's builder writes: in daylight the base
+model is the right answer (no adapter can improve on the domain it was pretrained on by much, and
+leaving one active costs accuracy elsewhere).
+
+Each adapter is evaluated on held-out frames of its domain and of daylight, and gets its own
+min_confidence from calibration frames of its domain (finetune does both); the record collects
+those metrics per domain.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+# The recipe of the shipped adapters: the strategy comparison (docs/planner.md) chose
+# projector+vision for lighting shift; 600 steps x 16 at lambda 0.1 over 16 training episodes.
+SHIPPED = {"strategy": "projector+vision", "rank": 8, "alpha": 16, "mix": 0.1, "steps": 600}
+TRAIN_EPISODES = 16
+KEEP = ("class_acc", "pick_err_median_cm", "confident_wrong_pick_rate", "acted_picks", "frames")
+
+
+def domains() -> list[str]:
+    from conveyor_sim.lighting import DOMAINS
+
+    return [d for d in DOMAINS if d != "daylight"]
+
+
+def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | None = None,
+          train_episodes: int = TRAIN_EPISODES, only: list[str] | None = None) -> dict:  # fmt: skip
+    """Train, evaluate, calibrate and register one adapter per non-daylight domain in `out_dir`
+    (the library; registration is atomic and replaces the previous adapter of that id)."""
+    from s1s2 import repo_root
+
+    from .finetune import FinetuneConfig, finetune
+
+    out_dir = Path(out_dir)
+    base_dir = Path(base_dir) if base_dir else repo_root() / "models" / "sim_vlm"
+    recipe = dict(SHIPPED, seed=seed, **({"steps": steps} if steps else {}))
+    cfg = FinetuneConfig(**recipe)
+    per_domain: dict[str, dict] = {}
+    t0 = time.monotonic()
+    for i, domain in enumerate(only or domains()):
+        print(f"[adapters] {i + 1}/{len(only or domains())} {domain}", flush=True)
+        t1 = time.monotonic()
+        res = finetune(
+            cfg, domain, base_dir, out_dir, work_dir="runs/vlm_data", train_episodes=train_episodes
+        )
+        m = res["metrics"]
+        per_domain[domain] = {
+            "base_domain": {k: m["base_domain"].get(k) for k in KEEP},
+            "adapter_domain": {k: m["adapter_domain"].get(k) for k in KEEP},
+            "base_daylight": {k: m["base_daylight"].get(k) for k in KEEP},
+            "adapter_daylight": {k: m["adapter_daylight"].get(k) for k in KEEP},
+            "min_confidence": m.get("min_confidence"),
+            "latent_cosine": m.get("latent_cosine"),
+            "trainable_parameters": m["trainable_parameters"],
+            "adapter_bytes": m["adapter_bytes"],
+            "train_s": m["train_s"],
+            "seconds": round(time.monotonic() - t1, 1),
+        }
+    return {
+        "trained": True,
+        "command": "s1s2 models adapters",
+        "data": (
+            f"per domain: {train_episodes} training episodes of that lighting (seeds 2000.. default, 102000.. "
+            "dense) mixed with daylight frames at lambda 0.1; held-out test seeds 930000.. / 940000..; "
+            "calibration seeds 500000.. / 510000.. (frames cached under runs/vlm_data, never committed)"
+        ),
+        "notes": (
+            "QLoRA adapters on the NF4 base, one per non-daylight lighting domain, by `s1s2 planner finetune "
+            f"--domain D --strategy {cfg.strategy} --rank {cfg.rank} --alpha {cfg.alpha} --mix {cfg.mix} "
+            f"--steps {cfg.steps} --train-episodes {train_episodes}`; each carries its own min_confidence. "
+            "daylight stays the B = 0 starter (the base model itself)"
+        ),
+        "recipe": asdict(cfg) | {"train_episodes": train_episodes},
+        "metrics": {"domains": per_domain, "seconds": round(time.monotonic() - t0, 1)},
+    }

@@ -30,7 +30,7 @@ import numpy as np
 
 from s1s2 import repo_root
 
-SECTIONS = ("system1", "system2", "lora", "adapters", "learning", "closedloop", "simulation")
+SECTIONS = ("system1", "system2", "lora", "adapters", "learning", "closedloop", "memory", "simulation")
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -226,6 +226,7 @@ def section_system1(
         return fig
 
     res["plot"] = _plot(out / "system1_periods.png", draw)
+    res["gil"] = gil = gil_effect(quick)
     res["inference"] = policy_inference(quick)
     lines = [
         "## System 1: the 50 Hz loop",
@@ -253,8 +254,69 @@ def section_system1(
             f"{o['period']['p99']:.2f} / {o['period']['max']:.2f}, {o['periods_over_30ms']} |"
         )
     lines += ["", f"![command periods]({res['plot']})", ""]
+    g = gil["lateness_ms"]
+    lines += [
+        f"The GIL (`RealtimeLoop` at 50 Hz, {gil['scheduling']}, {gil['reps']} interleaved repetitions of "
+        f"{gil['seconds_each']:g} s): tick lateness p99 / max with no other thread {g['alone']['p99']:.3f} / "
+        f"{g['alone']['max']:.3f} ms; beside a thread running pure Python at the interpreter's default "
+        f"switch interval ({1e3 * gil['switch_intervals_s']['default']:g} ms) {g['busy_thread_default']['p99']:.3f} / "
+        f"{g['busy_thread_default']['max']:.3f} ms; at fast_policy's ({1e3 * gil['switch_intervals_s']['fast_policy']:g} ms) "
+        f"{g['busy_thread_fast_policy']['p99']:.3f} / {g['busy_thread_fast_policy']['max']:.3f} ms. GC: the node's "
+        "longest collection is in the table (GC max); DDS publish time p99 at the node: "
+        + ", ".join(
+            f"{k} {v['node'].get('publish_p99_ms')} ms" for k, v in res["scenarios"].items() if "node" in v
+        )
+        + ".",
+        "",
+    ]
     lines += res["inference"].pop("lines")
     return res, lines
+
+
+def gil_effect(quick: bool) -> dict:
+    """The GIL: the loop's tick lateness while another thread of the same process runs pure Python
+    (holding the GIL between switch intervals), at the interpreter's default switch interval (5 ms)
+    and at fast_policy's (0.5 ms), interleaved over repetitions; plus the same loop with no other thread."""
+    import threading
+
+    from fast_policy.config import FastPolicyConfig
+    from fast_policy.rt_loop import RealtimeLoop
+
+    fast_interval = FastPolicyConfig().switch_interval_s
+    seconds, reps = (1.5, 2) if quick else (5.0, 3)
+    default_interval = sys.getswitchinterval()
+    out: dict = {"seconds_each": seconds, "reps": reps, "switch_intervals_s": {"default": default_interval,
+                                                                              "fast_policy": fast_interval}}  # fmt: skip
+    samples: dict[str, list[float]] = {"alone": [], "busy_thread_default": [], "busy_thread_fast_policy": []}
+    try:
+        for _ in range(reps):
+            for name in samples:
+                stop = threading.Event()
+                busy = None
+                if name != "alone":
+
+                    def spin(stop=stop):
+                        x = 0
+                        while not stop.is_set():
+                            x += 1  # pure Python: holds the GIL until the interpreter switches
+
+                    busy = threading.Thread(target=spin, daemon=True)
+                sys.setswitchinterval(fast_interval if name.endswith("fast_policy") else default_interval)
+                loop = RealtimeLoop(0.02, lambda: None, priority=80, log=lambda *_: None)
+                if busy:
+                    busy.start()
+                loop.start()
+                time.sleep(seconds)
+                loop.stop()
+                stop.set()
+                if busy:
+                    busy.join()
+                samples[name] += [x * 1e3 for x in loop.timing.lateness]
+                out["scheduling"] = loop.scheduling
+    finally:
+        sys.setswitchinterval(default_interval)
+    out["lateness_ms"] = {k: stats(v) for k, v in samples.items()}
+    return out
 
 
 def policy_inference(quick: bool) -> dict:
@@ -712,6 +774,47 @@ def section_learning(quick: bool, out: Path) -> tuple[dict, list[str]]:
     return res, lines
 
 
+# ------------------------------------------------------------------------------------- memory
+def section_memory(quick: bool, out: Path) -> tuple[dict, list[str]]:
+    """`s1s2 memory` on the lecture's examples, and its QLoRA estimate against the project's own
+    QLoRA fine-tune measured tensor by tensor (s1s2_training.vlm.memcheck)."""
+    from s1s2.memory import GB, ModelShape, estimate
+
+    res: dict = {"lecture": {}}
+    lines = ["## Memory: `s1s2 memory` and a measured QLoRA fine-tune", ""]
+    for n in (7e9, 14e9):
+        e = estimate(ModelShape(n), "full", "fp32", "adamw32")
+        res["lecture"][f"{n / 1e9:.0f}B"] = e.as_dict()
+        lines.append(f"- `s1s2 memory --params {n / 1e9:.0f}e9 --method full --dtype fp32`: weights {e.weights / GB:.0f} GB, "
+                     f"Adam states {e.optimizer / GB:.0f} GB, gradients {e.gradients / GB:.0f} GB")  # fmt: skip
+    lines.append("")
+    try:
+        from s1s2_training.vlm.memcheck import run, table
+    except ImportError as exc:
+        return res | {"error": str(exc)}, [*lines, f"QLoRA check not run: {exc}", ""]
+    runs = (
+        {"no checkpointing": False} if quick else {"no checkpointing": False, "gradient checkpointing": True}
+    )
+    for label, ckpt in runs.items():
+        r = run("llm", rank=8, batch_size=4 if quick else 16, steps=2 if quick else 3, checkpointing=ckpt,
+                episode_s=10.0 if quick else 40.0)  # fmt: skip
+        res[label] = r
+        c = r["config"]
+        lines += [
+            f"QLoRA fine-tune of the sim VLM ({c['strategy']} LoRA r = {c['rank']}, batch {c['batch_size']}, "
+            f"{label}, {r['measured']['optimizer']}; `python -m s1s2_training.vlm.memcheck --batch-size "
+            f"{c['batch_size']}{' --gradient-checkpointing' if ckpt else ''}`) against `{r['comparison']['estimate_command']}"
+            f"{' --checkpointing' if ckpt else ''}`:",
+            "",
+            *table(r),
+            "",
+            f"Process peak RSS growth over the run: {r['measured']['process_peak_rss_growth_mb']} MB (torch's and "
+            "the libraries' own memory besides these tensors).",
+            "",
+        ]
+    return res, lines
+
+
 # ------------------------------------------------------------------------------------- closed loop
 def _shift_day_lines(runs: dict) -> list[str]:
     from s1s2.shiftday import OUTCOMES
@@ -811,6 +914,7 @@ SECTION_FNS = {
     "adapters": section_adapters,
     "learning": section_learning,
     "closedloop": section_closedloop,
+    "memory": section_memory,
     "simulation": section_simulation,
 }
 

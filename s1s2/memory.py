@@ -31,6 +31,8 @@ from pathlib import Path
 GB = 1e9
 NF4_DQ_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # = 4.127: NF4 + 8-bit absmax per 64 + fp32 per 256 absmax
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
+# bitsandbytes' 8-bit optimizers keep 32-bit states for tensors smaller than this (min_8bit_size)
+BNB_MIN_8BIT_SIZE = 4096
 OPTIMIZERS = {
     # bytes of optimizer state per trainable parameter, pageable to CPU
     "adamw32": (8.0, False),
@@ -67,6 +69,8 @@ class ModelShape:
     layers: int | None = None
     heads: int | None = None
     linear: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name -> (d_in, d_out, count)
+    # a VLM's vision encoder for the activation estimate: (hidden, layers, heads, tokens per image)
+    vision: tuple[int, int, int, int] | None = None
 
     @property
     def linear_params(self) -> float:
@@ -114,6 +118,8 @@ def shape_from_config(path: str | Path) -> ModelShape:
                         ("fc1", (vh, vi)), ("fc2", (vi, vh))):  # fmt: skip
             shape.linear[f"vision_{name}"] = (*d, vn)
         patch, img = int(vis.get("patch_size", 16)), int(vis.get("image_size", 224))
+        vheads = int(vis.get("num_attention_heads", max(1, vh // 64)))
+        shape.vision = (vh, vn, vheads, (img // patch) ** 2 + 1)
         params += vn * (4 * vh * vh + 2 * vh * vi) + 3 * patch * patch * vh + ((img // patch) ** 2 + 1) * vh
         proj = vh * h + h * h  # LLaVA's 2-layer projector
         shape.linear["projector"] = (vh, h, 1)
@@ -177,7 +183,11 @@ def estimate(
     batch: int = 1,
     seq: int = 512,
     checkpointing: bool = False,
+    compute_dtype: str | None = None,
 ) -> Estimate:
+    """`dtype`: the trainable parameters (and, for full / LoRA, the whole model). `compute_dtype`:
+    activations and, for QLoRA, the layers that are not quantised (default: bf16 for the NF4
+    methods, else `dtype`)."""
     if method not in METHODS:
         raise ValueError(f"method {method!r}; valid: {', '.join(METHODS)}")
     if dtype not in DTYPE_BYTES:
@@ -185,6 +195,11 @@ def estimate(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     b = DTYPE_BYTES[dtype]
+    nf4 = method in ("qlora", "inference_nf4")
+    compute_dtype = compute_dtype or ("bf16" if nf4 else dtype)
+    if compute_dtype not in DTYPE_BYTES:
+        raise ValueError(f"compute dtype {compute_dtype!r}; valid: {', '.join(DTYPE_BYTES)}")
+    cb = DTYPE_BYTES[compute_dtype]
     notes = []
     inference = method.startswith("inference")
     if method in ("lora", "qlora"):
@@ -197,9 +212,10 @@ def estimate(
         if not shape.linear:
             raise ValueError("NF4 needs the model's shapes: give --hidden and --layers, or --config")
         lin = shape.linear_params
-        compute = 2 if dtype == "fp32" else b  # the non-quantised rest in 16-bit
-        weights = lin * NF4_DQ_BITS / 8 + (shape.params - lin) * compute
-        notes.append(f"linear layers in NF4 + double quantisation: {NF4_DQ_BITS:.3f} bits/parameter")
+        weights = lin * NF4_DQ_BITS / 8 + (shape.params - lin) * cb  # the rest in the compute dtype
+        notes.append(
+            f"linear layers in NF4 + double quantisation: {NF4_DQ_BITS:.3f} bits/parameter, the rest in {compute_dtype}"
+        )
     else:
         weights = shape.params * b
     if method in ("lora", "qlora"):
@@ -207,18 +223,41 @@ def estimate(
     grads = trainable * b
     per, pageable = OPTIMIZERS["none" if inference else optimizer]
     opt = trainable * per
+    if optimizer.endswith("adamw8") and method in ("lora", "qlora"):
+        # LoRA's A (r x d_in) and B (d_out x r) are separate tensors; small ones keep 32-bit states
+        small = sum(n * k for t in targets for i, o, n in [shape.linear[t]] for k in (rank * i, rank * o)
+                    if k < BNB_MIN_8BIT_SIZE)  # fmt: skip
+        if small:
+            opt += small * (OPTIMIZERS["adamw32"][0] - per)
+            notes.append(f"{small:.4g} LoRA parameters in tensors < {BNB_MIN_8BIT_SIZE} elements: 32-bit Adam "
+                         "states (bitsandbytes min_8bit_size)")  # fmt: skip
     acts = None
     if shape.hidden and shape.layers:
         h, n, a = shape.hidden, shape.layers, shape.heads or max(1, shape.hidden // 128)
+        scale = cb / 2  # the formulas count 16-bit values
         if inference:
-            acts = 2.0 * n * seq * batch * h * (2 if dtype == "fp32" else b)  # KV cache
+            acts = 2.0 * n * seq * batch * h * cb  # KV cache
             notes.append("activations = KV cache for the sequence (estimate)")
         elif checkpointing:
-            acts = 2.0 * seq * batch * h * n
-            notes.append("activations with gradient checkpointing: 2*s*b*h per layer (estimate)")
+            acts = 2.0 * seq * batch * h * n * scale
+            notes.append(
+                f"activations with gradient checkpointing: 2*s*b*h per layer in {compute_dtype} (estimate)"
+            )
         else:
-            acts = seq * batch * h * (34 + 5 * a * seq / h) * n
-            notes.append("activations without recomputation: s*b*h*(34+5as/h) per layer, 16-bit (estimate)")
+            acts = seq * batch * h * (34 + 5 * a * seq / h) * n * scale
+            notes.append(
+                f"activations without recomputation: s*b*h*(34+5as/h) per layer in {compute_dtype} (estimate)"
+            )
+            # The vision encoder stores activations only when something in it is trained: a frozen
+            # tower's outputs need no gradient, so autograd saves nothing there (measured:
+            # s1s2_training.vlm.memcheck).
+            vision_trained = method == "full" or (
+                method in ("lora", "qlora") and any(t.startswith("vision_") for t in targets)
+            )
+            if shape.vision and vision_trained:  # its layers over the image tokens, same formula
+                vh, vn, va, vs = shape.vision
+                acts += vs * batch * vh * (34 + 5 * va * vs / vh) * vn * scale
+                notes.append(f"+ the vision encoder: {vn} layers over {vs} image tokens")
     else:
         notes.append("activations not estimated: give --hidden, --layers (and --heads) or --config")
     if pageable:
@@ -274,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--checkpointing", action="store_true")
+    ap.add_argument("--compute-dtype", choices=sorted(DTYPE_BYTES), default=None,
+                    help="activations (and QLoRA's unquantised layers); default bf16 for NF4 methods, else --dtype")  # fmt: skip
     ap.add_argument("--device", help=f"{', '.join(DEVICES)} or a number of GB")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -287,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise ValueError("give --params N (and --hidden/--layers for LoRA/activations) or --config FILE")
         e = estimate(shape, args.method, args.dtype, args.optimizer, args.rank,
-                     tuple(t for t in args.targets.split(",") if t), args.batch, args.seq, args.checkpointing)  # fmt: skip
+                     tuple(t for t in args.targets.split(",") if t), args.batch, args.seq, args.checkpointing,
+                     args.compute_dtype)  # fmt: skip
         if args.device:
             device_gb(args.device)
     except (ValueError, OSError, KeyError) as exc:

@@ -136,9 +136,9 @@ def make_mixed_dataset(domain, daylight, batch: int, mix: float, steps: int, see
     return MixedDataset()
 
 
-def train_adapter(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, daylight_data: dict | None,
-                  out_dir: Path) -> dict:  # fmt: skip
-    """Train a LoRA adapter on the NF4 base; save it (peft save_pretrained) into out_dir."""
+def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, daylight_data: dict | None):
+    """The NF4 base with LoRA layers and the HF Trainer over the mixed dataset. Returns
+    (trainer, peft_model, trainable parameters, optimizer name, the trainer's scratch folder)."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from safetensors.numpy import load_file
@@ -244,6 +244,13 @@ def train_adapter(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, daylig
         disable_tqdm=not cfg.progress,
     )
     trainer = QLoRATrainer(model=module, args=args, train_dataset=ds, data_collator=Collator(prompt))
+    return trainer, peft_model, trainable, optim, work
+
+
+def train_adapter(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, daylight_data: dict | None,
+                  out_dir: Path) -> dict:  # fmt: skip
+    """Train a LoRA adapter on the NF4 base; save it (peft save_pretrained) into out_dir."""
+    trainer, peft_model, trainable, optim, work = make_trainer(cfg, base_dir, domain_data, daylight_data)
     t0 = time.time()
     result = trainer.train()
     train_s = time.time() - t0
@@ -265,7 +272,7 @@ def train_adapter(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, daylig
         "train_s": round(train_s, 1),
         "train_loss": round(float(result.training_loss), 4),
         "loss_first_last": [round(float(losses[0]), 4), round(float(losses[-1]), 4)] if losses else [],
-        "device": "cuda" if cuda else "cpu",
+        "device": trainer.args.device.type,
     }
 
 

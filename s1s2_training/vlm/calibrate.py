@@ -144,6 +144,13 @@ def calibration_specs(
     ]
 
 
+def calibration_note(lighting: str) -> str:
+    """What an adapter's threshold was calibrated on (recorded in its manifest)."""
+    from .data import CALIB_DEFAULT_SEED0, CALIB_DENSE_SEED0
+
+    return f"calibration frames of {lighting} (seeds {CALIB_DEFAULT_SEED0}.. / {CALIB_DENSE_SEED0}..)"
+
+
 def set_adapter_threshold(adapter_dir, threshold: float, info: dict) -> None:
     """Write the threshold into the adapter's manifest (metrics.min_confidence); the weights and
     their hashes are untouched."""
@@ -210,9 +217,7 @@ def main(argv=None) -> int:
             continue
         data = dm.frames_of(calibration_specs(doms[0]), 128, resolve_path(a.work_dir), 1)
         t, info = adapter_threshold(resolve_path(a.base), lib / name, data, a.max_rate)
-        info["data"] = (
-            f"calibration frames of {doms[0]} (seeds {dm.CALIB_DEFAULT_SEED0}.. / {dm.CALIB_DENSE_SEED0}..)"
-        )
+        info["data"] = calibration_note(doms[0])
         set_adapter_threshold(lib / name, t, info)
         print(f"{name}: min_confidence {t} ({info})", flush=True)
     return 0

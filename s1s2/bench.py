@@ -162,7 +162,6 @@ def section_system1(
                 def policy_diag(m=monitor):
                     return next((v for k, v in m.node.diagnostics.items() if k.startswith("fast_policy")), {})
 
-                missed0 = int(policy_diag().get("missed_deadlines", 0))
                 env = dict(os.environ, PYTHONUNBUFFERED="1")
                 probes = {
                     prio: subprocess.Popen(
@@ -178,9 +177,16 @@ def section_system1(
                             f"{tmp}/probe{prio}.json",
                         ],
                         env=env,
+                        stdout=subprocess.PIPE,
+                        text=True,
                     )  # fmt: skip
                     for prio in (70, 0)
                 }
+                for p in probes.values():  # both subscribed: the node's count starts with their window
+                    while (line := p.stdout.readline()) and line.strip() != "ready":
+                        pass
+                time.sleep(1.1)  # a diagnostics message from inside the window
+                missed0 = int(policy_diag().get("missed_deadlines", 0))
                 for p in probes.values():
                     p.wait(seconds + 60)
                 time.sleep(1.1)  # one more diagnostics message, covering the probes' window
@@ -789,15 +795,22 @@ def section_memory(quick: bool, out: Path) -> tuple[dict, list[str]]:
                      f"Adam states {e.optimizer / GB:.0f} GB, gradients {e.gradients / GB:.0f} GB")  # fmt: skip
     lines.append("")
     try:
-        from s1s2_training.vlm.memcheck import run, table
+        from s1s2_training.vlm.memcheck import table
     except ImportError as exc:
         return res | {"error": str(exc)}, [*lines, f"QLoRA check not run: {exc}", ""]
     runs = (
         {"no checkpointing": False} if quick else {"no checkpointing": False, "gradient checkpointing": True}
     )
     for label, ckpt in runs.items():
-        r = run("llm", rank=8, batch_size=4 if quick else 16, steps=2 if quick else 3, checkpointing=ckpt,
-                episode_s=10.0 if quick else 40.0)  # fmt: skip
+        # each in its own process: the peak RSS is per process
+        cmd = [sys.executable, "-m", "s1s2_training.vlm.memcheck", "--out", str(out / f"memcheck_{int(ckpt)}.json"),
+               "--batch-size", "4" if quick else "16",
+               "--steps", "2" if quick else "3", *(["--episode-s", "10"] if quick else []),
+               *(["--gradient-checkpointing"] if ckpt else [])]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[1:])} failed: {proc.stderr[-800:]}")
+        r = json.loads((out / f"memcheck_{int(ckpt)}.json").read_text())
         res[label] = r
         c = r["config"]
         lines += [

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         Float64MultiArray, topics.JOINT_COMMANDS.name, lambda _m: times.append(time.monotonic()),
         qos_profile(topics.JOINT_COMMANDS.qos),
     )  # fmt: skip
+    print("ready", flush=True)  # subscribed: the caller aligns its own window with this one
     end = time.monotonic() + args.seconds
     try:
         while time.monotonic() < end:

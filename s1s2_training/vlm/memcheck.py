@@ -230,12 +230,23 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--episode-s", type=float, default=40.0, help="simulated seconds per data episode")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default="", help="also write the result as JSON to this file")
     a = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    res = run(a.strategy, a.rank, a.batch_size, a.steps, checkpointing=a.gradient_checkpointing)
+    res = run(
+        a.strategy,
+        a.rank,
+        a.batch_size,
+        a.steps,
+        checkpointing=a.gradient_checkpointing,
+        episode_s=a.episode_s,
+    )
+    if a.out:
+        Path(a.out).write_text(json.dumps(res, indent=1, default=str) + "\n")
     if a.json:
         print(json.dumps(res, indent=1, default=str))
     else:

@@ -891,10 +891,10 @@ def section_closedloop(quick: bool, out: Path) -> tuple[dict, list[str]]:
             ax.set_xticks(x, [d.replace("_", "\n") for d, _ in schedule], fontsize=7)
             ax.set(
                 ylabel="correct sorts (%)",
-                ylim=(0, 105),
+                ylim=(0, 120),
                 title=f"shift day, {domain_s:g} s per domain, seed {seed}",
             )
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, ncol=3, loc="upper center")
             return fig
 
         res["plot"] = _plot(out / "closedloop_shift_day.png", draw)

@@ -623,6 +623,14 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}"
 
 
+def _steps_of(manifest: dict):
+    """Training steps from the finetune's notes ('... 600 steps x 16 ...'), None if absent."""
+    import re
+
+    m = re.search(r"(\d+) steps x", manifest.get("notes", ""))
+    return int(m.group(1)) if m else None
+
+
 def _adapter_rows(manifests: dict[str, dict]) -> list[dict]:
     """One row per trained adapter manifest: base vs adapter accuracy in its domain and daylight
     with it active (held-out frames, measured by the finetune that made it)."""
@@ -636,6 +644,8 @@ def _adapter_rows(manifests: dict[str, dict]) -> list[dict]:
             "domain": m.get("data", {}).get("domain", name),
             "strategy": m.get("strategy"),
             "mix": m.get("data", {}).get("mix_lambda"),
+            "steps": _steps_of(m),
+            "train_frames": m.get("data", {}).get("domain_frames"),
             "base_domain": mt["base_domain"].get("class_acc"),
             "adapter_domain": mt["adapter_domain"].get("class_acc"),
             "base_daylight": mt.get("base_daylight", {}).get("class_acc"),
@@ -698,14 +708,14 @@ def section_learning(quick: bool, out: Path) -> tuple[dict, list[str]]:
             "`results/adapter_ablations/` (the weights are not). One seed each, equal steps; the shipped adapter "
             "of the domain (projector+vision, lambda 0.1) is the reference row.",
             "",
-            "| domain | strategy | lambda | in domain | daylight with it active | trainable params | adapter bytes |",
-            "|---|---|---|---|---|---|---|",
+            "| domain | strategy | lambda | steps | domain frames | in domain | daylight with it active | trainable params | adapter bytes |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted([*abl, *(ship_by_domain[d] | {"strategy": f"{ship_by_domain[d]['strategy']} (shipped)"}
                                  for d in {a["domain"] for a in abl} if d in ship_by_domain)],
-                        key=lambda r: (r["domain"], str(r["strategy"]), r["mix"] or 0)):  # fmt: skip
+                        key=lambda r: (r["domain"], str(r["strategy"]), r["mix"] or 0, r["steps"] or 0)):  # fmt: skip
             lines.append(
-                f"| {r['domain']} | {r['strategy']} | {r['mix']} | {_pct(r['adapter_domain'])} | "
+                f"| {r['domain']} | {r['strategy']} | {r['mix']} | {r['steps']} | {r['train_frames']} | {_pct(r['adapter_domain'])} | "
                 f"{_pct(r['adapter_daylight'])} | {r['trainable_parameters']} | {r['adapter_bytes']} |"
             )
         lines.append("")
@@ -750,7 +760,9 @@ def section_learning(quick: bool, out: Path) -> tuple[dict, list[str]]:
         ax.legend(fontsize=7, ncol=2, loc="upper center")
         if abl:
             ax = axes[0][1]
-            mixes = sorted((r for r in [*abl, *rows] if r["strategy"] == "projector+vision"),
+            # the mixing sweep: the shipped recipe with only lambda changed
+            mixes = sorted((r for r in [*abl, *rows] if r["strategy"] == "projector+vision"
+                            and r["steps"] == ship_by_domain.get(r["domain"], {}).get("steps")),
                            key=lambda r: (r["domain"], r["mix"]))  # fmt: skip
             for dom, marker in (("warm_tungsten", "o"), ("night_noise", "s")):
                 pts = [r for r in mixes if r["domain"] == dom]

@@ -251,6 +251,9 @@ class FastPolicyNode(Node):
                 "publish_p99_ms": f"{np.percentile(self._publish_s, 99) * 1e3:.3f}"
                 if self._publish_s
                 else "nan",
+                "publish_max_ms": f"{max(self._publish_s) * 1e3:.3f}"
+                if self._publish_s
+                else "nan",  # last 60 s
                 "gc_pause_max_ms": f"{max(self._gc_pauses) * 1e3:.3f}" if self._gc_pauses else "0",
                 "gc_collections": str(len(self._gc_pauses)),
                 "loop_errors": str(self.loop.errors),

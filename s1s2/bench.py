@@ -667,15 +667,17 @@ def section_learning(quick: bool, out: Path) -> tuple[dict, list[str]]:
     the nightly cycle (results/nightly_cycle.json: too long for `make bench`, recorded with its
     command, commit and date), and the model builders' metrics (models/manifest.json). Closed-loop
     sorting per domain is measured live by section_closedloop."""
-    from s1s2.adapters import MANIFEST, list_adapters
+    from dataclasses import asdict
+
+    from s1s2.adapters import list_adapters, read_manifest
 
     root = repo_root()
     res: dict = {}
     lines = ["## Learning", ""]
 
-    # -- shipped adapters, per domain (live read of the library)
+    # -- shipped adapters, per domain (through the library's own checked reader)
     lib = root / "models" / "adapters"
-    shipped = {a: json.loads((lib / a / MANIFEST).read_text()) for a in list_adapters(lib)}
+    shipped = {a: asdict(read_manifest(lib / a)) for a in list_adapters(lib)}
     res["adapters"] = rows = _adapter_rows(shipped)
     lines += [
         "### Base vs adapter per lighting domain",

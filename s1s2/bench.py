@@ -845,28 +845,13 @@ def section_memory(quick: bool, out: Path) -> tuple[dict, list[str]]:
 
 
 # ------------------------------------------------------------------------------------- closed loop
-def _shift_day_lines(runs: dict) -> list[str]:
-    from s1s2.shiftday import OUTCOMES
-
-    domains = [d for d, _ in next(iter(runs.values()))["schedule"]]
-    lines = ["| domain | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
-    for d in [*domains, "TOTAL"]:
-        cells = []
-        for r in runs.values():
-            c = r["totals"] if d == "TOTAL" else r["domains"].get(d, dict.fromkeys(OUTCOMES, 0))
-            tot = sum(c[k] for k in OUTCOMES)
-            cells.append(f"{c['correct']}/{tot} ({_pct(c['correct'] / tot if tot else None)} %, w{c['wrong_bin']} "
-                         f"m{c['missed']} d{c['dropped']})")  # fmt: skip
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    return lines
-
-
 def section_closedloop(quick: bool, out: Path) -> tuple[dict, list[str]]:
     """The whole stack sorting through a shift day (the cell's lighting steps through the domains)
     with the adapter manager on and off (the planner's base model only), and the scripted expert on
     the same seed: correct-sort counts per domain, through the ROS nodes at their real rates."""
     from conveyor_sim.lighting import DOMAINS
     from s1s2.demo import run_shift_days
+    from s1s2.shiftday import table
 
     domain_s, seed = (15.0, 0) if quick else (40.0, 0)
     schedule = [(d, domain_s) for d in (("daylight", "night_noise") if quick else DOMAINS)]
@@ -885,7 +870,7 @@ def section_closedloop(quick: bool, out: Path) -> tuple[dict, list[str]]:
         "the same items, the ceiling. Items per domain are few, so differences of one or two items are noise.",
         "",
     ]
-    lines += _shift_day_lines(ok) if ok else []
+    lines += table(ok, [d for d, _ in schedule], percent=True) if ok else []
     for k, v in runs.items():
         if "error" in v:
             lines.append(f"- {k}: FAILED: {v['error'][:300]}")

@@ -163,8 +163,9 @@ def run_shift_day(
     }
 
 
-def table(results: dict[str, dict], domains: list[str]) -> list[str]:
-    """Markdown: one row per domain, `correct/total (wrong, missed, dropped)` per run."""
+def table(results: dict[str, dict], domains: list[str], percent: bool = False) -> list[str]:
+    """Markdown: one row per domain, `correct/total (wrong, missed, dropped)` per run; with
+    `percent`, the correct share too."""
     names = list(results)
     lines = ["| domain | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for d in [*domains, "TOTAL"]:
@@ -173,6 +174,7 @@ def table(results: dict[str, dict], domains: list[str]) -> list[str]:
             r = results[n]
             c = r["totals"] if d == "TOTAL" else r["domains"].get(d, dict.fromkeys(OUTCOMES, 0))
             tot = sum(c[k] for k in OUTCOMES)
-            cells.append(f"{c['correct']}/{tot} (w{c['wrong_bin']} m{c['missed']} d{c['dropped']})")
+            share = ("n/a" if not tot else f"{100 * c['correct'] / tot:.1f}") + " %, " if percent else ""
+            cells.append(f"{c['correct']}/{tot} ({share}w{c['wrong_bin']} m{c['missed']} d{c['dropped']})")
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     return lines

@@ -42,8 +42,9 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
     cfg = FinetuneConfig(**recipe)
     per_domain: dict[str, dict] = {}
     t0 = time.monotonic()
-    for i, domain in enumerate(only or domains()):
-        print(f"[adapters] {i + 1}/{len(only or domains())} {domain}", flush=True)
+    names = only or domains()
+    for i, domain in enumerate(names):
+        print(f"[adapters] {i + 1}/{len(names)} {domain}", flush=True)
         t1 = time.monotonic()
         res = finetune(
             cfg, domain, base_dir, out_dir, work_dir="runs/vlm_data", train_episodes=train_episodes

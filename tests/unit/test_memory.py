@@ -108,3 +108,8 @@ def test_estimate_matches_the_measured_qlora_fine_tune():
         assert rows[part]["measured_over_estimate"] == pytest.approx(1.0, abs=0.05), (part, rows[part])
     assert 0.5 <= rows["activations"]["measured_over_estimate"] <= 2.0, rows["activations"]
     assert res["measured"]["trainable_parameters"] == res["comparison"]["estimate_trainable"]
+
+
+def test_unknown_compute_dtype_is_named():
+    with pytest.raises(ValueError, match="fp64"):
+        estimate(ModelShape(1e6, hidden=128, layers=2), "qlora", "fp32", compute_dtype="fp64")

@@ -33,6 +33,10 @@ NF4_DQ_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # = 4.127: NF4 + 8-bit absmax per 64
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 # bitsandbytes' 8-bit optimizers keep 32-bit states for tensors smaller than this (min_8bit_size)
 BNB_MIN_8BIT_SIZE = 4096
+# bitsandbytes pages a state buffer through CUDA unified memory only for tensors of at least this
+# many elements (Optimizer8bit.get_state_buffer); smaller ones stay in device memory. Measured on an
+# H200 (scripts/gpu_qlora_check.py): none of the sim model's 72 LoRA state tensors was paged.
+BNB_PAGED_MIN_SIZE = 100_000
 OPTIMIZERS = {
     # bytes of optimizer state per trainable parameter, pageable to CPU
     "adamw32": (8.0, False),
@@ -148,8 +152,9 @@ class Estimate:
     gradients: float
     optimizer: float
     activations: float | None  # None: shapes unknown
-    optimizer_pageable: bool
+    optimizer_pageable: bool  # some optimizer state can be paged to CPU RAM
     notes: list[str] = field(default_factory=list)
+    optimizer_pageable_bytes: float = 0.0
 
     @property
     def total(self) -> float:
@@ -169,6 +174,7 @@ class Estimate:
             "activations_gb": None if self.activations is None else self.activations / GB,
             "total_gb": self.total / GB,
             "optimizer_pageable": self.optimizer_pageable,
+            "optimizer_pageable_gb": self.optimizer_pageable_bytes / GB,
             "notes": self.notes,
         }
 
@@ -260,9 +266,21 @@ def estimate(
                 notes.append(f"+ the vision encoder: {vn} layers over {vs} image tokens")
     else:
         notes.append("activations not estimated: give --hidden, --layers (and --heads) or --config")
+    paged_bytes = 0.0
     if pageable:
-        notes.append("paged optimizer: its states can move to CPU RAM when the device is full")
-    return Estimate(method, shape.params, trainable, weights, grads, opt, acts, pageable, notes)
+        if method in ("lora", "qlora"):  # per LoRA tensor: A (r x d_in) and B (d_out x r)
+            big = sum(n * k for t in targets for i, o, n in [shape.linear[t]] for k in (rank * i, rank * o)
+                      if k >= BNB_PAGED_MIN_SIZE)  # fmt: skip
+            paged_bytes = big * per
+        else:
+            paged_bytes = opt
+        notes.append(
+            f"paged optimizer: bitsandbytes pages only the states of tensors >= {BNB_PAGED_MIN_SIZE:,} elements "
+            f"({paged_bytes / GB:.3g} of {opt / GB:.3g} GB here); paged states move to CPU RAM when the device is full"
+        )
+    return Estimate(
+        method, shape.params, trainable, weights, grads, opt, acts, paged_bytes > 0, notes, paged_bytes
+    )
 
 
 def device_gb(name: str) -> float:
@@ -286,7 +304,8 @@ def format_estimate(e: Estimate, device: str | None = None) -> str:
         + (f" ({e.params / e.trainable:.0f}x fewer)" if 0 < e.trainable < e.params else ""),
         f"  weights      {gb(e.weights)}",
         f"  gradients    {gb(e.gradients)}",
-        f"  optimizer    {gb(e.optimizer)}" + ("  (pageable to CPU)" if e.optimizer_pageable else ""),
+        f"  optimizer    {gb(e.optimizer)}"
+        + (f"  ({gb(e.optimizer_pageable_bytes)} of it pageable to CPU)" if e.optimizer_pageable else ""),
         f"  activations  {gb(e.activations)}" + ("" if e.activations is None else "  (estimate)"),
         f"  total        {gb(e.total)}" + ("" if e.activations is not None else " + activations"),
     ]

@@ -35,7 +35,11 @@ def test_qlora_nf4_double_quant_is_4_127_bits_and_fits_where_full_does_not():
     shape.params = shape.linear_params  # all linear: weights = params * 4.127 / 8
     q = estimate(shape, "qlora", "bf16", "paged_adamw8", rank=8, targets=("q_proj",))
     assert q.weights == pytest.approx(shape.params * NF4_DQ_BITS / 8 + 8 * 4096 * 16 * 2)
-    assert q.optimizer_pageable and q.trainable == 8 * 4096 * 16
+    assert q.trainable == 8 * 4096 * 16
+    # bitsandbytes pages only tensors >= 100,000 elements: A is 8 x 2048, B 2048 x 8 (16,384 each)
+    assert not q.optimizer_pageable and q.optimizer_pageable_bytes == 0 and "100,000" in " ".join(q.notes)
+    q64 = estimate(shape, "qlora", "bf16", "paged_adamw8", rank=64, targets=("q_proj",))
+    assert q64.optimizer_pageable and q64.optimizer_pageable_bytes == pytest.approx(q64.optimizer)
     full = estimate(shape, "full", "bf16", "adamw32")
     states = lambda e: e.weights + e.gradients + e.optimizer  # noqa: E731 - activations are the same
     assert states(q) < states(full) / 10 and q.activations == full.activations

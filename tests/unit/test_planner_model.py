@@ -220,6 +220,49 @@ def test_lru_keeps_at_most_n_resident(planner):
     assert res.success and not res.loaded_from_disk  # resident: set_adapter only
 
 
+def test_a_disk_swap_into_a_reused_slot_plans_what_a_fresh_load_plans(library, camera, image):
+    """With the resident set full, an adapter of the same LoRA layout is copied into the least
+    recently used slot (no peft module surgery): it plans exactly what a planner that loaded it
+    through peft plans (same process, same fp32 kernels). Another layout gets a new peft slot."""
+    p = Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=1))
+    assert p.swap_adapter("daylight").success  # the first slot: built by peft
+    res = p.swap_adapter("perturbed")  # daylight's layout: in place into its slot
+    assert res.success and res.loaded_from_disk and res.evicted == ["daylight"] and "in place" in res.message
+    assert p.resident_adapters == ["perturbed"] == list(p.switcher.slots)
+    got = p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
+    fresh = Planner(PlannerConfig(adapter_library=str(library), initial_adapter="perturbed"))
+    np.testing.assert_array_equal(fresh.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, got)
+    res = p.swap_adapter("overcast_dim")  # projector+vision: another layout, a new slot
+    assert res.success and res.loaded_from_disk and "in place" not in res.message
+    assert res.evicted == ["perturbed"] and len(p.switcher.peft.peft_config) == 1
+    p.swap_adapter("")
+    base = p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
+    assert p.swap_adapter("night_noise").success  # in place into overcast_dim's slot
+    np.testing.assert_array_equal(fresh.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, got)
+    fresh.swap_adapter("night_noise")
+    np.testing.assert_array_equal(
+        p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent,
+        fresh.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent,
+    )
+    assert not np.array_equal(p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, base)
+
+
+def test_weights_changed_after_verification_are_not_loaded_in_place(library, camera, image, monkeypatch):
+    """The in-place copy hashes the very bytes it loads: a file replaced between the check and the
+    read is refused, and the active adapter stays."""
+    import pathlib
+
+    p = Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=1))
+    assert p.swap_adapter("daylight").success
+    real = pathlib.Path.read_bytes
+    monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: real(self)[:-1] + b" ")
+    res = p.swap_adapter("perturbed")
+    monkeypatch.undo()
+    assert not res.success and "changed on disk" in res.message
+    assert p.active_adapter == "daylight" == res.active_adapter and p.resident_adapters == ["daylight"]
+    assert p.plan(image, "sort the recyclables", 0.0, 0.0, camera).adapter_id == "daylight"
+
+
 def _nf4_state(model) -> dict:
     import bitsandbytes as bnb
 

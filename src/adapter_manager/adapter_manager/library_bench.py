@@ -7,6 +7,10 @@ library, each with its own id, context tags and manifest), then measures on this
 - memory: the index's Python allocations (tracemalloc), and the planner's resident set size
   while swapping through many adapters with a bounded resident set (LRU) vs. an unbounded one;
 - swaps through the real Planner: from disk (verify + load) and resident (set_adapter), p50/p99.
+  A disk swap into a full resident set copies the weights into the least recently used slot in
+  place; the first `max_resident` loads build their slots through peft and are reported apart.
+- `--rank R`: the library is made of a LoRA of rank R on the source's targets with random weights
+  (manifest `trained: false`): swap latency depends on the tensors' shapes, not their values.
 """
 
 from __future__ import annotations
@@ -38,6 +42,36 @@ def make_library(root: Path, n: int, source: Path, domains: list[str]) -> None:
         write_manifest(d, adapter_id=aid, context_tags=tags, **base)
 
 
+def make_rank_source(dst: Path, source: Path, rank: int) -> Path:
+    """A LoRA of `rank` on `source`'s targets with random A and B (peft init_lora_weights=False),
+    for timing only; registered with a manifest that says it is untrained."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from s1s2.adapters import base_fingerprint
+
+    m = read_manifest(source)
+    base_dir = resolve_path(m.base_model)
+    model = AutoModelForImageTextToText.from_pretrained(
+        str(base_dir), local_files_only=True, dtype=torch.float32
+    )
+    torch.manual_seed(0)
+    cfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=m.target_modules, init_lora_weights=False)
+    peft_model = get_peft_model(model, cfg)
+    peft_model.save_pretrained(str(dst))
+    ac = json.loads((dst / "adapter_config.json").read_text())
+    ac["base_model_name_or_path"] = m.base_model
+    (dst / "adapter_config.json").write_text(json.dumps(ac, indent=2, sort_keys=True) + "\n")
+    (dst / "README.md").unlink(missing_ok=True)
+    fields = {k: v for k, v in m.__dict__.items() if k not in ("files", "format", "created")}
+    fields |= {"adapter_id": dst.name, "rank": rank, "alpha": 2 * rank, "trained": False, "metrics": {},
+               "base_fingerprint": base_fingerprint(base_dir),
+               "notes": f"random rank-{rank} LoRA on {m.adapter_id}'s targets, for swap timing only"}  # fmt: skip
+    write_manifest(dst, **fields)
+    return dst
+
+
 def _rss_mb() -> float:
     with open(f"/proc/{os.getpid()}/status") as f:
         for line in f:
@@ -51,7 +85,11 @@ def _pct(values, q) -> float:
 
 
 def run(
-    n: int = 300, swaps: int = 30, max_resident: int = 3, source: str = "models/adapters/daylight"
+    n: int = 300,
+    swaps: int = 30,
+    max_resident: int = 3,
+    source: str = "models/adapters/daylight",
+    rank: int | None = None,
 ) -> dict:
     from conveyor_sim.lighting import DOMAINS
 
@@ -60,7 +98,12 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "lib"
         lib.mkdir()
-        make_library(lib, n, resolve_path(source), domains)
+        src = resolve_path(source)
+        if rank is not None:
+            src = make_rank_source(Path(tmp) / f"rank{rank}", src, rank)
+        out["source"] = {"adapter": source, "rank": read_manifest(src).rank, "trained": read_manifest(src).trained,
+                         "weights_bytes": (src / "adapter_model.safetensors").stat().st_size}  # fmt: skip
+        make_library(lib, n, src, domains)
         out["library_bytes_on_disk"] = sum(f.stat().st_size for f in lib.rglob("*") if f.is_file())
         t0 = time.perf_counter()
         ids = list_adapters(lib)
@@ -98,15 +141,21 @@ def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> 
     out["planner_rss_after_load_mb"] = _rss_mb() - rss0
     rng = np.random.default_rng(0)
     picks = rng.choice(len(ids), size=swaps, replace=False)
-    disk, resident = [], []
+    first, disk, resident = [], [], []
     for i in picks:
         res = planner.swap_adapter(ids[int(i)])
         assert res.success, res.message
-        (disk if res.loaded_from_disk else resident).append(res.swap_time_ms)
+        if not res.loaded_from_disk:
+            resident.append(res.swap_time_ms)
+        elif "in place" in res.message:
+            disk.append(res.swap_time_ms)
+        else:  # a slot built by peft: the first max_resident loads
+            first.append(res.swap_time_ms)
     for k in range(swaps):  # back and forth between resident adapters
         res = planner.swap_adapter(planner.resident_adapters[k % len(planner.resident_adapters)])
         resident.append(res.swap_time_ms)
     out["swap_from_disk_ms"] = {"p50": _pct(disk, 50), "p99": _pct(disk, 99), "n": len(disk)}
+    out["first_loads_ms"] = {"p50": _pct(first, 50), "max": max(first), "n": len(first)}
     out["swap_resident_ms"] = {"p50": _pct(resident, 50), "p99": _pct(resident, 99), "n": len(resident)}
     out["planner_rss_after_swaps_mb"] = _rss_mb() - rss0
     out["resident_after_swaps"] = len(planner.resident_adapters)
@@ -118,19 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--swaps", type=int, default=30)
     ap.add_argument("--max-resident", type=int, default=3)
+    ap.add_argument("--rank", type=int, default=None, help="time a random-weight LoRA of this rank instead")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    r = run(args.n, args.swaps, args.max_resident)
+    r = run(args.n, args.swaps, args.max_resident, rank=args.rank)
     if args.json:
         print(json.dumps(r, indent=1))
         return 0
-    print(f"library of {r['adapters']} adapters ({r['library_bytes_on_disk'] / 1e6:.1f} MB on disk)")
+    src = r["source"]
+    print(f"library of {r['adapters']} adapters ({r['library_bytes_on_disk'] / 1e6:.1f} MB on disk), copies of "
+          f"{src['adapter']} rank {src['rank']} ({src['weights_bytes'] / 1e3:.0f} KB weights"
+          f"{', random weights' if not src['trained'] else ''})")  # fmt: skip
     print(f"  list ids {r['list_ms']:.1f} ms; tag index start-up {r['index_startup_ms']:.1f} ms, "
           f"{r['index_python_memory_kb']:.0f} KB")  # fmt: skip
     print(f"  lookup 1 tag p50 {r['lookup_one_tag_us']['p50']:.1f} us p99 {r['lookup_one_tag_us']['p99']:.1f} us; "
           f"2 tags p50 {r['lookup_two_tags_us']['p50']:.1f} us")  # fmt: skip
     print(f"  planner start-up {r['planner_startup_s']:.2f} s; swaps from disk p50 {r['swap_from_disk_ms']['p50']:.1f} "
-          f"p99 {r['swap_from_disk_ms']['p99']:.1f} ms ({r['swap_from_disk_ms']['n']}); resident p50 "
+          f"p99 {r['swap_from_disk_ms']['p99']:.1f} ms ({r['swap_from_disk_ms']['n']}, in place; the first "
+          f"{r['first_loads_ms']['n']} built their slots: p50 {r['first_loads_ms']['p50']:.0f} ms); resident p50 "
           f"{r['swap_resident_ms']['p50']:.2f} p99 {r['swap_resident_ms']['p99']:.2f} ms")  # fmt: skip
     print(f"  planner RSS +{r['planner_rss_after_load_mb']:.0f} MB after load, +{r['planner_rss_after_swaps_mb']:.0f} MB "
           f"after {args.swaps} disk swaps with max_resident={r['max_resident']} ({r['resident_after_swaps']} resident)")  # fmt: skip

@@ -240,6 +240,8 @@ class Planner:
         ms = (time.perf_counter() - t0) * 1e3
         what = "base model" if adapter_id == BASE else f"adapter {adapter_id!r}"
         how = "loaded from disk" if info.loaded_from_disk else "resident"
+        if info.in_place:
+            how += " into a reused slot, in place"
         msg = f"{what} {'preloaded' if preload else 'active'} ({how}, {ms:.1f} ms)"
         if info.evicted:
             msg += f"; evicted {', '.join(info.evicted)}"

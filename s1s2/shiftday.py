@@ -33,6 +33,20 @@ def _count(events) -> dict[str, dict]:
     return domains
 
 
+PLANNER_COUNTERS = ("plans", "skipped_ticks", "plans_waited_for_swap")
+
+
+def _planner_delta(before: dict[str, str], after: dict[str, str]) -> dict:
+    """The planner's counters over an episode (from its /diagnostics), and the longest wait of a
+    plan for an adapter swap so far; {} without a planner (the oracle stack)."""
+    if not after:
+        return {}
+    out = {k: int(after[k]) - int(before.get(k, 0)) for k in PLANNER_COUNTERS if k in after}
+    if "swap_wait_ms_max" in after:
+        out["swap_wait_ms_max"] = float(after["swap_wait_ms_max"])
+    return out
+
+
 def _totals(domains: dict[str, dict]) -> dict:
     return {k: sum(d[k] for d in domains.values()) for k in OUTCOMES}
 
@@ -51,6 +65,7 @@ def run_episodes(
     time and count its sort events (per lighting domain). Returns the run's record with one entry
     per seed under "episodes". `progress(i, seed, record)` is called after each episode."""
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
 
     from s1s2 import topics
@@ -66,11 +81,21 @@ def run_episodes(
     rclpy.init(context=ctx)
     node = rclpy.create_node("s1s2_shift_day", context=ctx)
     events, statuses = [], []
+    planner_diag: dict[str, str] = {}  # the planner's latest /diagnostics values
+
+    def on_diag(msg) -> None:
+        for st in msg.status:
+            if st.name.endswith(": planner"):
+                planner_diag.update({kv.key: kv.value for kv in st.values})
+
     node.create_subscription(
         SortEvent, topics.SORT_EVENTS.name, events.append, qos_profile(topics.SORT_EVENTS.qos)
     )
     node.create_subscription(AdapterStatus, topics.ADAPTER_STATUS.name, statuses.append,
                              qos_profile(topics.ADAPTER_STATUS.qos))  # fmt: skip
+    node.create_subscription(
+        DiagnosticArray, topics.DIAGNOSTICS.name, on_diag, qos_profile(topics.DIAGNOSTICS.qos)
+    )
     reset = node.create_client(ResetSim, topics.RESET_SIM_SERVICE)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
@@ -97,18 +122,21 @@ def run_episodes(
             events.clear()
             if swaps0 is None:
                 swaps0 = statuses[-1].swap_count if statuses else 0
+            diag0 = dict(planner_diag)
             t0 = time.monotonic()
             spin_for(episode_s)
             wall = time.monotonic() - t0
+            domains = _count(list(events))
+            spin_for(1.2)  # the planner's next diagnostics (1 Hz) cover the whole episode
             failed = launcher.failed()
             if failed:
                 raise LaunchError(failed)
-            domains = _count(events)
             rec = {
                 "seed": int(seed),
                 "wall_s": round(wall, 1),
                 "domains": domains,
                 "totals": _totals(domains),
+                "planner": _planner_delta(diag0, planner_diag),
             }
             episodes.append(rec)
             if progress is not None:
@@ -124,8 +152,13 @@ def run_episodes(
             acc = domains.setdefault(d, dict.fromkeys(OUTCOMES, 0))
             for k in OUTCOMES:
                 acc[k] += c[k]
+    planner: dict = {}
+    for e in episodes:
+        for k, v in e["planner"].items():
+            planner[k] = max(planner.get(k, 0.0), v) if k == "swap_wait_ms_max" else planner.get(k, 0) + v
     return {
         "stack": stack.name,
+        "planner": planner,
         "episodes": episodes,
         "domains": domains,
         "totals": _totals(domains),
@@ -160,6 +193,7 @@ def run_shift_day(
         "totals": r["totals"],
         "adapter_swaps": r["adapter_swaps"],
         "adapters_seen": r["adapters_seen"],
+        "planner": r["planner"],
     }
 
 

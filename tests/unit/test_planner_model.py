@@ -401,3 +401,27 @@ def test_swap_waits_for_a_running_inference(planner, camera, image, monkeypatch)
     assert [e[0] for e in events] == ["generate_start", "generate_end", "swapped"]
     assert events[0][1] == events[1][1] == "daylight"
     assert result["r"].adapter_id == "daylight" and planner.active_adapter == "overcast_dim"
+
+
+def test_a_plan_that_waits_for_a_swap_is_counted(planner, camera, image):
+    """Swaps and inference share one lock: a plan that starts while a swap holds it is counted, with
+    its wait, so a shift day can show how many plan cycles the swaps delayed."""
+    import threading
+    import time
+
+    n0 = planner.plans_waited_for_swap
+    planner.plan(image, "sort the recyclables", 0.0, 0.0, camera)
+    assert planner.plans_waited_for_swap == n0  # nothing held the lock
+    held = threading.Event()
+
+    def swap_in_progress():  # what swap_adapter does while it loads
+        with planner._lock:
+            held.set()
+            time.sleep(0.2)
+
+    t = threading.Thread(target=swap_in_progress)
+    t.start()
+    assert held.wait(10)
+    planner.plan(image, "sort the recyclables", 0.0, 0.0, camera)
+    t.join()
+    assert planner.plans_waited_for_swap == n0 + 1 and planner.swap_wait_ms_max >= 100

@@ -136,7 +136,9 @@ class Planner:
             )
         if self.switcher.names():
             import peft  # noqa: F401  (imported now so the first swap does not pay for it)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # swaps and inference only: a plan that waits on it waits for a swap
+        self.plans_waited_for_swap = 0  # plans whose inference started > 1 ms late because a swap held the lock
+        self.swap_wait_ms_max = 0.0
         if config.initial_adapter:
             try:
                 self.switcher.activate(config.initial_adapter)
@@ -260,7 +262,11 @@ class Planner:
 
         processor = self.vlm.processor
         inputs = processor(images=Image.fromarray(image_rgb), text=prompt, return_tensors="pt")
+        t_req = time.perf_counter()
         with self._lock:
+            waited_ms = (time.perf_counter() - t_req) * 1e3
+            self.swap_wait_ms_max = max(self.swap_wait_ms_max, waited_ms)
+            self.plans_waited_for_swap += waited_ms > 1.0
             model = self.switcher.model
             adapter = self.switcher.active
             inputs = inputs.to(self.vlm.device)

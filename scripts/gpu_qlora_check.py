@@ -113,8 +113,12 @@ def gpu(data_dir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     res: dict = {
         "env": {
-            "gpu": torch.cuda.get_device_name(0) if cuda else "none (dry run)", "torch": torch.__version__, "cuda": torch.version.cuda,
-            "bitsandbytes": bnb.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+            "gpu": torch.cuda.get_device_name(0) if cuda else "none (dry run)",
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "bitsandbytes": bnb.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
         }  # fmt: skip
     }
     print(json.dumps(res["env"]), flush=True)
@@ -217,7 +221,11 @@ def compare(data_dir: Path, out: Path) -> None:
         "argmax_agreement": float((g["logits"].argmax(-1) == logits.argmax(-1))[valid].mean()),
         "pooled_max_abs_diff": float(np.abs(g["pooled"] - pooled).max()),
         "pooled_cosine_min": float(
-            ((g["pooled"] * pooled).sum(1) / np.linalg.norm(g["pooled"], axis=1) / np.linalg.norm(pooled, axis=1)).min()
+            (
+                (g["pooled"] * pooled).sum(1)
+                / np.linalg.norm(g["pooled"], axis=1)
+                / np.linalg.norm(pooled, axis=1)
+            ).min()
         ),
     }
     print(json.dumps(res["cuda_vs_cpu_nf4"], indent=1), flush=True)

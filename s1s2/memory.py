@@ -9,14 +9,20 @@ fits a device. Pure Python (no torch): numbers from parameter counts and shapes.
 Bytes, with GB = 1e9 bytes (the lecture's unit: 7B x 4 bytes = 28 GB):
 - weights: full / LoRA: every parameter in `dtype`; QLoRA: the linear layers in NF4 with double
   quantisation (4 + 8/64 + 32/(64*256) = 4.127 bits per parameter, the QLoRA paper's figure), the
-  rest (embeddings, norms, lm_head) in the 16-bit compute dtype; LoRA matrices in the trainable dtype.
+  rest (embeddings, norms, lm_head) in fp32, as peft's prepare_model_for_kbit_training leaves them
+  (NF4 inference: in the compute dtype); LoRA matrices in the trainable dtype.
 - gradients: one value per trainable parameter in the trainable dtype.
 - optimizer: AdamW keeps two moments per trainable parameter: 2 x 4 bytes (32-bit), 2 x 1 byte plus
   small block scales (8-bit, bitsandbytes), SGD with momentum 4 bytes; "paged" variants can move
   their states to CPU RAM when the device is full (counted here, flagged as pageable).
 - activations: an ESTIMATE for a decoder transformer (Korthikanti et al. 2022, 16-bit): per layer
-  s*b*h*(34 + 5*a*s/h) bytes without recomputation, 2*s*b*h with gradient checkpointing; needs
-  --hidden/--layers/--heads (or --config). Inference: the KV cache, 2*layers*s*b*h*bytes.
+  s*b*h*(34 + 5*a*s/h) bytes without recomputation; with gradient checkpointing 2*s*b*h per layer
+  plus one layer recomputed during backward; needs --hidden/--layers/--heads (or --config). With
+  the vocabulary known (--config, --vocab), training adds the loss head: 3 fp32 copies of
+  b x loss_tokens x vocab (logits, the log-probabilities kept for backward, their gradient).
+  Inference: the KV cache, 2*layers*s*b*h*bytes.
+Measured against real fine-tunes: the project's own (s1s2_training.vlm.memcheck, CPU and CUDA) and
+a 1.1B Llama QLoRA step on an H200 (scripts/gpu_memory_check.py; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class ModelShape:
     linear: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name -> (d_in, d_out, count)
     # a VLM's vision encoder for the activation estimate: (hidden, layers, heads, tokens per image)
     vision: tuple[int, int, int, int] | None = None
+    vocab: int | None = None  # for the loss head's activations
 
     @property
     def linear_params(self) -> float:
@@ -110,6 +117,7 @@ def shape_from_config(path: str | Path) -> ModelShape:
     inter = int(text.get("intermediate_size", 4 * h))
     vocab = int(text.get("vocab_size", 32000))
     shape = llama_like(0.0, h, n, heads, inter, kv)
+    shape.vocab = vocab
     params = shape.linear_params + vocab * h * (1 if text.get("tie_word_embeddings") else 2) + n * 2 * h
     vis = cfg.get("vision_config")
     if vis:
@@ -190,10 +198,12 @@ def estimate(
     seq: int = 512,
     checkpointing: bool = False,
     compute_dtype: str | None = None,
+    loss_tokens: int | None = None,
 ) -> Estimate:
     """`dtype`: the trainable parameters (and, for full / LoRA, the whole model). `compute_dtype`:
-    activations and, for QLoRA, the layers that are not quantised (default: bf16 for the NF4
-    methods, else `dtype`)."""
+    activations and, for NF4 inference, the layers that are not quantised (default: bf16 for the
+    NF4 methods, else `dtype`). `loss_tokens`: positions per sequence the loss is computed on
+    (default `seq`: every token, as a causal LM's training does)."""
     if method not in METHODS:
         raise ValueError(f"method {method!r}; valid: {', '.join(METHODS)}")
     if dtype not in DTYPE_BYTES:
@@ -218,9 +228,12 @@ def estimate(
         if not shape.linear:
             raise ValueError("NF4 needs the model's shapes: give --hidden and --layers, or --config")
         lin = shape.linear_params
-        weights = lin * NF4_DQ_BITS / 8 + (shape.params - lin) * cb  # the rest in the compute dtype
+        # QLoRA training: peft's prepare_model_for_kbit_training casts what is not quantised to fp32
+        rest_dtype = "fp32" if method == "qlora" else compute_dtype
+        weights = lin * NF4_DQ_BITS / 8 + (shape.params - lin) * DTYPE_BYTES[rest_dtype]
         notes.append(
-            f"linear layers in NF4 + double quantisation: {NF4_DQ_BITS:.3f} bits/parameter, the rest in {compute_dtype}"
+            f"linear layers in NF4 + double quantisation: {NF4_DQ_BITS:.3f} bits/parameter, the rest in {rest_dtype}"
+            + (" (peft's prepare_model_for_kbit_training)" if method == "qlora" else "")
         )
     else:
         weights = shape.params * b
@@ -245,9 +258,10 @@ def estimate(
             acts = 2.0 * n * seq * batch * h * cb  # KV cache
             notes.append("activations = KV cache for the sequence (estimate)")
         elif checkpointing:
-            acts = 2.0 * seq * batch * h * n * scale
+            # the layers' inputs, plus one layer's full activations while it is recomputed
+            acts = 2.0 * seq * batch * h * n * scale + seq * batch * h * (34 + 5 * a * seq / h) * scale
             notes.append(
-                f"activations with gradient checkpointing: 2*s*b*h per layer in {compute_dtype} (estimate)"
+                f"activations with gradient checkpointing: 2*s*b*h per layer + one layer recomputed, in {compute_dtype} (estimate)"
             )
         else:
             acts = seq * batch * h * (34 + 5 * a * seq / h) * n * scale
@@ -264,6 +278,11 @@ def estimate(
                 vh, vn, va, vs = shape.vision
                 acts += vs * batch * vh * (34 + 5 * va * vs / vh) * vn * scale
                 notes.append(f"+ the vision encoder: {vn} layers over {vs} image tokens")
+        if not inference and shape.vocab:
+            head = 3.0 * batch * (loss_tokens or seq) * shape.vocab * 4
+            acts += head
+            notes.append(f"+ the loss head: 3 fp32 copies of batch x {loss_tokens or seq} tokens x {shape.vocab} "
+                         f"vocabulary ({head / GB:.3g} GB)")  # fmt: skip
     else:
         notes.append("activations not estimated: give --hidden, --layers (and --heads) or --config")
     paged_bytes = 0.0
@@ -332,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--checkpointing", action="store_true")
+    ap.add_argument("--vocab", type=int, default=None, help="vocabulary size (from --config if given)")
+    ap.add_argument("--loss-tokens", type=int, default=None, help="positions the loss covers (default --seq)")
     ap.add_argument("--compute-dtype", choices=sorted(DTYPE_BYTES), default=None,
                     help="activations (and QLoRA's unquantised layers); default bf16 for NF4 methods, else --dtype")  # fmt: skip
     ap.add_argument("--device", help=f"{', '.join(DEVICES)} or a number of GB")
@@ -346,9 +367,11 @@ def main(argv: list[str] | None = None) -> int:
             shape = ModelShape(args.params)
         else:
             raise ValueError("give --params N (and --hidden/--layers for LoRA/activations) or --config FILE")
+        if args.vocab:
+            shape.vocab = args.vocab
         e = estimate(shape, args.method, args.dtype, args.optimizer, args.rank,
                      tuple(t for t in args.targets.split(",") if t), args.batch, args.seq, args.checkpointing,
-                     args.compute_dtype)  # fmt: skip
+                     args.compute_dtype, args.loss_tokens)  # fmt: skip
         if args.device:
             device_gb(args.device)
     except (ValueError, OSError, KeyError) as exc:

@@ -148,8 +148,10 @@ def compare(measured: dict, cfg, base_dir) -> dict:
     seq = int(measured["batch_shapes"]["input_ids"][1])
     opt = "adamw8" if "8bit" in measured["optimizer"] else "adamw32"
     # the CPU fine-tune computes in fp32 (nf4_config(torch.float32)); LoRA matrices are fp32 too
+    # the finetune's loss covers the answer tokens only (log-probabilities at those positions)
+    answer = int(measured["batch_shapes"]["answer"][1])
     e = estimate(shape, "qlora", "fp32", opt, cfg.rank, targets, cfg.batch_size, seq,
-                 cfg.gradient_checkpointing, compute_dtype="fp32")  # fmt: skip
+                 cfg.gradient_checkpointing, compute_dtype="fp32", loss_tokens=answer)  # fmt: skip
     m_weights = (
         measured["weights_4bit_linears_bytes"]
         + measured["weights_rest_bytes"]
@@ -165,7 +167,8 @@ def compare(measured: dict, cfg, base_dir) -> dict:
     return {
         "estimate_command": (
             f"s1s2 memory --config {base_dir}/config.json --method qlora --dtype fp32 --compute-dtype fp32 --optimizer {opt} "
-            f"--rank {cfg.rank} --targets {','.join(targets)} --batch {cfg.batch_size} --seq {seq}"
+            f"--rank {cfg.rank} --targets {','.join(targets)} --batch {cfg.batch_size} --seq {seq} --loss-tokens {answer}"
+            + (" --checkpointing" if cfg.gradient_checkpointing else "")
         ),
         "rows": {
             k: {

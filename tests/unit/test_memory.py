@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from s1s2 import repo_root
-from s1s2.memory import GB, NF4_DQ_BITS, ModelShape, estimate, lora_params, shape_from_config
+from s1s2.memory import GB, NF4_DQ_BITS, ModelShape, estimate, llama_like, lora_params, shape_from_config
 
 
 def test_lecture_7b_full_fine_tuning_in_fp32():
@@ -95,7 +95,26 @@ def test_a_frozen_vision_tower_adds_no_activations():
                    targets=("vision_q_proj",))  # fmt: skip
     assert vis.activations > llm.activations
     bf16 = estimate(shape, "qlora", "fp32", "adamw8", rank=8, batch=16, seq=82)
-    assert bf16.activations == pytest.approx(llm.activations / 2)  # 16-bit compute: half the bytes
+    head = 3 * 16 * 82 * shape.vocab * 4  # the loss head stays fp32
+    assert bf16.activations - head == pytest.approx((llm.activations - head) / 2)  # 16-bit: half the bytes
+
+
+def test_the_loss_head_and_kbit_preparation_are_counted():
+    """Measured on a 1.1B Llama QLoRA step (scripts/gpu_memory_check.py, H200): the fp32 logits,
+    log-probabilities and their gradient (b x tokens x vocab each) and peft's fp32 copy of the
+    embeddings and lm_head are real memory."""
+    shape = llama_like(0.0, 2048, 22, 32, 5632, 4)
+    shape.params = shape.linear_params + 2 * 32000 * 2048 + 22 * 2 * 2048
+    no_vocab = estimate(shape, "qlora", "fp32", "paged_adamw8", 64, batch=4, seq=512)
+    shape.vocab = 32000
+    e = estimate(shape, "qlora", "fp32", "paged_adamw8", 64, batch=4, seq=512)
+    assert e.activations - no_vocab.activations == pytest.approx(3 * 4 * 512 * 32000 * 4)
+    few = estimate(shape, "qlora", "fp32", "paged_adamw8", 64, batch=4, seq=512, loss_tokens=5)
+    assert e.activations - few.activations == pytest.approx(3 * 4 * 507 * 32000 * 4)
+    rest = shape.params - shape.linear_params
+    assert e.weights - shape.linear_params * NF4_DQ_BITS / 8 - e.trainable * 4 == pytest.approx(rest * 4)
+    inf = estimate(shape, "inference_nf4", "bf16", "none", batch=1, seq=512)
+    assert inf.weights == pytest.approx(shape.linear_params * NF4_DQ_BITS / 8 + rest * 2)
 
 
 @pytest.mark.slow

@@ -44,8 +44,9 @@ def _goal_timing(timing: str, noise_m: float) -> GoalTiming:
 
 
 def _warnings(sim) -> int:
-    """MuJoCo warnings in this episode (instabilities reset the physics state: a lost episode)."""
-    return int(sum(int(w.number) for w in sim.data.warning))
+    """MuJoCo warnings in this episode, and its auto-resets (an instability resets the physics
+    state, and with it MuJoCo's own warning counters: the cell counts them)."""
+    return int(sum(int(w.number) for w in sim.data.warning)) + int(sim.physics_resets)
 
 
 def _run(task) -> dict:

@@ -76,3 +76,30 @@ def test_expert_sorts_at_least_95_percent_at_nominal_speed():
     assert tot.total >= 10, sim.score.table()
     assert tot.correct / tot.total >= 0.95, sim.score.table()
     sim.close()
+
+
+def test_a_scored_item_is_frozen_without_contacts_and_the_physics_never_resets():
+    """Scored items stay visible until they despawn, frozen where they were scored and without
+    contacts: a scored item wedged in a bin once diverged (velocity x10 per step) until MuJoCo's
+    auto-reset wiped the whole cell. Two items scored into the same spot stay put, and the cell
+    counts MuJoCo's auto-resets (their own warning counters are wiped by each reset)."""
+    sim = CellSim(SimConfig(seed=0, render_enabled=False, spawn_interval_s=0.0))
+    can = sim.spawn_item("aluminium_can", x=-0.2, y=0.0)
+    assert [e.outcome for e in _carry_to(sim, can, "metal")] == [CORRECT]
+    it = next(i for i in sim.items.items if i.item_id == can)
+    pos = sim.items.position(it).copy()
+    assert it.state == "scored" and sim.model.geom_contype[it.slot.geom] == 0
+    assert sim.model.geom_conaffinity[it.slot.geom] == 0
+    # another item scored on top of it, interpenetrating: no contact forces, no motion
+    jar = sim.spawn_item("glass_bottle", x=-0.2, y=0.05)
+    other = next(i for i in sim.items.items if i.item_id == jar)
+    sim.data.qpos[other.slot.qpos : other.slot.qpos + 3] = pos
+    sim.items.mark_scored(other, sim.time)
+    sim.step(0.3)  # (scored 1.0 s ago; it despawns at 1.5 s)
+    np.testing.assert_allclose(sim.items.position(it), pos, atol=1e-9)
+    assert sim.physics_resets == 0
+    t = sim.data.time
+    sim.data.qvel[:] = 1e12  # a diverged state: MuJoCo resets it, the cell counts it
+    sim.step(0.02)
+    assert sim.physics_resets == 1 and sim.data.time < t
+    sim.close()

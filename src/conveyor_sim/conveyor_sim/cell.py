@@ -84,6 +84,8 @@ class CellSim:
             self.seed = self.config.seed
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
+        # MuJoCo's auto-resets since this reset (its own warning counters are wiped by each one)
+        self.physics_resets = 0
         self._belt_speed = self.config.belt_speed if self.config.belt_speed >= 0 else self.desc.belt.speed
         self.items.reset(np.random.default_rng(self.seed), self._belt_speed)
         self.camera.reseed(self.seed)
@@ -224,7 +226,10 @@ class CellSim:
         tip_vel = (tip - self._tip_prev) / pdt
         self._tip_prev = tip.copy()
         self.items.drive(tip, tip_vel)
+        t_before = d.time
         mujoco.mj_step(m, d)
+        if d.time < t_before:  # MuJoCo found the state unstable and reset it (mj_resetData)
+            self.physics_resets += 1
         self._t += pdt
         self._belt_pos += self._belt_speed * pdt
 

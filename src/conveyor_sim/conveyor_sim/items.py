@@ -177,6 +177,8 @@ class ItemPool:
                 d.qpos[s.qpos : s.qpos + 3] = tip + it.grasp_offset
                 d.qvel[s.qvel : s.qvel + 3] = tip_vel
                 d.qvel[s.qvel + 3 : s.qvel + 6] = 0.0
+            elif it.state == "scored":
+                d.qvel[s.qvel : s.qvel + 6] = 0.0
 
     def update_states(self, now: float) -> list[Item]:
         """Belt/free transitions and despawning; returns the free items to score."""
@@ -283,8 +285,14 @@ class ItemPool:
         return now + interval
 
     def mark_scored(self, it: Item, now: float) -> None:
+        """A scored item stays visible until it despawns, frozen where it was scored and without
+        contacts: items tumbling into a bin together could wedge and diverge (seen with learned
+        policies: a scored item's velocity grew 10x per step until MuJoCo's auto-reset wiped the
+        whole cell), and nothing is decided by what a scored item does next."""
         it.state = "scored"
         it.scored_at = now
+        self._collide(it.slot, False)
+        self.data.qvel[it.slot.qvel : it.slot.qvel + 6] = 0.0
 
     # ------------------------------------------------------------ ground truth
     def ground_truth(self) -> list[ItemTruth]:

@@ -349,6 +349,7 @@ class ConveyorSimNode(Node):
                 "dropped": str(tot.dropped),
                 "camera_frames": str(self._frames),
                 "render_ms": f"{self._render_ms:.1f}",
+                "physics_resets": str(sim.physics_resets),
             }
         return values
 
@@ -356,8 +357,11 @@ class ConveyorSimNode(Node):
         vals = self.diagnostics_values()
         rejected = int(vals["commands_rejected_nonfinite"]) + int(vals["commands_rejected_length"])
         st = DiagnosticStatus(name="conveyor_sim", hardware_id="mujoco")
-        st.level = DiagnosticStatus.WARN if rejected else DiagnosticStatus.OK
-        st.message = f"{rejected} bad joint commands rejected" if rejected else "ok"
+        resets = int(vals["physics_resets"])
+        st.level = DiagnosticStatus.WARN if rejected or resets else DiagnosticStatus.OK
+        why = [f"{rejected} bad joint commands rejected"] * bool(rejected)
+        why += [f"{resets} physics resets (MuJoCo found the state unstable)"] * bool(resets)
+        st.message = "; ".join(why) or "ok"
         publish_diagnostics(self, self.diag_pub, st, vals)
 
     def close(self) -> None:

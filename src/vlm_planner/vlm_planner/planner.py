@@ -136,8 +136,10 @@ class Planner:
             )
         if self.switcher.names():
             import peft  # noqa: F401  (imported now so the first swap does not pay for it)
-        self._lock = threading.Lock()  # swaps and inference only: a plan that waits on it waits for a swap
-        self.plans_waited_for_swap = 0  # plans whose inference started > 1 ms late because a swap held the lock
+        # Swaps and inference only: a plan that waits on it waits for a swap. Counted: plans whose
+        # inference started > 1 ms late because a swap held it, and the longest wait.
+        self._lock = threading.Lock()
+        self.plans_waited_for_swap = 0
         self.swap_wait_ms_max = 0.0
         if config.initial_adapter:
             try:

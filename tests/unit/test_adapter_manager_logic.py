@@ -293,3 +293,21 @@ def test_leaving_a_known_context_for_unknown_takes_the_unknown_dwell():
     fresh = AdapterManager(classes, ManagerConfig(min_dwell_s=2.0, unknown_dwell_s=30.0), ["warm_tungsten"])
     changes = [t for t in np.arange(0.0, 10.0, 0.5) if fresh.update(float(t), unknown)]
     assert changes and changes[0] < 4.0 and fresh.context_label == "unknown"
+
+
+def test_a_restarted_manager_starts_from_the_planners_running_context():
+    """A manager (re)started next to a planner that runs a context's adapter keeps it: odd first
+    frames (the OOD test firing on a cluttered belt) need unknown_dwell_s, not min_dwell_s, to
+    move it, and nothing is swapped. A planner on the base model gives no context to adopt."""
+    classes = CLASSES + ["unknown"]
+    cfg = ManagerConfig(min_dwell_s=2.0, unknown_dwell_s=30.0)
+    m = AdapterManager(classes, cfg, ["daylight", "warm_tungsten"])
+    m.on_planner_status(100.0, "daylight", ["daylight"])
+    assert m.context_label == "daylight" == m.adopted_context and m.status()["adopted_context"] == "daylight"
+    unknown = _probs("unknown", classes, conf=0.9)
+    assert [t for t in np.arange(0.0, 20.0, 0.5) if m.update(float(t), unknown)] == []
+    assert m.desired_adapter() == "daylight" and m.next_swap(20.0) is None
+    fresh = AdapterManager(classes, cfg, ["daylight", "warm_tungsten"])
+    fresh.on_planner_status(100.0, "", [])
+    assert fresh.context_label == "" and fresh.adopted_context == ""
+    assert [t for t in np.arange(0.0, 10.0, 0.5) if fresh.update(float(t), unknown)]  # min_dwell_s

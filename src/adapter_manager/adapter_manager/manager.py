@@ -155,6 +155,7 @@ class AdapterManager:
         self._preloaded: set[str] = set()
         self.planner_started: float | None = None  # PlannerStatus.started of the planner we talk to
         self.planner_restarts = 0
+        self.adopted_context = ""  # the context taken over from the planner's adapter at start-up
         self.last_swap: SwapRecord | None = None
         self.swap_count = 0
         self.failures = 0  # consecutive failed swap attempts
@@ -344,7 +345,21 @@ class AdapterManager:
                 self.active_adapter = active_adapter
             elif self._in_flight is None:
                 self.active_adapter = active_adapter  # the planner's word is the truth between swaps
+            self._adopt_planner_context(active_adapter)
             return restarted
+
+    def _adopt_planner_context(self, active_adapter: str) -> None:
+        """A manager (re)started next to a planner that already runs a context's adapter takes that
+        context as its own starting point instead of deciding from its first frames: leaving it then
+        takes the usual dwell (for "unknown", unknown_dwell_s), so a manager crash never swaps the
+        planner's adapter on a few odd frames (seen: a cluttered belt after a planner outage made
+        the OOD test fire for the new manager's first 2 s, and it fell back to the base model)."""
+        if self.context_label or not active_adapter:
+            return
+        labels = [c for c in self.class_names if c != UNKNOWN and self.adapter_for(c) == active_adapter]
+        if len(labels) == 1:
+            self.context_label, self._pending = labels[0], None
+            self.adopted_context = labels[0]
 
     def clear_backoff(self) -> None:
         """Allow the next retry now (e.g. the planner's service just appeared)."""
@@ -382,6 +397,7 @@ class AdapterManager:
                 "resident_adapters": sorted(self.resident),
                 "resident_reported": self.resident_reported,
                 "planner_restarts": self.planner_restarts,
+                "adopted_context": self.adopted_context,
                 "library_adapters": list(self.library),
                 "last_swap_from": last.from_adapter if last else "",
                 "last_swap_to": last.to_adapter if last else "",

@@ -269,7 +269,14 @@ class AdapterManagerNode(Node):
 
     def _on_planner_status(self, msg: PlannerStatus) -> None:
         started = stamp_to_sec(msg.started)
-        if self.manager.on_planner_status(started, msg.active_adapter, list(msg.resident_adapters)):
+        adopted = self.manager.adopted_context
+        restarted = self.manager.on_planner_status(started, msg.active_adapter, list(msg.resident_adapters))
+        if self.manager.adopted_context and not adopted:
+            self.get_logger().info(
+                f"the planner runs {msg.active_adapter!r}: starting from its context "
+                f"{self.manager.adopted_context!r} (leaving it takes the usual dwell)"
+            )
+        if restarted:
             want = self.manager.desired_adapter()
             self.get_logger().warning(
                 f"planner restarted (started {started:.3f}, running {msg.active_adapter or 'the base model'!r}): "

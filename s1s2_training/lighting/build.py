@@ -35,7 +35,9 @@ VAL_SEED_OFFSET = 50_000
 OOD_SEED_OFFSET = 200_000
 
 
-def build(out_dir: Path, seed: int = 0) -> dict:
+def build(
+    out_dir: Path, seed: int = 0, settle_s: tuple[float, float] = (1.0, 8.0), expert_every: int = 0
+) -> dict:
     from conveyor_sim.lighting import DOMAINS
 
     out_dir = Path(out_dir)
@@ -45,7 +47,8 @@ def build(out_dir: Path, seed: int = 0) -> dict:
     val_seeds = [VAL_SEED_OFFSET + seed * 1000 + i for i in range(N_VAL_SEEDS)]
     test_seeds = [TEST_SEED_OFFSET + seed * 1000 + i for i in range(N_TEST_SEEDS)]
     ood_seeds = [OOD_SEED_OFFSET + seed * 1000 + i for i in range(N_OOD_SEEDS)]
-    kw = {"frames_per_episode": FRAMES_PER_EPISODE, "warmup_frames": WARMUP_FRAMES}
+    kw = {"frames_per_episode": FRAMES_PER_EPISODE, "warmup_frames": WARMUP_FRAMES, "settle_s": tuple(settle_s),
+          "expert_every": expert_every}  # fmt: skip
     t0 = time.monotonic()
     try:
         import mujoco  # noqa: F401  (only a missing MuJoCo justifies the synthetic fallback)
@@ -204,8 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="models/lighting")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--settle-max-s", type=float, default=8.0, help="belt motion before an episode's first frame: 1..this"
+    )
+    ap.add_argument(
+        "--expert-every", type=int, default=0, help="every k-th episode runs the scripted expert (0: none)"
+    )
     args = ap.parse_args(argv)
-    record = build(Path(args.out), args.seed)
+    record = build(Path(args.out), args.seed, (1.0, args.settle_max_s), args.expert_every)
     print(json.dumps(record, indent=1))
     return 0
 

@@ -31,3 +31,16 @@ def test_shipped_classifier_on_held_out_sim_renders():
     assert len(y) == 2 * 2 * len(DOMAINS)
     assert metrics["accuracy"] >= 0.9, metrics
     assert np.all(np.isfinite(x))  # real renders never need imputation
+
+
+def test_scenes_can_alternate_a_working_and_an_idle_cell():
+    """With expert_every = 2, half the episodes run the scripted expert (the arm in view, items
+    picked), half are an idle cell (the recipe tried in results/lighting_ablations/)."""
+    from s1s2_training.lighting.data import sim_dataset
+
+    _, y, meta = sim_dataset(["daylight", "night_noise"], [0, 1], frames_per_episode=1, warmup_frames=0,
+                             settle_s=(0.5, 0.5), expert_every=2)  # fmt: skip
+    flags = {(m["domain"], m["seed"]): m["expert"] for m in meta}
+    assert flags == {("daylight", 0): True, ("night_noise", 0): False, ("daylight", 1): False,
+                     ("night_noise", 1): True}  # fmt: skip
+    assert len(y) == 4

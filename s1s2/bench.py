@@ -887,6 +887,11 @@ def section_closedloop(quick: bool, out: Path) -> tuple[dict, list[str]]:
     if "manager ON" in ok:
         lines.append(f"\nAdapter swaps with the manager on: {ok['manager ON']['adapter_swaps']} "
                      f"({len(schedule) - 1} lighting changes).")  # fmt: skip
+        pc = ok["manager ON"].get("planner") or {}
+        if "plans" in pc:
+            lines.append(f"Plan cycles with the manager on (the planner's /diagnostics): {pc['plans']} plans, "
+                         f"{pc.get('skipped_ticks', 0)} skipped ticks, {pc.get('plans_waited_for_swap', 0)} plans "
+                         f"waited for a swap (longest {pc.get('swap_wait_ms_max', 0.0):.1f} ms).")  # fmt: skip
     if ok:
 
         def draw(plt):

@@ -20,6 +20,7 @@ def test_quick_bench_writes_report_results_and_plots(tmp_path):
     for heading in ("## System 1", "## System 2", "## LoRA", "## Adapters", "## Learning", "## Simulation"):
         assert heading in report
     assert "FAILED" not in report
+    assert "Plan cycles with the manager on" in report  # the planner's counters reached the shift day
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["machine"]["cores"] and set(results["sections"]) >= {
         "system1",

@@ -148,7 +148,13 @@ def lora_params(shape: ModelShape, rank: int, targets=DEFAULT_TARGETS) -> int:
         raise ValueError(
             f"LoRA target(s) {missing} not among the model's linear layers {sorted(shape.linear)}"
         )
-    return int(sum(rank * (i + o) * n for t in targets for i, o, n in [shape.linear[t]]))
+    return int(sum(n * k for n, k in lora_tensors(shape, rank, targets)))
+
+
+def lora_tensors(shape: ModelShape, rank: int, targets) -> list[tuple[int, int]]:
+    """(how many, elements) of each LoRA tensor: A (r x d_in) and B (d_out x r) per targeted layer.
+    bitsandbytes decides per tensor whether its optimizer state is 8-bit and whether it is paged."""
+    return [(n, k) for t in targets for i, o, n in [shape.linear[t]] for k in (rank * i, rank * o)]
 
 
 @dataclass
@@ -244,8 +250,7 @@ def estimate(
     opt = trainable * per
     if optimizer.endswith("adamw8") and method in ("lora", "qlora"):
         # LoRA's A (r x d_in) and B (d_out x r) are separate tensors; small ones keep 32-bit states
-        small = sum(n * k for t in targets for i, o, n in [shape.linear[t]] for k in (rank * i, rank * o)
-                    if k < BNB_MIN_8BIT_SIZE)  # fmt: skip
+        small = sum(n * k for n, k in lora_tensors(shape, rank, targets) if k < BNB_MIN_8BIT_SIZE)
         if small:
             opt += small * (OPTIMIZERS["adamw32"][0] - per)
             notes.append(f"{small:.4g} LoRA parameters in tensors < {BNB_MIN_8BIT_SIZE} elements: 32-bit Adam "
@@ -287,9 +292,8 @@ def estimate(
         notes.append("activations not estimated: give --hidden, --layers (and --heads) or --config")
     paged_bytes = 0.0
     if pageable:
-        if method in ("lora", "qlora"):  # per LoRA tensor: A (r x d_in) and B (d_out x r)
-            big = sum(n * k for t in targets for i, o, n in [shape.linear[t]] for k in (rank * i, rank * o)
-                      if k >= BNB_PAGED_MIN_SIZE)  # fmt: skip
+        if method in ("lora", "qlora"):
+            big = sum(n * k for n, k in lora_tensors(shape, rank, targets) if k >= BNB_PAGED_MIN_SIZE)
             paged_bytes = big * per
         else:
             paged_bytes = opt

@@ -120,9 +120,7 @@ def gpu(data_dir: Path, out: Path) -> None:
         r = planner.swap_adapter(name)
         assert r.success, r.message
         sync()
-        (resident if not r.loaded_from_disk else in_place if "in place" in r.message else first).append(
-            r.swap_time_ms
-        )
+        (resident if not r.loaded_from_disk else in_place if r.in_place else first).append(r.swap_time_ms)
         r = planner.swap_adapter(planner.resident_adapters[0])  # back to a resident one
         resident.append(r.swap_time_ms)
     res["swap_ms"] = {

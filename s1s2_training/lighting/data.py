@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from adapter_manager.features import FEATURE_NAMES, FeatureExtractor, FeatureParams
+from s1s2.topics import CONTROL_DT
 
 
 def sim_dataset(
@@ -40,7 +41,8 @@ def sim_dataset(
     `expert_every` = k > 0, every k-th episode runs the scripted expert (the arm moves through the
     view, items are picked); a longer `settle_s` shows a belt that filled up. Tried, not shipped
     (results/lighting_ablations/): 1-40 s with k = 2 fixed "unknown" on a filled-up idle belt in
-    daylight (OOD distances 12-16 -> 3-6) but dropped unknown-lighting detection to 0.896. `camera_jitter` > 0 adds that many extra copies of every episode seen by a
+    daylight (OOD distances 12-16 -> 3-6) but dropped unknown-lighting detection to 0.896.
+    `camera_jitter` > 0 adds that many extra copies of every episode seen by a
     camera with other settings (`jitter_gain`: exposure and white balance drawn once per episode),
     each through its own feature extractor; metadata `variant` is 0 for the clean stream."""
     from conveyor_sim.cell import CellSim, SimConfig
@@ -56,14 +58,13 @@ def sim_dataset(
         sim.set_lighting(domain)  # a named domain or a LightingDomain (custom spec)
         name = domain if isinstance(domain, str) else domain.name
         try:
-            rng = np.random.default_rng([seed, domains.index(domain)])
+            di = domains.index(domain)
+            rng = np.random.default_rng([seed, di])
             driver = None
-            if (
-                expert_every and (domains.index(domain) + int(seed)) % expert_every == 0
-            ):  # alternates per seed
+            if expert_every and (di + int(seed)) % expert_every == 0:  # alternates per seed
                 from conveyor_sim.expert import ExpertDriver
 
-                driver = ExpertDriver(sim)
+                driver = ExpertDriver(sim, CONTROL_DT)
             _advance(sim, driver, float(rng.uniform(*settle_s)))
             gains = [None] + [jitter_gain(rng) for _ in range(camera_jitter)]
             extractors = [FeatureExtractor(params) for _ in gains]
@@ -86,13 +87,11 @@ def sim_dataset(
 
 
 def _advance(sim, driver, seconds: float) -> None:
-    """Step the cell; with an expert driver, at its 50 Hz control rate."""
+    """Step the cell: idle, or with the expert acting every control period."""
     if driver is None:
         sim.step(seconds)
-        return
-    for _ in range(max(1, int(round(seconds / 0.02)))):
-        driver.tick()
-        sim.step(0.02)
+    else:
+        driver.run_for(seconds)
 
 
 def jitter_gain(rng: np.random.Generator) -> np.ndarray:

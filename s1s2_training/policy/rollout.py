@@ -183,10 +183,7 @@ def run_reference_expert(sim: CellSim, ep: EpisodeSpec) -> dict:
     """Today's scripted expert from ground truth, joint space, no limiter (the reference count)."""
     sim.reset(ep.seed)
     sim.set_belt_speed(ep.belt_speed)
-    drv = ExpertDriver(sim, CONTROL_DT)
-    for _ in range(int(round(ep.episode_s / CONTROL_DT))):
-        drv.tick()
-        sim.step(CONTROL_DT)
+    ExpertDriver(sim, CONTROL_DT).run_for(ep.episode_s)
     return _score(sim)
 
 

@@ -130,19 +130,14 @@ def episode(spec: FrameSpec, seed: int, image_size: int) -> list[dict]:
     camera = sim.camera_info()
     rows = []
 
-    def run(seconds: float) -> None:
-        for _ in range(max(0, int(round(seconds / CONTROL_DT)))):
-            drv.tick()
-            sim.step(CONTROL_DT)
-
     try:
-        run(spec.warmup_s)
+        drv.run_for(spec.warmup_s)
         while sim.time < spec.episode_s:
-            run(spec.frame_every_s * (1.0 + spec.jitter * rng.uniform(-1.0, 1.0)))
+            drv.run_for(spec.frame_every_s * (1.0 + spec.jitter * rng.uniform(-1.0, 1.0)))
             if spec.mode in ("dense", "dense_hold"):
                 lo, hi = spec.dense_items
                 if _inject(sim, rng, int(rng.integers(lo, hi + 1)), spec.mode == "dense_hold"):
-                    run(rng.uniform(0.05, 0.4))
+                    drv.run_for(rng.uniform(0.05, 0.4))
             rows.append(frame(sim, camera, seed, image_size, spec.keep_full))
     finally:
         sim.close()

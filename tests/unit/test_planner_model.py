@@ -228,12 +228,13 @@ def test_a_disk_swap_into_a_reused_slot_plans_what_a_fresh_load_plans(library, c
     assert p.swap_adapter("daylight").success  # the first slot: built by peft
     res = p.swap_adapter("perturbed")  # daylight's layout: in place into its slot
     assert res.success and res.loaded_from_disk and res.evicted == ["daylight"] and "in place" in res.message
+    assert res.in_place
     assert p.resident_adapters == ["perturbed"] == list(p.switcher.slots)
     got = p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
     fresh = Planner(PlannerConfig(adapter_library=str(library), initial_adapter="perturbed"))
     np.testing.assert_array_equal(fresh.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, got)
     res = p.swap_adapter("overcast_dim")  # projector+vision: another layout, a new slot
-    assert res.success and res.loaded_from_disk and "in place" not in res.message
+    assert res.success and res.loaded_from_disk and "in place" not in res.message and not res.in_place
     assert res.evicted == ["perturbed"] and len(p.switcher.peft.peft_config) == 1
     p.swap_adapter("")
     base = p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent

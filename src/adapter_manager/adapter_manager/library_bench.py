@@ -101,7 +101,8 @@ def run(
         src = resolve_path(source)
         if rank is not None:
             src = make_rank_source(Path(tmp) / f"rank{rank}", src, rank)
-        out["source"] = {"adapter": source, "rank": read_manifest(src).rank, "trained": read_manifest(src).trained,
+        m = read_manifest(src)
+        out["source"] = {"adapter": source, "rank": m.rank, "trained": m.trained,
                          "weights_bytes": (src / "adapter_model.safetensors").stat().st_size}  # fmt: skip
         make_library(lib, n, src, domains)
         out["library_bytes_on_disk"] = sum(f.stat().st_size for f in lib.rglob("*") if f.is_file())
@@ -147,7 +148,7 @@ def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> 
         assert res.success, res.message
         if not res.loaded_from_disk:
             resident.append(res.swap_time_ms)
-        elif "in place" in res.message:
+        elif res.in_place:
             disk.append(res.swap_time_ms)
         else:  # a slot built by peft: the first max_resident loads
             first.append(res.swap_time_ms)

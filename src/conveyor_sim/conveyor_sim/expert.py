@@ -262,6 +262,7 @@ class ExpertDriver:
         from conveyor_sim.oracle import Oracle
 
         self.sim = sim
+        self.dt = dt
         self.expert = ScriptedExpert(sim.desc.arm, dt)
         self.oracle = Oracle(sim.desc)
         self.last_action: ExpertAction | None = None
@@ -301,3 +302,10 @@ class ExpertDriver:
         act = self.compute()
         self.apply(act)
         return act
+
+    def run_for(self, seconds: float) -> None:
+        """Advance the cell by `seconds` (rounded to whole control periods), the expert acting
+        every period."""
+        for _ in range(max(0, int(round(seconds / self.dt)))):
+            self.tick()
+            self.sim.step(self.dt)

@@ -81,6 +81,7 @@ class SwapResult:
     active_adapter: str
     loaded_from_disk: bool = False
     evicted: list[str] = field(default_factory=list)
+    in_place: bool = False  # loaded from disk into a reused slot (AdapterSwitcher)
 
 
 def image_error(image) -> str | None:
@@ -249,7 +250,9 @@ class Planner:
         msg = f"{what} {'preloaded' if preload else 'active'} ({how}, {ms:.1f} ms)"
         if info.evicted:
             msg += f"; evicted {', '.join(info.evicted)}"
-        return SwapResult(True, msg, ms, self.switcher.active, info.loaded_from_disk, info.evicted)
+        return SwapResult(
+            True, msg, ms, self.switcher.active, info.loaded_from_disk, info.evicted, info.in_place
+        )
 
     # -- planning ------------------------------------------------------------------------------
     def build_prompt(self, instruction: str, width: int, height: int) -> str:

@@ -119,7 +119,7 @@ def build(out_dir: str | Path, seed: int = 0, cfg: BuildConfig | None = None, pr
         ccfg = pdata.CollectConfig(
             cfg.expert_episodes, EXPERT_SEED_BASE + 10_000 * cfg.seed, mcfg.chunk_size,
             belt_speed_range=cfg.belt_speed_range, planner_fraction=cfg.planner_fraction, dart=cfg.dart,
-            expert=cfg.expert, raw_expert=cfg.raw_expert_demos,
+            expert=cfg.expert, raw_expert=cfg.raw_expert_demos, spec_version=mcfg.spec_version,
         )  # fmt: skip
         if cfg.expert_data_path:
             arrays, expert_score = pdata.load(cfg.expert_data_path), f"reused {cfg.expert_data_path}"
@@ -147,7 +147,7 @@ def build(out_dir: str | Path, seed: int = 0, cfg: BuildConfig | None = None, pr
             dcfg = pdata.CollectConfig(
                 cfg.dagger_episodes, DAGGER_SEED_BASE + 10_000 * cfg.seed + 1000 * r, mcfg.chunk_size,
                 belt_speed_range=cfg.belt_speed_range, planner_fraction=cfg.planner_fraction, dart=None,
-                beta=cfg.dagger_beta, expert=cfg.expert,
+                beta=cfg.dagger_beta, expert=cfg.expert, spec_version=mcfg.spec_version,
             )  # fmt: skip
             darr, dscore = pdata.collect(
                 dcfg, rdir / "policy.onnx", pool, progress, f"3/5 DAgger round {r + 1}"
@@ -212,7 +212,7 @@ def build(out_dir: str | Path, seed: int = 0, cfg: BuildConfig | None = None, pr
         meta["metrics"]["closed_loop"] = record_eval
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     pol = record_eval["policies"][cfg.policy_type] if record_eval else None
-    notes = f"{cfg.policy_type} policy, spec v2 (task space), {metrics['params']} params"
+    notes = f"{cfg.policy_type} policy, spec v{mcfg.spec_version} (task space), {metrics['params']} params"
     if pol:
         notes += "; closed loop vs scripted expert (correct): " + ", ".join(
             f"{tm} goals {pol[tm]['total']['correct']}/{sum(r['correct'] for r in record_eval['reference_expert'].values())}"

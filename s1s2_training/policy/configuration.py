@@ -54,13 +54,16 @@ class PolicyConfigBase(_Serialisable):
     # place; no tip features, no relative or fine features), computed from the same spec-v2 input
     drop_features: tuple[str, ...] = ()
     obs_mode: str = "task"
+    # observation spec (fast_policy.spec): 2 = the shipped task-space fields, 3 = + the goal latent
+    spec_version: int = 2
 
     def __post_init__(self):
-        from fast_policy.spec import OBS_SLICES
+        from fast_policy.spec import SPEC_NAMES, obs_slices
 
+        _need(self, self.spec_version in SPEC_NAMES, "spec_version", f"must be one of {list(SPEC_NAMES)}")
         self.drop_features = tuple(self.drop_features)
         for f in self.drop_features:
-            _need(self, f in OBS_SLICES, "drop_features", f"unknown field {f!r}")
+            _need(self, f in obs_slices(self.spec_version), "drop_features", f"unknown field {f!r}")
         _need(
             self,
             self.obs_mode in ("task", "joint_absolute"),

@@ -9,7 +9,7 @@ its action chunk. Per episode: belt speed uniform in `belt_speed_range`, goal ti
 - DAgger episodes: the policy (ONNX, through the same controller) drives, the expert drives
   random 1 s blocks with probability `beta`; every visited state gets the expert's label.
 
-Arrays (N rows at 50 Hz): obs (N, OBS_DIM) f32, act (N, K, 4) f32 (tip offsets in m + the expert's
+Arrays (N rows at 50 Hz): obs (N, obs_dim of CollectConfig.spec_version) f32, act (N, K, 4) f32 (tip offsets in m + the expert's
 suction logit +-6), phase (N,) i8 (expert phase index), episode (N,) i64 (the sim seed),
 belt_speed (N,) f32, planner (N,) bool.
 
@@ -54,6 +54,7 @@ class CollectConfig:
     beta: float = 0.3  # DAgger: chance that the expert drives a 1 s block
     expert: ExpertParams = field(default_factory=ExpertParams)
     raw_expert: bool = False  # ABLATION: record the old way (expert drives joints directly, no limiter)
+    spec_version: int = 2  # observation spec of the recorded rows (3: + the goal latent)
 
     def __post_init__(self):
         if not (isinstance(self.n_episodes, int) and self.n_episodes >= 1):
@@ -97,7 +98,7 @@ def _collect_one(task) -> tuple[dict, dict]:
     else:
         res = run_episode(
             worker_sim(), ep, cfg.chunk_size, policy=policy, expert_params=cfg.expert, label=True,
-            beta=cfg.beta if policy is not None else 1.0, dart=cfg.dart,
+            beta=cfg.beta if policy is not None else 1.0, dart=cfg.dart, obs_version=cfg.spec_version,
         )  # fmt: skip
     n = len(res.rows["obs"])
     rows = dict(res.rows)

@@ -67,7 +67,7 @@ def _run(task) -> dict:
         ex.update(ctrl_over)
         cfg = ControllerConfig(**{k: v for k, v in ex.items() if k in ControllerConfig.__dataclass_fields__})
         res = run_episode(sim, ep, sess.meta.chunk_size, cfg, policy=OnnxPolicySource(sess), beta=0.0,
-                          time_ticks=True)  # fmt: skip
+                          time_ticks=True, obs_version=sess.meta.spec_version)  # fmt: skip
     out = {
         "score": res.score,
         "holds": res.holds,

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fast_policy.runtime import PolicyMeta
-from fast_policy.spec import ACTION_DIM, OBS_DIM, ONNX_INPUT, ONNX_OUTPUT
+from fast_policy.spec import ACTION_DIM, ONNX_INPUT, ONNX_OUTPUT, obs_dim
 from s1s2.cell import ArmSpec
 from s1s2.kinematics import geometry_dict
 from s1s2_training.policy.configuration import policy_config_from_dict
@@ -33,15 +33,16 @@ def export_onnx(model: PolicyBase, path: str | Path, check_obs: np.ndarray | Non
     Returns the max abs difference; raises RuntimeError when parity fails."""
     path = Path(path)
     model = model.eval()
+    n_obs = obs_dim(model.cfg.spec_version)
     torch.onnx.export(
-        model, (torch.zeros(1, OBS_DIM),), str(path), input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
+        model, (torch.zeros(1, n_obs),), str(path), input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
         opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
     )  # fmt: skip
     onnx.checker.check_model(onnx.load(str(path)))
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     st = stats_of(model)
-    rand = (st["obs_mean"] + st["obs_std"] * rng.standard_normal((n_random, OBS_DIM))).astype(np.float32)
+    rand = (st["obs_mean"] + st["obs_std"] * rng.standard_normal((n_random, n_obs))).astype(np.float32)
     xs = rand if check_obs is None else np.concatenate([np.asarray(check_obs, np.float32), rand])
     worst = 0.0
     with torch.no_grad():
@@ -74,6 +75,7 @@ def save_policy(model: PolicyBase, out_dir: str | Path, arm: ArmSpec, execution:
             normalization={"obs_mean": st["obs_mean"], "obs_std": st["obs_std"],
                            "action_mean": act_mean, "action_std": act_std},
             trained=trained, config=model.cfg.to_dict(), provenance=provenance, metrics=metrics,
+            spec_version=model.cfg.spec_version,
         ).to_json()  # fmt: skip
         (out_dir / "policy.onnx").write_bytes(tmp_onnx.read_bytes())
     (out_dir / "policy.json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """The System 1 policies (torch; training only). All share one interface:
 
-    model(obs_raw (B, OBS_DIM)) -> actions_raw (B, K, ACTION_DIM)   # inference, exported to ONNX
+    model(obs_raw (B, obs_dim)) -> actions_raw (B, K, ACTION_DIM)   # inference, exported to ONNX
     model.loss(obs_raw, offsets_raw (B, K, 3), suction (B, K) in {0, 1}) -> (loss, parts)
 
 Normalisation is part of the model (`Normalizer` buffers: observation mean/std with clipping,
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from fast_policy.spec import ACTION_DIM, OBS_DIM, OBS_SLICES
+from fast_policy.spec import ACTION_DIM, OBS_SLICES, obs_dim, obs_slices
 from s1s2_training.policy.configuration import ACTConfig, FlowConfig, MLPConfig, PolicyConfigBase
 
 TOKEN_GROUPS: dict[str, tuple[str, ...]] = {
@@ -27,20 +27,23 @@ TOKEN_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _group_index(names: tuple[str, ...]) -> list[int]:
+LATENT_GROUP = {"goal": ("goal_latent",)}  # spec v3's extra token
+
+
+def _group_index(names: tuple[str, ...], version: int) -> list[int]:
     idx = []
     for n in names:
-        s = OBS_SLICES[n]
+        s = obs_slices(version)[n]
         idx.extend(range(s.start, s.stop))
     return idx
 
 
 class Normalizer(nn.Module):
-    def __init__(self, k: int, obs_clip: float):
+    def __init__(self, k: int, obs_clip: float, n_obs: int):
         super().__init__()
         self.obs_clip = float(obs_clip)
-        self.register_buffer("obs_mean", torch.zeros(OBS_DIM))
-        self.register_buffer("obs_std", torch.ones(OBS_DIM))
+        self.register_buffer("obs_mean", torch.zeros(n_obs))
+        self.register_buffer("obs_std", torch.ones(n_obs))
         self.register_buffer("act_mean", torch.zeros(k, 3))
         self.register_buffer("act_std", torch.ones(k, 3))
 
@@ -69,13 +72,14 @@ class PolicyBase(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.k = cfg.chunk_size
-        self.norm = Normalizer(cfg.chunk_size, cfg.obs_clip)
-        keep = torch.ones(OBS_DIM)
+        self.obs_dim = obs_dim(cfg.spec_version)
+        self.norm = Normalizer(cfg.chunk_size, cfg.obs_clip, self.obs_dim)
+        keep = torch.ones(self.obs_dim)
         drop = list(cfg.drop_features)
         if cfg.obs_mode == "joint_absolute":
             drop += ["tip_pos", "tip_vel", "target_fine", "place_fine"]
         for f in drop:
-            keep[OBS_SLICES[f]] = 0.0
+            keep[obs_slices(cfg.spec_version)[f]] = 0.0
         self.register_buffer("keep", keep, persistent=False)
         self._absolute = cfg.obs_mode == "joint_absolute"
 
@@ -105,7 +109,7 @@ class PolicyBase(nn.Module):
 class MLPPolicy(PolicyBase):
     def __init__(self, cfg: MLPConfig):
         super().__init__(cfg)
-        layers, d = [], OBS_DIM
+        layers, d = [], self.obs_dim
         for _ in range(cfg.layers):
             layers += [nn.Linear(d, cfg.hidden), nn.GELU()]
             if cfg.dropout:
@@ -160,8 +164,8 @@ class _Block(nn.Module):
 
 
 class ACTPolicy(PolicyBase):
-    """ACT's chunk transformer: observation tokens (arm, target, place, grip, whole observation)
-    [+ the CVAE latent token] + K learned action queries with learned position embeddings through
+    """ACT's chunk transformer: observation tokens (arm, target, place, grip, [goal latent: spec
+    v3,] whole observation) [+ the CVAE latent token] + K learned action queries with learned position embeddings through
     a pre-LN transformer encoder; each query decodes to one step's tip offset and suction logit.
     The optional CVAE encoder (training only) reads [CLS, observation, expert chunk] and gives the
     latent z; inference uses z = 0 (the prior mean), as ACT does."""
@@ -169,11 +173,12 @@ class ACTPolicy(PolicyBase):
     def __init__(self, cfg: ACTConfig):
         super().__init__(cfg)
         d = cfg.d_model
-        self.groups = [_group_index(g) for g in TOKEN_GROUPS.values()]
+        groups = {**TOKEN_GROUPS, **(LATENT_GROUP if cfg.spec_version == 3 else {})}
+        self.groups = [_group_index(g, cfg.spec_version) for g in groups.values()]
         for i, g in enumerate(self.groups):
             self.register_buffer(f"group{i}", torch.tensor(g, dtype=torch.long), persistent=False)
         self.embed = nn.ModuleList(nn.Linear(len(g), d) for g in self.groups)
-        self.embed_all = nn.Linear(OBS_DIM, d)
+        self.embed_all = nn.Linear(self.obs_dim, d)
         n_tok = len(self.groups) + 1 + (1 if cfg.use_vae else 0)
         self.n_tok = n_tok
         self.queries = nn.Parameter(torch.randn(self.k, d) * 0.02)
@@ -186,7 +191,7 @@ class ACTPolicy(PolicyBase):
         if cfg.use_vae:
             self.z_proj = nn.Linear(cfg.latent_dim, d)
             self.vae_cls = nn.Parameter(torch.randn(1, d) * 0.02)
-            self.vae_obs = nn.Linear(OBS_DIM, d)
+            self.vae_obs = nn.Linear(self.obs_dim, d)
             self.vae_act = nn.Linear(ACTION_DIM, d)
             self.vae_pos = nn.Parameter(torch.randn(2 + self.k, d) * 0.02)
             self.vae_blocks = nn.ModuleList(
@@ -272,7 +277,7 @@ class FlowPolicy(PolicyBase):
     def __init__(self, cfg: FlowConfig):
         super().__init__(cfg)
         h = cfg.hidden
-        enc = [nn.Linear(OBS_DIM, h), nn.GELU()]
+        enc = [nn.Linear(self.obs_dim, h), nn.GELU()]
         for _ in range(cfg.enc_layers - 1):
             enc += [nn.Linear(h, h), nn.GELU()]
         self.enc = nn.Sequential(*enc)

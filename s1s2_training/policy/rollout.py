@@ -24,6 +24,7 @@ from conveyor_sim.oracle import OraclePlanner
 from fast_policy.controller import Command, Controller, ControllerConfig, TickState
 from fast_policy.goal_tracker import GoalData, GoalTracker
 from fast_policy.safety import JointLimits
+from fast_policy.spec import SPEC_VERSION, obs_dim
 from s1s2.topics import BELT_FRAME, CONTROL_DT
 
 OUTCOMES = ("correct", "wrong_bin", "missed", "dropped")
@@ -200,8 +201,10 @@ def run_episode(
     dart: DartConfig | None = None,
     rng_seed: int | None = None,
     time_ticks: bool = False,
+    obs_version: int = SPEC_VERSION,
 ) -> EpisodeResult:
     """One episode. `policy`: a chunk source (TickState -> (K, 4)); None = the expert drives.
+    `obs_version`: the observation's spec version (the policy's; recorded rows use it too).
     With a policy and `beta` > 0, the expert drives random blocks of `block_ticks` with probability
     `beta` (DAgger mixing). `label`: run the expert on every tick and record (obs, expert chunk)."""
     sim.reset(ep.seed)
@@ -215,6 +218,7 @@ def run_episode(
         arm,
         ctrl_cfg or ControllerConfig(rate_hz=1.0 / CONTROL_DT),
         GoalTracker(),
+        obs_version,
     )
     oracle = OracleGoals(ep.goals, sim.desc, ep.seed)
     need_expert = policy is None or label or beta > 0
@@ -274,7 +278,7 @@ def run_episode(
     reasons = {}
     if rows is not None:
         rows = {
-            "obs": np.asarray(rows["obs"], np.float32).reshape(-1, st_dim(ctrl)),
+            "obs": np.asarray(rows["obs"], np.float32).reshape(-1, obs_dim(obs_version)),
             "act": np.asarray(rows["act"], np.float32).reshape(-1, chunk_size, 4),
             "phase": np.asarray(rows["phase"], np.int8),
         }
@@ -289,12 +293,6 @@ def run_episode(
         rows=rows,
         tick_cpu_s=tick_cpu,
     )
-
-
-def st_dim(_ctrl) -> int:
-    from fast_policy.spec import OBS_DIM
-
-    return OBS_DIM
 
 
 def run_raw_expert_episode(sim: CellSim, ep: EpisodeSpec, chunk_size: int,

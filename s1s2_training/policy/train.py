@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fast_policy.spec import OBS_DIM
+from fast_policy.spec import obs_dim
 from s1s2_training.policy.configuration import PolicyConfigBase, TrainConfig
 from s1s2_training.policy.modeling import PolicyBase, make_model
 
@@ -93,10 +93,11 @@ def train(
     normalisation statistics are kept: DAgger rounds). Returns (model in eval mode, metrics)."""
     torch.manual_seed(train_cfg.seed)
     torch.set_num_threads(train_cfg.threads)
-    if arrays["obs"].shape[1] != OBS_DIM or arrays["act"].shape[1] != model_cfg.chunk_size:
+    n_obs = obs_dim(model_cfg.spec_version)
+    if arrays["obs"].shape[1] != n_obs or arrays["act"].shape[1] != model_cfg.chunk_size:
         raise ValueError(
-            f"dataset shapes obs {arrays['obs'].shape}, act {arrays['act'].shape} do not match OBS_DIM "
-            f"{OBS_DIM} and chunk_size {model_cfg.chunk_size}"
+            f"dataset shapes obs {arrays['obs'].shape}, act {arrays['act'].shape} do not match spec "
+            f"v{model_cfg.spec_version}'s obs_dim {n_obs} and chunk_size {model_cfg.chunk_size}"
         )
     is_val = split_episodes(arrays["episode"], train_cfg.val_fraction, train_cfg.seed)
     o_tr, a_tr, s_tr, p_tr = _tensors(arrays, ~is_val)

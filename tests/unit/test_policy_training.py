@@ -169,3 +169,46 @@ def test_normalisation_lives_in_the_model():
     x = torch.full((1, OBS_DIM), 6.0)
     assert torch.allclose(m.norm.obs(x), torch.ones(1, OBS_DIM))
     assert "norm.obs_mean" in m.state_dict()
+
+
+def test_spec_v3_policy_reads_the_goal_latent_through_the_controller(tmp_path):
+    """Spec v3 = v2 + the goal latent. A toy whose suction is the sign of a latent dimension is
+    learned only through that field; exported, the runtime reads v3 and the controller feeds the
+    current goal's latent (so two goals that differ only in their latent give different chunks)."""
+    from fast_policy.spec import LATENT_FIELD, obs_dim, obs_slices
+
+    n_obs = obs_dim(3)
+    assert n_obs == OBS_DIM + LATENT_FIELD[1]
+    data = _fake_data(n_eps=10)
+    rng = np.random.default_rng(1)
+    lat = rng.standard_normal((len(data["obs"]), LATENT_FIELD[1])).astype(np.float32)
+    data["obs"] = np.concatenate([data["obs"], lat], 1)
+    data["act"][..., 3] = np.where(lat[:, None, 5] > 0, 6.0, -6.0)
+    cfg = make_policy_config("mlp", **SMALL["mlp"], spec_version=3)
+    model, metrics = train(cfg, TrainConfig(max_steps=600, batch_size=64, val_fraction=0.2), data,
+                           progress=False)  # fmt: skip
+    assert metrics["val"]["suction_acc"] > 0.9, metrics["val"]
+    blind = make_policy_config("mlp", **SMALL["mlp"], spec_version=3, drop_features=("goal_latent",))
+    _, m_blind = train(blind, TrainConfig(max_steps=600, batch_size=64, val_fraction=0.2), data,
+                       progress=False)  # fmt: skip
+    assert m_blind["val"]["suction_acc"] < 0.7  # the ablation: without the latent it is chance
+    meta = save_policy(model, tmp_path, ARM, {"aim_index": -1}, True, {}, metrics, data["obs"][:8])
+    assert meta["spec"]["spec_version"] == 3 and meta["spec"]["obs_dim"] == n_obs
+    sess = PolicySession(tmp_path / "policy.onnx", arm=ARM, log=lambda _m: None)
+    assert sess.meta.spec_version == 3 and sess.meta.obs_dim == n_obs
+    ctrl = Controller(OnnxPolicySource(sess), sess.meta.chunk_size, cell_limits(), ARM,
+                      ControllerConfig().with_execution(sess.meta.execution), None, sess.meta.spec_version)  # fmt: skip
+    q = ARM.home()
+    chunks = []
+    for i, sign in enumerate((1.0, -1.0)):
+        latent = [0.0] * LATENT_FIELD[1]
+        latent[5] = 3.0 * sign
+        ctrl.on_joint_state(list(ARM.joint_names), list(q), [0.0] * 4, i)
+        ctrl.on_vacuum(False, i)
+        ctrl.on_belt(0.0, 0.1, i)
+        ctrl.on_goal(goal(i, valid_for=10, latent=latent, plan_id=f"p{i}"))
+        st = ctrl.prepare(i + 0.02)
+        assert st.obs.shape == (n_obs,)
+        np.testing.assert_allclose(st.obs[obs_slices(3)["goal_latent"]], latent)
+        chunks.append(sess(st.obs))
+    assert chunks[0][0, 3] > 0 > chunks[1][0, 3]  # suction logit follows the latent

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conveyor_sim.cell import CellSim, SimConfig
-from conveyor_sim.oracle import Oracle, goal_latent
+from conveyor_sim.oracle import Oracle
+from s1s2.latent import goal_latent
 from s1s2.topics import CONTROL_DT, LATENT_DIM
 
 
@@ -19,7 +20,8 @@ def sim():
 def test_no_items_no_target(sim):
     g = Oracle(sim.desc).goal_for(sim)
     assert not g.has_target and g.pick_world is None and g.place_world is None
-    assert np.all(g.latent == 0) and g.latent.shape == (LATENT_DIM,)
+    assert g.latent.shape == (LATENT_DIM,)
+    np.testing.assert_array_equal(g.latent, goal_latent(None, None, sim.desc))  # the hold latent
 
 
 def test_most_downstream_reachable_item_is_kept_until_it_leaves_the_belt(sim):
@@ -30,7 +32,7 @@ def test_most_downstream_reachable_item_is_kept_until_it_leaves_the_belt(sim):
     assert g.item_id == down and g.label == "aluminium_can" and g.bin_id == "metal" and g.changed
     np.testing.assert_allclose(g.place_world, sim.desc.place_point("metal"))
     np.testing.assert_allclose(g.velocity[0], sim.belt_speed, atol=1e-6)
-    assert g.latent[sim.desc.class_names.index("aluminium_can")] == 1.0 and g.latent.sum() == 1.0
+    assert np.argmax(g.latent[:8]) == sim.desc.class_names.index("aluminium_can")
     again = oracle.goal_for(sim)
     assert again.item_id == down and not again.changed
     # not allowed to switch (the arm is busy) and the target is gone: no target, no new choice
@@ -47,10 +49,21 @@ def test_held_item_stays_the_target_without_a_pick_point(sim):
     assert g.item_id == iid and g.held and g.pick_world is None and g.place_world is not None
 
 
-def test_goal_latent_is_a_class_one_hot():
-    names = ["a", "b", "c"]
-    np.testing.assert_array_equal(goal_latent("b", names)[:4], [0, 1, 0, 0])
-    assert not goal_latent(None, names).any()
+def test_oracle_latent_is_the_trained_planners_layout(sim):
+    """The oracle publishes what a perfectly trained planner would: decode_latent gives back the
+    class, its bin and the pick point; a hold is the hold dimension; all of unit norm."""
+    from s1s2.latent import HOLD_DIM, decode_latent
+
+    sim.spawn_item("cardboard", x=-0.2, y=0.05)
+    g = Oracle(sim.desc).update(sim.ground_truth(), None)
+    assert g.label == "cardboard"
+    d = decode_latent(g.latent, sim.desc)
+    assert d["label"] == "cardboard" and d["bin"] == g.bin_id
+    np.testing.assert_allclose(d["xy"], g.pick_world[:2], atol=1e-5)
+    hold = goal_latent(None, None, sim.desc)
+    assert np.argmax(hold) == HOLD_DIM and decode_latent(hold, sim.desc)["label"] == ""
+    for z in (g.latent, hold):
+        assert np.linalg.norm(z) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_expert_chunk_is_executable_through_tool_down_ik(sim):

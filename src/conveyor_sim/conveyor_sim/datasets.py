@@ -6,8 +6,8 @@ Policy set (fast_policy), one `.npz`, one row per 50 Hz control tick:
     suction (N,) f32            suction state at the tick (the previous command), 0/1
     goal_target (N,3) f32       the expert's target pick point, world frame, at that time (0 if none)
     goal_place (N,3) f32        drop point above the target's bin, world frame (0 if none)
-    goal_latent (N,32) f32      stand-in for the planner latent: one-hot of the target class in
-                                CellDescription.class_names order, zero-padded to 32 (0 if none)
+    goal_latent (N,32) f32      the goal's latent: the oracle's is the trained planner's layout
+                                (s1s2.latent: class, bin, pick point; unit norm); 0 if no target
     has_goal (N,) f32           1 when the expert had a target (or carried an item)
     holding (N,) f32            the vacuum switch at the tick: 1 while an item is on the cup
     belt_speed (N,) f32         belt speed (m/s) at the tick
@@ -113,7 +113,7 @@ def make_policy_dataset(
                         "q": q, "qd": qd, "suction": float(suction),
                         "target": g.pick_world if g.pick_world is not None else zero3,
                         "place": g.place_world if g.place_world is not None else zero3,
-                        "latent": g.latent,
+                        "latent": g.latent if g.has_target else np.zeros(LATENT_DIM, np.float32),
                         "has_goal": float(g.has_target),
                         "holding": float(sim.holding() is not None), "belt_speed": float(sim.belt_speed),
                         "target_vel": np.array([sim.belt_speed, 0.0, 0.0]) if g.has_target else zero3,

@@ -5,8 +5,8 @@ recorders and dataset builders, the policy's evaluation and training, and the or
 Which item: the one `select_target` picks (the most downstream item on the belt that is reachable
 now and will still be reachable), kept until it is no longer on the belt or held, and only
 switched while the arm is free to switch (`switch_allowed`). While an item is held it stays the
-target (its place point is where to go), with no pick point. The goal latent for a target is
-`goal_latent` (a one-hot of its class in the cell's class order, zero-padded to LATENT_DIM).
+target (its place point is where to go), with no pick point. The goal latent is
+`s1s2.latent.goal_latent`: the trained planner's layout (class, hold, bin, pick point) for the truth.
 """
 
 from __future__ import annotations
@@ -17,15 +17,8 @@ import numpy as np
 
 from conveyor_sim.expert import select_target
 from s1s2.cell import CellDescription
+from s1s2.latent import goal_latent
 from s1s2.topics import LATENT_DIM
-
-
-def goal_latent(label: str | None, class_names: list[str]) -> np.ndarray:
-    """The oracle's goal latent: one-hot of the target class, zero-padded to LATENT_DIM (zeros: no target)."""
-    z = np.zeros(LATENT_DIM, dtype=np.float32)
-    if label:
-        z[class_names.index(label)] = 1.0
-    return z
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,9 @@ class Oracle:
             chosen = tgt is not None
         self.target_id = tgt.item_id if tgt is not None else None
         if tgt is None:
-            return OracleGoal(None, None, None, None, np.zeros(3), None, False)
+            return OracleGoal(
+                None, None, None, None, np.zeros(3), None, False, latent=goal_latent(None, None, self.desc)
+            )
         return OracleGoal(
             item_id=tgt.item_id,
             label=tgt.class_label,
@@ -80,7 +75,7 @@ class Oracle:
             place_world=self.desc.place_point(tgt.bin_id),
             held=bool(tgt.grasped),
             changed=chosen and tgt.item_id != previous,
-            latent=goal_latent(tgt.class_label, self.desc.class_names),
+            latent=goal_latent(tgt.class_label, None if tgt.grasped else tgt.pick_point, self.desc),
         )
 
     def goal_for(self, sim, switch_allowed: bool = True) -> OracleGoal:
@@ -138,12 +133,12 @@ class OraclePlanner:
         publish_at = stamp + (self.rng.uniform(lo, hi) if hi > 0 else 0.0)
         if tgt is None:
             z = np.zeros(3)
-            return OraclePlan(stamp, publish_at, "", "", z, z, goal_latent(None, self.desc.class_names))
+            return OraclePlan(stamp, publish_at, "", "", z, z, goal_latent(None, None, self.desc))
         p = np.asarray(tgt.pick_point, float).copy()
         if np.any(self.noise > 0):
             p += self.rng.normal(0.0, 1.0, 3) * self.noise
+        latent = goal_latent(tgt.class_label, p, self.desc)  # world pick at image time, as the planner's
         p[0] -= belt_position  # world -> belt frame at the snapshot's time
         return OraclePlan(
-            stamp, publish_at, tgt.class_label, tgt.bin_id, p, self.desc.place_point(tgt.bin_id),
-            goal_latent(tgt.class_label, self.desc.class_names),
-        )  # fmt: skip
+            stamp, publish_at, tgt.class_label, tgt.bin_id, p, self.desc.place_point(tgt.bin_id), latent
+        )

@@ -33,7 +33,7 @@ import numpy as np
 
 from fast_policy.goal_tracker import GoalData, GoalTracker
 from fast_policy.safety import JointLimits, SafetyLimiter
-from fast_policy.spec import ACTION_DIM, N_JOINTS, build_observation
+from fast_policy.spec import ACTION_DIM, N_JOINTS, SPEC_VERSION, build_observation, check_version
 from s1s2 import kinematics as kin
 from s1s2.cell import ArmSpec
 from s1s2.params import check_fields, param
@@ -127,7 +127,7 @@ class TickState:
     suction: bool  # last suction command
     holding: bool  # vacuum sensor
     belt_speed: float
-    obs: np.ndarray = field(default=None)  # (OBS_DIM,) float32
+    obs: np.ndarray = field(default=None)  # (obs_dim,) float32 of the controller's spec version
 
 
 @dataclass
@@ -150,9 +150,12 @@ class Controller:
         arm: ArmSpec,
         config: ControllerConfig | None = None,
         goals: GoalTracker | None = None,
+        obs_version: int = SPEC_VERSION,
     ):
         self.cfg = config or ControllerConfig()
         self.policy = policy
+        # the policy's spec version (policy.json): 3 puts the goal latent in the observation
+        self.obs_version = check_version(obs_version)
         self.k = int(chunk_size)
         self.aim = self.cfg.resolve_index(self.cfg.aim_index, self.k, "aim_index")
         self.suction_i = self.cfg.resolve_index(self.cfg.suction_index, self.k, "suction_index")
@@ -340,6 +343,7 @@ class Controller:
         obs = build_observation(
             tip, tip_vel, target, target_vel, place, float(has_target), float(has_place),
             float(self.suction), float(holding), q, qd, belt_v,
+            goal.latent if self.obs_version == 3 else None,
         )  # fmt: skip
         if not np.all(np.isfinite(obs)):
             return self._hold("non-finite observation")
@@ -442,7 +446,7 @@ class Controller:
 
 
 class OnnxPolicySource:
-    """Chunk source from a PolicySession (or any callable obs (OBS_DIM,) -> (K, ACTION_DIM))."""
+    """Chunk source from a PolicySession (or any callable obs (obs_dim,) -> (K, ACTION_DIM))."""
 
     def __init__(self, session: Callable[[np.ndarray], np.ndarray]):
         self.session = session

@@ -74,7 +74,13 @@ class FastPolicyNode(Node):
         try:
             ccfg = p.controller_config().with_execution(meta.execution)
             self.controller = Controller(
-                OnnxPolicySource(self.session), meta.chunk_size, limits, arm, ccfg, p.goal_tracker()
+                OnnxPolicySource(self.session),
+                meta.chunk_size,
+                limits,
+                arm,
+                ccfg,
+                p.goal_tracker(),
+                meta.spec_version,
             )
         except ValueError as exc:  # joint names/limits of the cell, execution vs chunk size
             raise cfg.ConfigError(f"policy {meta.path!r} with cell {p.cell!r}: {exc}") from exc

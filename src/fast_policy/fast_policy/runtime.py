@@ -30,12 +30,12 @@ from fast_policy.spec import (
     ACTION_DIM,
     ACTION_FIELDS,
     N_JOINTS,
-    OBS_DIM,
-    OBS_FIELDS,
     ONNX_INPUT,
     ONNX_OUTPUT,
-    SPEC_NAME,
+    SPEC_NAMES,
     SPEC_VERSION,
+    obs_dim,
+    obs_fields,
     spec_dict,
 )  # fmt: skip
 from s1s2 import resolve_path
@@ -62,17 +62,22 @@ class PolicyMeta:
     joint_names: list[str]
     arm_geometry: dict  # s1s2.kinematics.geometry_dict of the arm it was trained for
     execution: dict  # recommended ControllerConfig values: chunk_mode, aim_index, suction_index
-    normalization: dict  # obs_mean/obs_std (OBS_DIM), action_mean/action_std (K x ACTION_DIM)
+    normalization: dict  # obs_mean/obs_std (obs_dim), action_mean/action_std (K x ACTION_DIM)
     trained: bool
     config: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     path: str = ""
+    spec_version: int = SPEC_VERSION  # 3: the observation carries the goal latent
+
+    @property
+    def obs_dim(self) -> int:
+        return obs_dim(self.spec_version)
 
     def to_json(self) -> dict:
         return {
             "format": META_FORMAT,
-            "spec": spec_dict(self.chunk_size),
+            "spec": spec_dict(self.chunk_size, self.spec_version),
             "policy_type": self.policy_type,
             "chunk_size": int(self.chunk_size),
             "joint_names": list(self.joint_names),
@@ -98,15 +103,16 @@ def load_policy_meta(path: str | Path, arm: ArmSpec | None = None) -> PolicyMeta
     where = f"policy metadata {str(p)!r}"
     spec = d.get("spec") if isinstance(d.get("spec"), dict) else {}
     version = spec.get("spec_version", d.get("spec_version", 1))
-    if version != SPEC_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in SPEC_NAMES:
+        known = ", ".join(f"{v} ({n})" for v, n in SPEC_NAMES.items())
         raise ConfigError(
-            f"{where}: spec_version {version!r}, this runtime reads spec_version {SPEC_VERSION} ({SPEC_NAME}); "
+            f"{where}: spec_version {version!r}, this runtime reads spec_version {known}; "
             "rebuild the model with `s1s2 models policy`"
         )
     if d.get("format") != META_FORMAT:
         raise ConfigError(f"{where}: format {d.get('format')!r}, this runtime reads {META_FORMAT}")
     for key, want in (
-        ("obs_fields", [list(f) for f in OBS_FIELDS]),
+        ("obs_fields", [list(f) for f in obs_fields(version)]),
         ("action_fields", [list(f) for f in ACTION_FIELDS]),
     ):
         if spec.get(key) != want:
@@ -139,7 +145,8 @@ def load_policy_meta(path: str | Path, arm: ArmSpec | None = None) -> PolicyMeta
             f"{where}: execution must be a mapping with keys among {EXECUTION_KEYS}, got {ex!r}"
         )
     norm = {}
-    for key, shape in (("obs_mean", (OBS_DIM,)), ("obs_std", (OBS_DIM,)),
+    n_obs = obs_dim(version)
+    for key, shape in (("obs_mean", (n_obs,)), ("obs_std", (n_obs,)),
                        ("action_mean", (k, ACTION_DIM)), ("action_std", (k, ACTION_DIM))):  # fmt: skip
         try:
             a = np.asarray(d.get("normalization", {})[key], dtype=np.float32)
@@ -153,7 +160,7 @@ def load_policy_meta(path: str | Path, arm: ArmSpec | None = None) -> PolicyMeta
     return PolicyMeta(
         policy_type=d["policy_type"], chunk_size=k, joint_names=names, arm_geometry=d["arm_geometry"],
         execution=dict(ex), normalization=norm, trained=bool(d["trained"]), config=d.get("config", {}),
-        provenance=d.get("provenance", {}), metrics=d.get("metrics", {}), path=str(p),
+        provenance=d.get("provenance", {}), metrics=d.get("metrics", {}), path=str(p), spec_version=version,
     )  # fmt: skip
 
 
@@ -222,11 +229,11 @@ class PolicySession:
             if p not in self.session.get_providers() and p != CPU:
                 self.dropped.append(f"{p} (failed to start: no GPU, driver or CUDA/TensorRT libraries?)")
         self._check_io()
-        self._feed = np.zeros((1, OBS_DIM), dtype=np.float32)
+        self._feed = np.zeros((1, self.meta.obs_dim), dtype=np.float32)
         trained = "" if self.meta.trained else "; WARNING: model is UNTRAINED (trained=false in policy.json)"
         dropped = f"; dropped: {', '.join(self.dropped)}" if self.dropped else ""
         log(
-            f"fast_policy: {self.meta.policy_type} policy (spec v{SPEC_VERSION}, K={self.meta.chunk_size}), "
+            f"fast_policy: {self.meta.policy_type} policy (spec v{self.meta.spec_version}, K={self.meta.chunk_size}), "
             f"inference provider = {self.provider} (model {self.model_path.name}{dropped}){trained}"
         )
 
@@ -263,13 +270,13 @@ class PolicySession:
 
     def _check_io(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
-        want_in, want_out = [1, OBS_DIM], [1, self.meta.chunk_size, ACTION_DIM]
+        want_in, want_out = [1, self.meta.obs_dim], [1, self.meta.chunk_size, ACTION_DIM]
         got_in = [(i.name, list(i.shape)) for i in ins]
         got_out = [(o.name, list(o.shape)) for o in outs]
         if got_in != [(ONNX_INPUT, want_in)]:
             raise ConfigError(
                 f"model {str(self.model_path)!r}: inputs {got_in} do not match policy.json "
-                f"(spec v{SPEC_VERSION} needs {ONNX_INPUT!r} {want_in})"
+                f"(spec v{self.meta.spec_version} needs {ONNX_INPUT!r} {want_in})"
             )
         if got_out != [(ONNX_OUTPUT, want_out)]:
             raise ConfigError(
@@ -278,7 +285,7 @@ class PolicySession:
             )
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Run the graph on one raw observation (OBS_DIM,); returns the raw chunk (K, ACTION_DIM).
+        """Run the graph on one raw observation (obs_dim,); returns the raw chunk (K, ACTION_DIM).
         Normalisation is inside the graph."""
         self._feed[0] = obs
         return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: self._feed})[0][0]
@@ -289,7 +296,7 @@ class PolicySession:
         dt = 0.0
         for _ in range(max(0, runs)):
             t0 = time.perf_counter()
-            self(np.zeros(OBS_DIM, dtype=np.float32))
+            self(np.zeros(self.meta.obs_dim, dtype=np.float32))
             dt = time.perf_counter() - t0
         return dt
 

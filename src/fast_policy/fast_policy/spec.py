@@ -1,8 +1,12 @@
 """Observation and action layout of the System 1 policy, defined once (numpy only).
 
-SPEC_VERSION 2: task space (version 1, joint targets from absolute goals, is refused). The trainer and the runtime both build observations with
-`build_observation`, so the order and meaning of features cannot drift between them. policy.json
-carries `spec_version`; the runtime refuses any other version with one line.
+Spec versions (policy.json carries `spec_version`; the runtime reads 2 and 3 and refuses any other,
+e.g. version 1, joint targets from absolute goals, with one line):
+  2  task space (SPEC_VERSION, the default): the 34 fields below.
+  3  the same + `goal_latent` (LATENT_DIM): the goal's latent (s1s2.latent layout), 0 when there
+     is no target, as for target_rel. For the latent ablation (docs/policy.md).
+The trainer and the runtime both build observations with `build_observation`, so the order and
+meaning of features cannot drift between them.
 
 Observation (OBS_DIM = 34 float32, world frame, metres, m/s, radians):
 
@@ -25,9 +29,9 @@ Observation (OBS_DIM = 34 float32, world frame, metres, m/s, radians):
                        decided (a global normalisation of target_rel, std ~0.3 m, blurs it)
     place_fine      3  tanh(place_rel / FINE_SCALE_M): the same for the release
 
-No goal latent: a task-space policy needs where to pick and where to place, not the class; the
-Goal message's latent is still validated by the GoalTracker but not fed to this spec version
-(docs/policy.md: the latent ablation).
+Spec v2 has no goal latent: a task-space policy needs where to pick and where to place, not the
+class; the Goal message's latent is still validated by the GoalTracker. Spec v3 appends it
+(docs/policy.md: the latent ablation measures what it adds).
 
 Action chunk (K x ACTION_DIM float32, K = chunk_size from policy.json): for each of the next K
 ticks, the tip position relative to the tip in the observation (3, metres; waypoint k is where
@@ -40,8 +44,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from s1s2.topics import LATENT_DIM
+
 SPEC_VERSION = 2
-SPEC_NAME = "task_space_tip_waypoints"
+SPEC_NAMES = {2: "task_space_tip_waypoints", 3: "task_space_tip_waypoints_goal_latent"}
+SPEC_NAME = SPEC_NAMES[SPEC_VERSION]
 N_JOINTS = 4
 
 OBS_FIELDS: tuple[tuple[str, int], ...] = (
@@ -61,6 +68,7 @@ OBS_FIELDS: tuple[tuple[str, int], ...] = (
     ("place_fine", 3),
 )
 OBS_DIM = sum(n for _, n in OBS_FIELDS)
+LATENT_FIELD = ("goal_latent", LATENT_DIM)
 ACTION_FIELDS: tuple[tuple[str, int], ...] = (("tip_offset", 3), ("suction_logit", 1))
 ACTION_DIM = sum(n for _, n in ACTION_FIELDS)
 FINE_SCALE_M = 0.03
@@ -76,7 +84,27 @@ def field_slices() -> dict[str, slice]:
     return out
 
 
-OBS_SLICES = field_slices()
+OBS_SLICES = field_slices()  # spec v2; v3 only appends goal_latent, so these hold there too
+
+
+def check_version(version) -> int:
+    if version not in SPEC_NAMES:
+        raise ValueError(
+            f"spec_version {version!r} unknown; this runtime reads {', '.join(map(str, SPEC_NAMES))}"
+        )
+    return int(version)
+
+
+def obs_fields(version: int = SPEC_VERSION) -> tuple[tuple[str, int], ...]:
+    return OBS_FIELDS + ((LATENT_FIELD,) if check_version(version) == 3 else ())
+
+
+def obs_dim(version: int = SPEC_VERSION) -> int:
+    return sum(n for _, n in obs_fields(version))
+
+
+def obs_slices(version: int = SPEC_VERSION) -> dict[str, slice]:
+    return {**OBS_SLICES, **({LATENT_FIELD[0]: slice(OBS_DIM, OBS_DIM + LATENT_DIM)} if version == 3 else {})}
 
 
 def build_observation(
@@ -92,10 +120,12 @@ def build_observation(
     joint_pos,
     joint_vel,
     belt_speed,
+    latent=None,
 ) -> np.ndarray:
     """Raw features -> observation. Absolute `target` and `place` (world) go in; the relative
     fields are computed here and zeroed where the flags say absent. Works on one sample or a batch
-    (leading dims); flags and belt_speed are scalars per sample."""
+    (leading dims); flags and belt_speed are scalars per sample. `latent` (LATENT_DIM) given: the
+    spec-v3 observation (zeroed without a target), else spec v2."""
     tip = np.asarray(tip_pos, np.float64)
     has_t = np.asarray(has_target, np.float64)[..., None]
     has_p = np.asarray(has_place, np.float64)[..., None]
@@ -118,19 +148,21 @@ def build_observation(
         np.tanh(target_rel / FINE_SCALE_M),
         np.tanh(place_rel / FINE_SCALE_M),
     ]
-    for (name, n), p in zip(OBS_FIELDS, parts, strict=True):
+    if latent is not None:
+        parts.append(np.where(on_t, np.asarray(latent, np.float64), 0.0))
+    for (name, n), p in zip(obs_fields(3 if latent is not None else 2), parts, strict=True):
         if p.shape[-1] != n:
             raise ValueError(f"observation field '{name}' needs {n} values, got shape {p.shape}")
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
-def spec_dict(chunk_size: int) -> dict:
+def spec_dict(chunk_size: int, version: int = SPEC_VERSION) -> dict:
     """What policy.json records about the interface (checked at load)."""
     return {
-        "spec_version": SPEC_VERSION,
-        "spec_name": SPEC_NAME,
-        "obs_fields": [list(f) for f in OBS_FIELDS],
-        "obs_dim": OBS_DIM,
+        "spec_version": check_version(version),
+        "spec_name": SPEC_NAMES[version],
+        "obs_fields": [list(f) for f in obs_fields(version)],
+        "obs_dim": obs_dim(version),
         "action_fields": [list(f) for f in ACTION_FIELDS],
         "action_dim": ACTION_DIM,
         "chunk_size": int(chunk_size),

@@ -33,6 +33,8 @@ VARIANTS = {
     "expert_tol_012": ({"expert": ExpertParams(descend_xy_tol=0.012)}, "expert descend tolerance 1.2 cm"),
     "planner_goals_only": ({"planner_fraction": 1.0}, "all demos with 1 Hz planner goals"),
     "tick_goals_only": ({"planner_fraction": 0.0}, "all demos with per-tick goals"),
+    "goal_latent": ({"model_overrides": {"spec_version": 3}},
+                    "spec v3: + the goal latent (the oracle's, in the trained planner's layout)"),
 }  # fmt: skip
 DEMO_KEYS = {"dart", "belt_speed_range", "raw_expert_demos", "expert", "planner_fraction"}
 

@@ -55,7 +55,10 @@ def library(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def planner(library):
-    return Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=2))
+    # cold start: these tests follow the LRU set swap by swap (warm slots: test_warm_adapter_slots...)
+    return Planner(
+        PlannerConfig(adapter_library=str(library), max_resident_adapters=2, warm_adapter_slots=False)
+    )
 
 
 @pytest.fixture
@@ -224,14 +227,18 @@ def test_a_disk_swap_into_a_reused_slot_plans_what_a_fresh_load_plans(library, c
     """With the resident set full, an adapter of the same LoRA layout is copied into the least
     recently used slot (no peft module surgery): it plans exactly what a planner that loaded it
     through peft plans (same process, same fp32 kernels). Another layout gets a new peft slot."""
-    p = Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=1))
+    p = Planner(
+        PlannerConfig(adapter_library=str(library), max_resident_adapters=1, warm_adapter_slots=False)
+    )
     assert p.swap_adapter("daylight").success  # the first slot: built by peft
     res = p.swap_adapter("perturbed")  # daylight's layout: in place into its slot
     assert res.success and res.loaded_from_disk and res.evicted == ["daylight"] and "in place" in res.message
     assert res.in_place
     assert p.resident_adapters == ["perturbed"] == list(p.switcher.slots)
     got = p.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
-    fresh = Planner(PlannerConfig(adapter_library=str(library), initial_adapter="perturbed"))
+    fresh = Planner(
+        PlannerConfig(adapter_library=str(library), initial_adapter="perturbed", warm_adapter_slots=False)
+    )
     np.testing.assert_array_equal(fresh.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent, got)
     res = p.swap_adapter("overcast_dim")  # projector+vision: another layout, a new slot
     assert res.success and res.loaded_from_disk and "in place" not in res.message and not res.in_place
@@ -253,7 +260,9 @@ def test_weights_changed_after_verification_are_not_loaded_in_place(library, cam
     read is refused, and the active adapter stays."""
     import pathlib
 
-    p = Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=1))
+    p = Planner(
+        PlannerConfig(adapter_library=str(library), max_resident_adapters=1, warm_adapter_slots=False)
+    )
     assert p.swap_adapter("daylight").success
     real = pathlib.Path.read_bytes
     monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: real(self)[:-1] + b" ")
@@ -301,7 +310,9 @@ def test_adapter_loads_never_change_the_frozen_nf4_weights(library, camera, imag
     """Plans and adapter loads leave the packed NF4 weights, their (double-quantised) scales and
     their dtype untouched, and a freshly loaded planner plans exactly what one that has loaded
     and evicted adapters plans."""
-    fresh = Planner(PlannerConfig(adapter_library=str(library), max_resident_adapters=1))
+    fresh = Planner(
+        PlannerConfig(adapter_library=str(library), max_resident_adapters=1, warm_adapter_slots=False)
+    )
     first = fresh.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent
     before = _nf4_state(fresh.vlm.model)
     assert all(not m.support_avx512bf16_for_cpu for m in _linear4bit(fresh.vlm.model))
@@ -426,3 +437,42 @@ def test_a_plan_that_waits_for_a_swap_is_counted(planner, camera, image):
     planner.plan(image, "sort the recyclables", 0.0, 0.0, camera)
     t.join()
     assert planner.plans_waited_for_swap == n0 + 1 and planner.swap_wait_ms_max >= 100
+
+
+def test_warm_adapter_slots_fill_the_resident_set_and_later_disk_swaps_copy_in_place(
+    library, tmp_path, camera, image
+):
+    """warm_adapter_slots (default): at start the planner loads the library's adapters of its most
+    common LoRA layout until the resident set is full (one that fails verification is skipped and
+    logged), the base model stays active and plans exactly what a cold planner plans, and the first
+    swap from disk of that layout is an in-place copy, not a new peft slot."""
+    from safetensors.torch import load_file, save_file
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("corrupt", "daylight", "overcast_dim", "perturbed"):
+        shutil.copytree(library / name, lib / name)
+    shutil.copytree(library / "perturbed", lib / "zz_other")
+    w = load_file(str(lib / "zz_other" / "adapter_model.safetensors"))
+    save_file(
+        {k: v * 2 if "lora_B" in k else v for k, v in w.items()},
+        str(lib / "zz_other" / "adapter_model.safetensors"),
+    )
+    _reregister(lib / "zz_other")
+    logs = []
+    warm = Planner(PlannerConfig(adapter_library=str(lib), max_resident_adapters=2), log=logs.append)
+    # corrupt, daylight, perturbed, zz_other share the starter layout (overcast_dim is projector+vision)
+    assert warm.resident_adapters == ["daylight", "perturbed"] and warm.active_adapter == ""
+    assert any("skipped 'corrupt'" in m for m in logs) and any("warm adapter slots" in m for m in logs)
+    cold = Planner(PlannerConfig(adapter_library=str(lib), warm_adapter_slots=False))
+    assert cold.resident_adapters == []
+    np.testing.assert_array_equal(
+        warm.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent,
+        cold.plan(image, "sort the recyclables", 0.0, 0.0, camera).latent,
+    )
+    # with the base model active the LoRA layers are switched off once, not per plan
+    assert warm.switcher.peft.get_model_status().enabled is False
+    res = warm.swap_adapter("zz_other")
+    assert res.success and res.loaded_from_disk and res.in_place and res.evicted == ["daylight"]
+    assert warm.switcher.peft.get_model_status().enabled is True
+    assert len(warm.switcher.peft.peft_config) == 2  # no new slot

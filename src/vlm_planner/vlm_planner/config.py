@@ -57,6 +57,12 @@ class PlannerConfig:
         12, "generation length limit (longest valid answer + EOS)", min=1, max=512, read_only=True
     )  # fmt: skip
     max_resident_adapters: int = param(3, "LoRA adapters kept loaded (LRU)", min=1, max=64, read_only=True)
+    warm_adapter_slots: bool = param(
+        True,
+        "at start, load the library's adapters of its most common LoRA layout until the resident set "
+        "is full, so every later swap from disk copies weights into a slot instead of building LoRA layers",
+        read_only=True,
+    )
     instruction: str = param(
         DEFAULT_INSTRUCTION, "default operator instruction (until one arrives on the topic)"
     )

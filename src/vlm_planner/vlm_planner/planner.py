@@ -147,6 +147,14 @@ class Planner:
                 self.switcher.activate(config.initial_adapter)
             except AdapterError as exc:
                 raise ConfigError(f"parameter 'initial_adapter': {exc}") from exc
+        if config.warm_adapter_slots and self.switcher.names():
+            t0 = time.perf_counter()
+            warm = self.switcher.warm(self.log)
+            if warm:
+                self.log(
+                    f"warm adapter slots: {', '.join(warm)} loaded in {(time.perf_counter() - t0) * 1e3:.0f} ms "
+                    "(later swaps from disk copy weights into these slots)"
+                )
         self.cell = config.cell_description
         self.calibration, self.min_confidence = self._calibration()
         self._number_ids = (

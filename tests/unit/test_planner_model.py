@@ -476,3 +476,50 @@ def test_warm_adapter_slots_fill_the_resident_set_and_later_disk_swaps_copy_in_p
     assert res.success and res.loaded_from_disk and res.in_place and res.evicted == ["daylight"]
     assert warm.switcher.peft.get_model_status().enabled is True
     assert len(warm.switcher.peft.peft_config) == 2  # no new slot
+
+
+def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
+    planner, camera, image, monkeypatch
+):
+    """confirm_pick_cm > 0: the first plan of a pick is a hold; the next plan confirms it when it
+    names the same class within the distance on the belt (the belt moved between the images: the
+    world pixel moves with it); another class, a far point, a gap or a parse failure in between
+    do not confirm. Off (0) by default."""
+    import dataclasses
+
+    real = planner._infer
+    answer = ["label=aluminium_can u=260 v=60", 0.999]
+
+    def fake(img, prompt):
+        inf = real(img, prompt)
+        inf.text, inf.confidence = answer
+        return inf
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    assert planner.config.confirm_pick_cm == 0.0
+    monkeypatch.setattr(planner, "config", dataclasses.replace(planner.config, confirm_pick_cm=3.0))
+    planner._last_pick = None
+    first = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
+    assert first.target_label == "" and "awaits confirmation" in first.reason and first.target_belt is None
+    # 1 s later the belt moved 0.1 m and so did the item: 0.1 m / (1.5 m / 200 px) = 13.3 px
+    answer[0] = "label=aluminium_can u=273 v=60"
+    second = planner.plan(image, "sort the recyclables", 6.0, 0.35, camera)
+    assert second.target_label == "aluminium_can" and second.reason == "" and second.confidence > 0.9
+    answer[0] = "label=pet_bottle u=286 v=60"
+    other = planner.plan(image, "sort the recyclables", 7.0, 0.45, camera)
+    assert other.target_label == "" and "previous plan picked aluminium_can" in other.reason
+    answer[0] = "label=pet_bottle u=200 v=60"  # same class, 0.6 m away on the belt
+    far = planner.plan(image, "sort the recyclables", 8.0, 0.55, camera)
+    assert far.target_label == "" and "cm from the previous plan" in far.reason
+    answer[0] = "label=pet_bottle u=200 v=60"
+    late = planner.plan(image, "sort the recyclables", 12.0, 0.55, camera)  # 4 s > valid_for_s later
+    assert late.target_label == "" and "awaits confirmation" in late.reason
+    answer[0] = "no parse"
+    assert planner.plan(image, "sort the recyclables", 13.0, 0.55, camera).target_label == ""
+    answer[0] = "label=pet_bottle u=200 v=60"
+    after = planner.plan(image, "sort the recyclables", 14.0, 0.55, camera)
+    assert after.target_label == "" and "awaits confirmation" in after.reason
+    answer[1] = 0.1  # below the card's gate: a hold, though it agrees with the previous plan
+    low = planner.plan(image, "sort the recyclables", 15.0, 0.55, camera)
+    assert low.target_label == "" and "below min_confidence" in low.reason
+    planner._last_pick = None

@@ -78,6 +78,12 @@ class PlannerConfig:
         True, "also hold below the calibrated min_confidence in the model card (s1s2_vlm.json), if any",
         read_only=True,
     )  # fmt: skip
+    confirm_pick_cm: float = param(
+        0.0,
+        "0 = off; > 0: publish a pick only when the previous plan (at most valid_for_s earlier, same "
+        "adapter) picked the same class within this distance on the belt (cm); else hold until it does",
+        min=0.0, max=100.0,
+    )  # fmt: skip
     coordinate_format: str = param(
         "pixel", "how the model's u, v are expressed (pixels, or Qwen2-VL style 0..1000)",
         choices=COORDINATE_FORMATS, read_only=True,

@@ -156,6 +156,8 @@ class Planner:
                     "(later swaps from disk copy weights into these slots)"
                 )
         self.cell = config.cell_description
+        # the previous plan's pick (label, belt-frame xy, adapter, stamp) for confirm_pick_cm
+        self._last_pick: tuple[str, np.ndarray, str, float] | None = None
         self.calibration, self.min_confidence = self._calibration()
         self._number_ids = (
             conf_mod.number_token_ids(self.vlm.processor.tokenizer)
@@ -361,19 +363,55 @@ class Planner:
             raw_confidence=inf.raw_confidence,
         )
         result.reason = self._fill_target(
-            result, text, conf, w, h, belt_position, camera, self.threshold_for(adapter)
+            result, text, conf, w, h, belt_position, camera, self.threshold_for(adapter), stamp, adapter
         )
         result.total_s = time.perf_counter() - t_start
         return result
 
-    def _fill_target(self, result, text, conf, w, h, belt_position, camera, min_confidence: float) -> str:
+    def _fill_target(
+        self, result, text, conf, w, h, belt_position, camera, min_confidence: float, stamp=0.0, adapter=""
+    ) -> str:
         """Turn the parsed answer into a target in place; return why not ("" on success)."""
+        previous, self._last_pick = self._last_pick, None
+        reason = self._target(result, text, w, h, belt_position, camera)
+        if reason:
+            return reason
+        self._last_pick = (result.target_label, result.target_belt[:2].copy(), adapter, float(stamp))
+        why = ""
+        if not (conf >= min_confidence):  # also refuses a NaN confidence
+            why = f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
+        elif self.config.confirm_pick_cm > 0:
+            why = self._unconfirmed(previous)
+        if why:
+            result.target_label, result.pixel, result.target_world, result.target_belt = "", None, None, None
+            result.bin_id, result.place_world = "", None
+            return why
+        result.confidence = float(min(max(conf, 0.0), 1.0))
+        return ""
+
+    def _unconfirmed(self, previous) -> str:
+        """Why the pick in self._last_pick is not confirmed by `previous` ("" when it is): two
+        consecutive plans must agree, as the model's wrong picks rarely repeat from one frame to
+        the next (docs/sim_vlm.md: the consensus sweep)."""
+        label, xy, adapter, stamp = self._last_pick
+        if previous is None:
+            return f"pick of {label} awaits confirmation by the next plan (confirm_pick_cm)"
+        p_label, p_xy, p_adapter, p_stamp = previous
+        if p_adapter != adapter or not 0.0 <= stamp - p_stamp <= self.config.valid_for_s:
+            return f"pick of {label} awaits confirmation by the next plan (confirm_pick_cm)"
+        if p_label != label:
+            return f"pick of {label} not confirmed: the previous plan picked {p_label}"
+        d_cm = 100.0 * float(np.hypot(*(xy - p_xy)))
+        if d_cm > self.config.confirm_pick_cm:
+            return f"pick of {label} not confirmed: {d_cm:.1f} cm from the previous plan's on the belt"
+        return ""
+
+    def _target(self, result, text, w, h, belt_position, camera) -> str:
+        """Parse the answer and fill the target fields of `result` in place; return why not."""
         cfg = self.config
         parsed = parse_answer(text, cfg.classes, w, h, cfg.coordinate_format)
         if not parsed.ok:
             return parsed.reason
-        if not (conf >= min_confidence):  # also refuses a NaN confidence
-            return f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
         if belt_position is None or not math.isfinite(belt_position):
             return "no belt odometry at the image stamp"
         # The camera's intrinsics are for its own resolution; scale if the image differs.
@@ -395,5 +433,4 @@ class Planner:
         result.target_belt = world_to_belt(p_world, belt_position)
         result.bin_id = bin_id
         result.place_world = self.cell.place_point(bin_id)
-        result.confidence = float(min(max(conf, 0.0), 1.0))
         return ""

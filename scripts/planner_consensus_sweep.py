@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     from s1s2 import resolve_path
     from s1s2_training.vlm import data as dm
-    from s1s2_training.vlm.build import Recipe, _spec
+    from s1s2_training.vlm.build import Recipe, calibration_specs, held_out_specs
     from s1s2_training.vlm.evaluate import BELT_Z, camera, evaluate, parse_all
 
     torch.set_num_threads(1)
@@ -43,16 +43,7 @@ def main(argv=None) -> int:
     card = json.loads((base / "s1s2_vlm.json").read_text())
     size = int(card.get("image_size", 128))
     cam = camera()
-    sets = {
-        "calibration": [
-            _spec("default", dm.CALIB_DEFAULT_SEED0, r.calib_default_episodes, r.episode_s, 1.0),
-            _spec("dense", dm.CALIB_DENSE_SEED0, r.calib_dense_episodes, r.episode_s, 1.0),
-        ],
-        "test": [
-            _spec("default", dm.TEST_DEFAULT_SEED0, r.test_default_episodes, r.episode_s, 1.0),
-            _spec("dense", dm.TEST_DENSE_SEED0, r.test_dense_episodes, r.episode_s, 1.0, keep_full=True),
-        ],
-    }
+    sets = {"calibration": calibration_specs(r), "test": list(held_out_specs(r).values())}
     out: dict = {
         "agree_cm": a.agree_cm,
         "card_min_confidence": card["confidence_calibration"]["min_confidence"],

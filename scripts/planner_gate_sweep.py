@@ -20,23 +20,14 @@ def main() -> int:
     from s1s2 import resolve_path
     from s1s2_training.vlm import calibrate as calib
     from s1s2_training.vlm import data as dm
-    from s1s2_training.vlm.build import Recipe, _spec
+    from s1s2_training.vlm.build import Recipe, calibration_specs, held_out_specs
     from s1s2_training.vlm.evaluate import evaluate
 
     torch.set_num_threads(1)
     r, wd, base = Recipe(), resolve_path("runs/vlm_data"), resolve_path("models/sim_vlm")
     card = json.loads((base / "s1s2_vlm.json").read_text())
     size = int(card.get("image_size", 128))
-    sets = {
-        "calibration": [
-            _spec("default", dm.CALIB_DEFAULT_SEED0, r.calib_default_episodes, r.episode_s, 1.0),
-            _spec("dense", dm.CALIB_DENSE_SEED0, r.calib_dense_episodes, r.episode_s, 1.0),
-        ],
-        "test": [
-            _spec("default", dm.TEST_DEFAULT_SEED0, r.test_default_episodes, r.episode_s, 1.0),
-            _spec("dense", dm.TEST_DENSE_SEED0, r.test_dense_episodes, r.episode_s, 1.0, keep_full=True),
-        ],
-    }
+    sets = {"calibration": calibration_specs(r), "test": list(held_out_specs(r).values())}
     out: dict = {"card_min_confidence": card["confidence_calibration"]["min_confidence"]}
     for name, specs in sets.items():
         d = dm.concat([dm.cached(s, size, wd) for s in specs])

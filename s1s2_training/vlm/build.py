@@ -379,6 +379,26 @@ def _spec(mode, seed0, n, episode_s, every, keep_full=False):
     )
 
 
+def calibration_specs(r: Recipe) -> list:
+    """Daylight frames the confidence calibration is fitted on (1 Hz, as the planner plans)."""
+    from . import data as dm
+
+    return [
+        _spec("default", dm.CALIB_DEFAULT_SEED0, r.calib_default_episodes, r.episode_s, 1.0),
+        _spec("dense", dm.CALIB_DENSE_SEED0, r.calib_dense_episodes, r.episode_s, 1.0),
+    ]
+
+
+def held_out_specs(r: Recipe) -> dict:
+    """The held-out daylight test sets (1 Hz): default density and dense."""
+    from . import data as dm
+
+    return {
+        "default": _spec("default", dm.TEST_DEFAULT_SEED0, r.test_default_episodes, r.episode_s, 1.0),
+        "dense": _spec("dense", dm.TEST_DENSE_SEED0, r.test_dense_episodes, r.episode_s, 1.0, keep_full=True),
+    }
+
+
 def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_dir: Path | None = None,
           work_dir: Path | None = None) -> dict:  # fmt: skip
     """`s1s2 models sim_vlm`: data -> pretrain -> calibrate -> save -> evaluate -> starter adapters.
@@ -408,14 +428,8 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
         _spec("default", dm.TRAIN_DEFAULT_SEED0, r.train_default_episodes, r.episode_s, r.frame_every_s),
         _spec("dense", dm.TRAIN_DENSE_SEED0, r.train_dense_episodes, r.episode_s, r.frame_every_s),
     ]
-    calib_specs = [
-        _spec("default", dm.CALIB_DEFAULT_SEED0, r.calib_default_episodes, r.episode_s, 1.0),
-        _spec("dense", dm.CALIB_DENSE_SEED0, r.calib_dense_episodes, r.episode_s, 1.0),
-    ]
-    test_specs = {
-        "default": _spec("default", dm.TEST_DEFAULT_SEED0, r.test_default_episodes, r.episode_s, 1.0),
-        "dense": _spec("dense", dm.TEST_DENSE_SEED0, r.test_dense_episodes, r.episode_s, 1.0, keep_full=True),
-    }
+    calib_specs = calibration_specs(r)
+    test_specs = held_out_specs(r)
     print("[sim_vlm] 1/6 data: daylight frames, default density + dense (2..4 items)", flush=True)
     data = dm.concat(
         [dm.cached(s, size, work_dir, r.workers, desc=f"train frames {s.mode}") for s in train_specs]

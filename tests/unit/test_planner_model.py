@@ -498,9 +498,10 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     monkeypatch.setattr(planner, "_infer", fake)
     assert planner.config.confirm_pick_cm == 0.0
     monkeypatch.setattr(planner, "config", dataclasses.replace(planner.config, confirm_pick_cm=3.0))
-    planner._last_pick = None
+    planner._last_pick = planner._confirmed_stamp = None
     first = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
     assert first.target_label == "" and "awaits confirmation" in first.reason and first.target_belt is None
+    assert first.publish  # nothing confirmed yet: the hold is published
     # 1 s later the belt moved 0.1 m and so did the item: 0.1 m / (1.5 m / 200 px) = 13.3 px
     answer[0] = "label=aluminium_can u=273 v=60"
     second = planner.plan(image, "sort the recyclables", 6.0, 0.35, camera)
@@ -508,12 +509,14 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     answer[0] = "label=pet_bottle u=286 v=60"
     other = planner.plan(image, "sort the recyclables", 7.0, 0.45, camera)
     assert other.target_label == "" and "previous plan picked aluminium_can" in other.reason
+    assert not other.publish  # the pick confirmed 1 s ago stands: no hold that would cancel it
     answer[0] = "label=pet_bottle u=200 v=60"  # same class, 0.6 m away on the belt
     far = planner.plan(image, "sort the recyclables", 8.0, 0.55, camera)
-    assert far.target_label == "" and "cm from the previous plan" in far.reason
+    assert far.target_label == "" and "cm from the previous plan" in far.reason and not far.publish
     answer[0] = "label=pet_bottle u=200 v=60"
     late = planner.plan(image, "sort the recyclables", 12.0, 0.55, camera)  # 4 s > valid_for_s later
     assert late.target_label == "" and "awaits confirmation" in late.reason
+    assert late.publish  # the confirmed goal (stamp 6.0) expired at 9.0
     answer[0] = "no parse"
     assert planner.plan(image, "sort the recyclables", 13.0, 0.55, camera).target_label == ""
     answer[0] = "label=pet_bottle u=200 v=60"
@@ -521,5 +524,5 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     assert after.target_label == "" and "awaits confirmation" in after.reason
     answer[1] = 0.1  # below the card's gate: a hold, though it agrees with the previous plan
     low = planner.plan(image, "sort the recyclables", 15.0, 0.55, camera)
-    assert low.target_label == "" and "below min_confidence" in low.reason
-    planner._last_pick = None
+    assert low.target_label == "" and "below min_confidence" in low.reason and low.publish
+    planner._last_pick = planner._confirmed_stamp = None

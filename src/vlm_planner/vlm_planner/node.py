@@ -218,7 +218,8 @@ class VlmPlannerNode(Node):
             result = self.planner.plan(img, instruction, stamp, belt, camera)
             if self._closed:
                 return
-            self.goal_pub.publish(self._goal(result))
+            if result.publish:
+                self.goal_pub.publish(self._goal(result))
             self._plans += 1
             self._latencies.append(result.total_s)
             self._plan_times.append(time.monotonic())

@@ -53,6 +53,9 @@ class PlanResult:
     total_s: float = 0.0  # whole plan() wall time
     new_tokens: int = 0  # tokens generated (up to and including EOS)
     raw_confidence: float = 0.0  # uncalibrated proxy exp(mean log p), for diagnostics
+    # False: do not publish (an unconfirmed pick while the last confirmed goal is still valid: a
+    # hold would cancel the pick System 1 is making on a single disagreeing plan)
+    publish: bool = True
 
     @property
     def has_target(self) -> bool:
@@ -156,8 +159,10 @@ class Planner:
                     "(later swaps from disk copy weights into these slots)"
                 )
         self.cell = config.cell_description
-        # the previous plan's pick (label, belt-frame xy, adapter, stamp) for confirm_pick_cm
+        # the previous plan's pick (label, belt-frame xy, adapter, stamp) for confirm_pick_cm, and
+        # the stamp of the last confirmed (published) pick
         self._last_pick: tuple[str, np.ndarray, str, float] | None = None
+        self._confirmed_stamp: float | None = None
         self.calibration, self.min_confidence = self._calibration()
         self._number_ids = (
             conf_mod.number_token_ids(self.vlm.processor.tokenizer)
@@ -382,6 +387,13 @@ class Planner:
             why = f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
         elif self.config.confirm_pick_cm > 0:
             why = self._unconfirmed(previous)
+            if not why:
+                self._confirmed_stamp = float(stamp)
+            elif (
+                self._confirmed_stamp is not None
+                and 0.0 <= stamp - self._confirmed_stamp <= self.config.valid_for_s
+            ):
+                result.publish = False  # the confirmed goal stands until it expires
         if why:
             result.target_label, result.pixel, result.target_world, result.target_belt = "", None, None, None
             result.bin_id, result.place_world = "", None

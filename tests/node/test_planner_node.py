@@ -111,7 +111,8 @@ class Harness:
 
 @pytest.fixture
 def harness(rclpy_context):
-    h = Harness(rclpy_context)
+    # single-plan plumbing: two-plan confirmation (on by default) is tested on the Planner
+    h = Harness(rclpy_context, confirm_pick_cm=0.0)
     yield h
     h.close()
 

@@ -55,9 +55,15 @@ def library(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def planner(library):
-    # cold start: these tests follow the LRU set swap by swap (warm slots: test_warm_adapter_slots...)
+    # cold start: these tests follow the LRU set swap by swap (warm slots: test_warm_adapter_slots...),
+    # and single plans (two-plan confirmation, confirm_pick_cm: its own test)
     return Planner(
-        PlannerConfig(adapter_library=str(library), max_resident_adapters=2, warm_adapter_slots=False)
+        PlannerConfig(
+            adapter_library=str(library),
+            max_resident_adapters=2,
+            warm_adapter_slots=False,
+            confirm_pick_cm=0.0,
+        )
     )
 
 
@@ -484,7 +490,7 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     """confirm_pick_cm > 0: the first plan of a pick is a hold; the next plan confirms it when it
     names the same class within the distance on the belt (the belt moved between the images: the
     world pixel moves with it); another class, a far point, a gap or a parse failure in between
-    do not confirm. Off (0) by default."""
+    do not confirm. On (5 cm) by default."""
     import dataclasses
 
     real = planner._infer
@@ -496,8 +502,9 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
         return inf
 
     monkeypatch.setattr(planner, "_infer", fake)
-    assert planner.config.confirm_pick_cm == 0.0
+    assert PlannerConfig().confirm_pick_cm == 5.0 and not PlannerConfig().card_min_confidence  # the defaults
     monkeypatch.setattr(planner, "config", dataclasses.replace(planner.config, confirm_pick_cm=3.0))
+    monkeypatch.setattr(planner, "min_confidence", 0.5)
     planner._last_pick = planner._confirmed_stamp = None
     first = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
     assert first.target_label == "" and "awaits confirmation" in first.reason and first.target_belt is None
@@ -522,7 +529,7 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     answer[0] = "label=pet_bottle u=200 v=60"
     after = planner.plan(image, "sort the recyclables", 14.0, 0.55, camera)
     assert after.target_label == "" and "awaits confirmation" in after.reason
-    answer[1] = 0.1  # below the card's gate: a hold, though it agrees with the previous plan
+    answer[1] = 0.1  # below min_confidence: a hold, though it agrees with the previous plan
     low = planner.plan(image, "sort the recyclables", 15.0, 0.55, camera)
     assert low.target_label == "" and "below min_confidence" in low.reason and low.publish
     planner._last_pick = planner._confirmed_stamp = None

@@ -490,7 +490,7 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     """confirm_pick_cm > 0: the first plan of a pick is a hold; the next plan confirms it when it
     names the same class within the distance on the belt (the belt moved between the images: the
     world pixel moves with it); another class, a far point, a gap or a parse failure in between
-    do not confirm. On (5 cm) by default."""
+    do not confirm. Off by default (the card's gate)."""
     import dataclasses
 
     real = planner._infer
@@ -502,7 +502,7 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
         return inf
 
     monkeypatch.setattr(planner, "_infer", fake)
-    assert PlannerConfig().confirm_pick_cm == 5.0 and not PlannerConfig().card_min_confidence  # the defaults
+    assert PlannerConfig().confirm_pick_cm == 0.0 and PlannerConfig().card_min_confidence  # the defaults
     monkeypatch.setattr(planner, "config", dataclasses.replace(planner.config, confirm_pick_cm=3.0))
     monkeypatch.setattr(planner, "min_confidence", 0.5)
     planner._last_pick = planner._confirmed_stamp = None

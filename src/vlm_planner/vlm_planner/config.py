@@ -74,14 +74,15 @@ class PlannerConfig:
         3.0, "Goal.valid_for: System 1 holds once image stamp + this has passed", min=0.05, max=600.0
     )  # fmt: skip
     min_confidence: float = param(0.0, "plans below this confidence become holds", min=0.0, max=1.0)
-    # The default trusts two agreeing plans rather than the card's gate: measured in docs/sim_vlm.md
-    # and docs/policy.md (held-out end to end 55 vs 35 of 85 items; shift day 49 vs 32, 1 wrong each)
+    # Two agreeing plans instead of the card's gate (card_min_confidence false, confirm_pick_cm 5)
+    # sort more (docs/policy.md) but withhold unconfirmed plans, so goals come slower than 1 Hz:
+    # opt-in until an unconfirmed plan publishes a keep-alive instead
     card_min_confidence: bool = param(
-        False, "also hold below the calibrated min_confidence in the model card (s1s2_vlm.json), if any",
+        True, "also hold below the calibrated min_confidence in the model card (s1s2_vlm.json), if any",
         read_only=True,
     )  # fmt: skip
     confirm_pick_cm: float = param(
-        5.0,
+        0.0,
         "0 = off; > 0: publish a pick only when the previous plan (at most valid_for_s earlier, same "
         "adapter) picked the same class within this distance on the belt (cm); else hold until it does",
         min=0.0, max=100.0,

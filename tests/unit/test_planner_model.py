@@ -466,7 +466,10 @@ def test_warm_adapter_slots_fill_the_resident_set_and_later_disk_swaps_copy_in_p
     )
     _reregister(lib / "zz_other")
     logs = []
-    warm = Planner(PlannerConfig(adapter_library=str(lib), max_resident_adapters=2), log=logs.append)
+    warm = Planner(
+        PlannerConfig(adapter_library=str(lib), max_resident_adapters=2, warm_adapter_slots=True),
+        log=logs.append,
+    )
     # corrupt, daylight, perturbed, zz_other share the starter layout (overcast_dim is projector+vision)
     assert warm.resident_adapters == ["daylight", "perturbed"] and warm.active_adapter == ""
     assert any("skipped 'corrupt'" in m for m in logs) and any("warm adapter slots" in m for m in logs)

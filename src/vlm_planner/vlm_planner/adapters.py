@@ -8,7 +8,7 @@ Library layout (peft `save_pretrained` format, one folder per adapter):
 
 Up to `max_resident` adapters stay loaded next to the base model, each in a peft adapter "slot"
 (`slot0`, `slot1`, ...); switching between resident ones is `set_adapter` (no disk access). "" selects
-the base model (`disable_adapter()` during inference). Loading one more from disk when the resident
+the base model (LoRA layers switched off at the swap, not per plan). Loading one more from disk when the resident
 set is full evicts the least recently used adapter; when it has the same LoRA layout (rank, alpha,
 targets, ...) and weight names, the new one's verified safetensors are copied into its slot's
 tensors in place (the whole swap takes 4-5 ms on the sim model); otherwise peft's `load_adapter`
@@ -75,9 +75,8 @@ class AdapterSwitcher:
         self._slot_layout: dict[str, str] = {}  # peft name -> LoRA layout (LAYOUT_KEYS)
         self._next_slot = 0
         self._targets_ok: set[str] = set()  # target patterns already checked against the model
-        self._layers_on: bool | None = (
-            None  # LoRA layers switched on (None: unknown, after peft built a slot)
-        )
+        # LoRA layers switched on (None: unknown, after peft built a slot)
+        self._layers_on: bool | None = None
         self.manifests: dict = {}  # adapter id -> the manifest verified when it was last loaded
 
     # -- queries -------------------------------------------------------------------------------
@@ -108,10 +107,6 @@ class AdapterSwitcher:
             else:
                 self.peft.base_model.disable_adapter_layers()
             self._layers_on = on
-
-    def inference_context(self):
-        """Context for inference (layers were switched at swap time: nothing to do per plan)."""
-        return contextlib.nullcontext()
 
     # -- swapping ------------------------------------------------------------------------------
     def _validate(self, name: str) -> Path:
@@ -263,7 +258,6 @@ class AdapterSwitcher:
         return info
 
     def _activate(self, name: str) -> SwapInfo:
-        t0 = time.perf_counter()
         previous = self.active
         loaded, evicted, in_place = False, [], False
         if name == BASE:
@@ -284,12 +278,11 @@ class AdapterSwitcher:
                 raise AdapterError(f"adapter {name!r}: peft could not activate it: {exc}") from exc
             loaded = True
             self.active = name
-        return SwapInfo(name, previous, loaded, evicted, (time.perf_counter() - t0) * 1e3, in_place)
+        return SwapInfo(name, previous, loaded, evicted, 0.0, in_place)  # swap_ms: set by _timed
 
     def _preload(self, name: str) -> SwapInfo:
-        t0 = time.perf_counter()
         if name == BASE or name in self.resident:
-            return SwapInfo(name, self.active, False, [], (time.perf_counter() - t0) * 1e3)
+            return SwapInfo(name, self.active, False, [], 0.0)
         path = self._validate(name)
         evicted, in_place = self._bring_in(name, path, may_evict_active=False)
         if self.active != BASE:
@@ -300,7 +293,7 @@ class AdapterSwitcher:
                 raise AdapterError(
                     f"adapter {name!r}: peft could not re-select {self.active!r}: {exc}"
                 ) from exc
-        return SwapInfo(name, self.active, True, evicted, (time.perf_counter() - t0) * 1e3, in_place)
+        return SwapInfo(name, self.active, True, evicted, 0.0, in_place)
 
     def warm(self, log=None) -> list[str]:
         """Fill the resident set with library adapters of the library's most common LoRA layout

@@ -293,7 +293,8 @@ class Planner:
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(floating_dtype(self.vlm.model))
             t0 = time.perf_counter()
-            with self.switcher.inference_context(), torch.inference_mode():
+            # LoRA layers were switched on or off at the swap (AdapterSwitcher._sync_layers)
+            with torch.inference_mode():
                 out = model.generate(
                     **inputs,
                     max_new_tokens=self.config.max_new_tokens,
@@ -374,7 +375,17 @@ class Planner:
         return result
 
     def _fill_target(
-        self, result, text, conf, w, h, belt_position, camera, min_confidence: float, stamp=0.0, adapter=""
+        self,
+        result,
+        text,
+        conf,
+        w,
+        h,
+        belt_position,
+        camera,
+        min_confidence: float,
+        stamp: float,
+        adapter: str,
     ) -> str:
         """Turn the parsed answer into a target in place; return why not ("" on success)."""
         previous, self._last_pick = self._last_pick, None

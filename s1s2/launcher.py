@@ -83,6 +83,7 @@ class _Proc:
     tail: deque = field(default_factory=lambda: deque(maxlen=20))
     ready_time: float | None = None
     handled: bool = False  # its exit has been dealt with by the supervisor
+    pump: threading.Thread | None = None  # copies its output to the log; joined by stop()
 
 
 @dataclass
@@ -157,7 +158,8 @@ class Launcher:
             start_new_session=True,  # our own SIGINT handling; Ctrl-C is forwarded explicitly
         )
         proc = _Proc(spec, popen, restarts)
-        threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
+        proc.pump = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        proc.pump.start()
         return proc
 
     def start(self, ready_timeout: float = 180.0) -> None:
@@ -246,13 +248,18 @@ class Launcher:
         for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
             alive = [p for p in self.procs if p.popen.poll() is None]
             if not alive:
-                return
+                break
             for p in alive:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.popen.pid, sig)
             end = time.monotonic() + wait
             while time.monotonic() < end and any(p.popen.poll() is None for p in alive):
                 time.sleep(0.05)
+        # The last lines a node printed on its way out (a traceback) reach its log before stop()
+        # returns, so whoever reads the logs next sees them.
+        for p in self.procs:
+            if p.pump is not None:
+                p.pump.join(timeout=2.0)
 
     def __enter__(self) -> Launcher:
         return self

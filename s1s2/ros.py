@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -90,8 +91,25 @@ def sec_to_stamp(t: float, stamp_cls):
     return stamp_cls(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
 
 
-def _interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt(f"signal {signum}")
+class _StopRequest:
+    """The SIGINT/SIGTERM handler of `run_node`.
+
+    While the node is being built it raises KeyboardInterrupt, so a long model load stays
+    interruptible. Once the node runs it only sets `event`, and the spin loop ends at its next turn
+    (at most 0.25 s). Raising there landed at an arbitrary point of a callback running in the main
+    thread, and inside one of rclpy's pybind11 calls the KeyboardInterrupt came out as
+    `RuntimeError: Unable to convert call argument '0' to Python object`, which nothing caught: the
+    planner, stopped under swap-request load, exited with code 1 in about 1 of 20 stops.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.raising = True
+
+    def __call__(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        self.event.set()
+        if self.raising:
+            raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_node(
@@ -111,7 +129,7 @@ def run_node(
     A node with a `run(executor)` method drives its executor itself (fast_policy's real-time loop);
     the others are spun here.
 
-    Shutdown order: SIGINT/SIGTERM raise KeyboardInterrupt in this thread (rclpy's own signal
+    Shutdown order: SIGINT/SIGTERM end the spin loop (see `_StopRequest`; rclpy's own signal
     handler is off: it would invalidate the context while timers, worker threads and the render
     thread still publish, which logged "RCLError: publisher's context is invalid"). Then
     `node.close()` stops the node's own threads and loops, the executor stops and waits for
@@ -121,8 +139,9 @@ def run_node(
     (exit code 2) so the launcher can report which node stopped and why.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = _StopRequest()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupt)
+        signal.signal(sig, stop)
     node = executor = None
     code = 0
     try:
@@ -135,14 +154,15 @@ def run_node(
             SingleThreadedExecutor() if single_threaded else MultiThreadedExecutor(num_threads=num_threads)
         )
         executor.add_node(node)
+        stop.raising = False  # from here on a signal only asks the loop below to end
         print(f"{READY_MARKER} {node.get_name()} {time.time():.3f}", flush=True)
         run = getattr(node, "run", None)
         if callable(run):
-            run(executor)  # the node drives its executor itself (fast_policy's real-time loop)
+            run(executor, stop.event)  # the node drives its executor itself (fast_policy's RT loop)
         else:
             # spin_once with a timeout, not spin(): a node with no timer would otherwise sit in the
-            # C-level wait forever, and the SIGINT/SIGTERM handler (Python) would never run.
-            while rclpy.ok():
+            # C-level wait forever, and the stop request would never be looked at.
+            while rclpy.ok() and not stop.event.is_set():
                 executor.spin_once(timeout_sec=0.25)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

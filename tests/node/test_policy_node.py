@@ -71,7 +71,9 @@ class Harness:
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
         # the node's own real-time loop drives the executor (both nodes' callbacks), as in run_node
-        self.thread = threading.Thread(target=self.node.run, args=(self.executor,), daemon=True)
+        self.thread = threading.Thread(
+            target=self.node.run, args=(self.executor, threading.Event()), daemon=True
+        )
         self.thread.start()
 
     def _on_diag(self, msg):

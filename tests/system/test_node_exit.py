@@ -45,3 +45,38 @@ def test_timerless_node_exits_on_signal(tmp_path, sig):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+_SIGNAL_IN_CALLBACK = """
+import os, signal, sys, time
+from rclpy.node import Node
+from s1s2.ros import run_node
+
+class Probe(Node):
+    def __init__(self):
+        super().__init__("s1s2_signal_probe")
+        self.create_timer(0.05, self.tick)
+        self.ticks = 0
+
+    def tick(self):
+        self.ticks += 1
+        if self.ticks == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # the stop arrives while this callback runs
+            for _ in range(2000):
+                time.sleep(0)  # many bytecodes: a raising handler would interrupt this loop
+            print("CALLBACK FINISHED", flush=True)
+
+sys.exit(run_node(Probe, single_threaded=True))
+"""
+
+
+def test_a_signal_during_a_callback_lets_it_finish_and_exits_0():
+    """A SIGINT that arrives while a callback runs in the main thread ends the spin loop after the
+    callback: raising KeyboardInterrupt in the middle of it (inside an rclpy pybind11 call it came
+    out as a RuntimeError) made the planner exit with code 1."""
+    p = subprocess.run([sys.executable, "-c", _SIGNAL_IN_CALLBACK], cwd=repo_root(), capture_output=True,
+                       text=True, timeout=60, env=os.environ.copy())  # fmt: skip
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    assert "CALLBACK FINISHED" in p.stdout, out
+    assert "Traceback" not in out, out

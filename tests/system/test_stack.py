@@ -103,10 +103,13 @@ def test_stop_right_after_start_under_load_is_clean(tmp_path):
             launcher.stop()
             if injector is not None:
                 injector.close()
-        assert {p.spec.name: p.popen.returncode for p in launcher.procs} == {
-            n: 0 for n in ("conveyor_sim", "vlm_planner", "fast_policy", "adapter_manager")
-        }
-        _assert_clean_logs({f.stem: f.read_text() for f in log_dir.glob("*.log")})
+        codes = {p.spec.name: p.popen.returncode for p in launcher.procs}
+        logs = {f.stem: f.read_text() for f in log_dir.glob("*.log")}
+        for name, code in codes.items():
+            if code != 0:  # pytest shows captured output in full, where it cuts an assert message
+                print(f"----- {name} exited with {code}; its log ends:\n{logs.get(name, '')[-6000:]}")
+        assert codes == {n: 0 for n in ("conveyor_sim", "vlm_planner", "fast_policy", "adapter_manager")}
+        _assert_clean_logs(logs)
 
 
 def test_goal_rate_is_1hz(stack_report):

@@ -141,8 +141,8 @@ class FastPolicyNode(Node):
         self.create_timer(p.diagnostics_period_s, self._publish_diagnostics, callback_group=io_group)
 
     # ---- the loop ----------------------------------------------------------------------------
-    def run(self, executor) -> None:
-        """Drive the node from the real-time loop thread until close() (or Ctrl-C in this thread)."""
+    def run(self, executor, stop: threading.Event) -> None:
+        """Drive the node from the real-time loop thread until close() or `stop` (SIGINT/SIGTERM)."""
         self._executor = executor
         if self.params.gc_freeze:
             gc.collect()
@@ -151,8 +151,8 @@ class FastPolicyNode(Node):
         sys.setswitchinterval(self.params.switch_interval_s)
         self.loop.start()
         self.get_logger().info(f"control loop: {1.0 / self.loop.period:g} Hz, waiting for scheduling ...")
-        while self.loop.running:
-            self.loop._thread.join(0.2)  # Ctrl-C arrives in this (main) thread
+        while self.loop.running and not stop.is_set():
+            self.loop._thread.join(0.2)
 
     def _loop_tick(self) -> None:
         self._tick()

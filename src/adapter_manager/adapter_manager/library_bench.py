@@ -137,7 +137,7 @@ def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> 
     out = {}
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    # warm_adapter_slots (opt-in) fills the resident set at start-up
+    # warm_adapter_slots (the default) fills the resident set at start-up
     planner = Planner(
         PlannerConfig(adapter_library=str(lib), max_resident_adapters=max_resident, warm_adapter_slots=True)
     )

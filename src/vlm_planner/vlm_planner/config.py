@@ -57,10 +57,8 @@ class PlannerConfig:
         12, "generation length limit (longest valid answer + EOS)", min=1, max=512, read_only=True
     )  # fmt: skip
     max_resident_adapters: int = param(3, "LoRA adapters kept loaded (LRU)", min=1, max=64, read_only=True)
-    # off by default: with it on, a planner stopped seconds after start under load exited with code 1
-    # (tests/system/test_stack.py::test_stop_right_after_start_under_load_is_clean), not yet understood
     warm_adapter_slots: bool = param(
-        False,
+        True,
         "at start, load the library's adapters of its most common LoRA layout until the resident set "
         "is full, so every later swap from disk copies weights into a slot instead of building LoRA layers",
         read_only=True,

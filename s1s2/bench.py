@@ -557,7 +557,7 @@ def section_adapters(quick: bool, out: Path) -> tuple[dict, list[str]]:
            "adapter_weights_bytes": adapter_bytes}  # fmt: skip
     res["hotswap"] = hotswap_latency(quick)
     r = res["reload_model_ms"]["p50"]
-    s = lib["swap_resident_ms"]
+    s, sb = lib["swap_resident_ms"], lib["swap_with_base_ms"]
     lines = [
         "## Adapters",
         "",
@@ -566,6 +566,8 @@ def section_adapters(quick: bool, out: Path) -> tuple[dict, list[str]]:
         f"- swap, resident: p50 {s['p50']:.2f} ms, p99 {s['p99']:.2f} ms; reloading the whole 4-bit model: p50 "
         f"{r:.0f} ms ({r / max(s['p99'], 1e-9):.0f}x the resident swap's p99; the sim model is 9 MB: the ratios "
         "grow with the base model's size)",
+        f"- swap between the base model and a resident adapter (switches the LoRA layers off / on): p50 "
+        f"{sb['p50']:.2f} ms, p99 {sb['p99']:.2f} ms",
     ]
     for name, lb in (("shipped rank-8", lib), ("rank-16 (random weights)", lib16)):
         d, f = lb["swap_from_disk_ms"], lb["first_loads_ms"]

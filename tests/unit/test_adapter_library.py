@@ -209,6 +209,7 @@ def test_library_bench_builds_and_measures_a_library(tmp_path):
     assert r["warm_slots"] == 2 and r["first_loads_ms"]["n"] == 0
     assert r["swap_from_disk_ms"]["n"] + r["picks_already_resident"] == 4 and r["swap_from_disk_ms"]["n"] >= 1
     assert r["swap_resident_ms"]["p50"] > 0
+    assert r["swap_with_base_ms"]["n"] == 8 and r["swap_with_base_ms"]["p50"] > 0
     r16 = run(n=6, swaps=3, max_resident=2, rank=16)
     assert r16["source"]["rank"] == 16 and r16["source"]["trained"] is False
     assert (

@@ -161,6 +161,12 @@ def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> 
     for k in range(swaps):  # back and forth between resident adapters
         res = planner.swap_adapter(planner.resident_adapters[k % len(planner.resident_adapters)])
         resident.append(res.swap_time_ms)
+    with_base = []  # to the base model and back: these swaps also switch the LoRA layers off / on
+    for k in range(swaps):
+        for target in ("", planner.resident_adapters[k % len(planner.resident_adapters)]):
+            res = planner.swap_adapter(target)
+            assert res.success, res.message
+            with_base.append(res.swap_time_ms)
     out["swap_from_disk_ms"] = (
         {"p50": _pct(disk, 50), "p99": _pct(disk, 99), "n": len(disk)} if disk else {"n": 0}
     )
@@ -168,6 +174,7 @@ def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> 
         {"p50": _pct(first, 50), "max": max(first), "n": len(first)} if first else {"n": 0}
     )
     out["swap_resident_ms"] = {"p50": _pct(resident, 50), "p99": _pct(resident, 99), "n": len(resident)}
+    out["swap_with_base_ms"] = {"p50": _pct(with_base, 50), "p99": _pct(with_base, 99), "n": len(with_base)}
     out["planner_rss_after_swaps_mb"] = _rss_mb() - rss0
     out["resident_after_swaps"] = len(planner.resident_adapters)
     return out
@@ -188,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     src = r["source"]
     print(f"library of {r['adapters']} adapters ({r['library_bytes_on_disk'] / 1e6:.1f} MB on disk), copies of "
           f"{src['adapter']} rank {src['rank']} ({src['weights_bytes'] / 1e3:.0f} KB weights"
-          f"{', random weights' if not src['trained'] else ''})")  # fmt: skip
+          f"{', untrained' if not src['trained'] else ''})")  # fmt: skip
     print(f"  list ids {r['list_ms']:.1f} ms; tag index start-up {r['index_startup_ms']:.1f} ms, "
           f"{r['index_python_memory_kb']:.0f} KB")  # fmt: skip
     print(f"  lookup 1 tag p50 {r['lookup_one_tag_us']['p50']:.1f} us p99 {r['lookup_one_tag_us']['p99']:.1f} us; "
@@ -198,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  planner start-up {r['planner_startup_s']:.2f} s ({r['warm_slots']} warm slots); swaps from disk p50 "
           f"{r['swap_from_disk_ms']['p50']:.1f} p99 {r['swap_from_disk_ms']['p99']:.1f} ms ({r['swap_from_disk_ms']['n']}, "
           f"in place; {built}); resident p50 {r['swap_resident_ms']['p50']:.2f} p99 "
-          f"{r['swap_resident_ms']['p99']:.2f} ms")  # fmt: skip
+          f"{r['swap_resident_ms']['p99']:.2f} ms; to the base model and back p50 {r['swap_with_base_ms']['p50']:.2f} "
+          f"p99 {r['swap_with_base_ms']['p99']:.2f} ms")  # fmt: skip
     print(f"  planner RSS +{r['planner_rss_after_load_mb']:.0f} MB after load, +{r['planner_rss_after_swaps_mb']:.0f} MB "
           f"after {args.swaps} disk swaps with max_resident={r['max_resident']} ({r['resident_after_swaps']} resident)")  # fmt: skip
     return 0

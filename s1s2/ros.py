@@ -99,7 +99,7 @@ class _StopRequest:
     (at most 0.25 s). Raising there landed at an arbitrary point of a callback running in the main
     thread, and inside one of rclpy's pybind11 calls the KeyboardInterrupt came out as
     `RuntimeError: Unable to convert call argument '0' to Python object`, which nothing caught: the
-    planner, stopped under swap-request load, exited with code 1 in about 1 of 20 stops.
+    planner, stopped under swap-request load, exited with code 1 in about 1 of 20-40 stops.
     """
 
     def __init__(self) -> None:
@@ -126,8 +126,8 @@ def run_node(
     SingleThreadedExecutor 1 tick. Their callback groups stay as they are, so they also run right
     inside a multi-threaded container. Only the adapter manager keeps the multi-threaded one.
 
-    A node with a `run(executor)` method drives its executor itself (fast_policy's real-time loop);
-    the others are spun here.
+    A node with a `run(executor, stop_event)` method drives its executor itself (fast_policy's
+    real-time loop) until the event is set; the others are spun here.
 
     Shutdown order: SIGINT/SIGTERM end the spin loop (see `_StopRequest`; rclpy's own signal
     handler is off: it would invalidate the context while timers, worker threads and the render

@@ -1,6 +1,6 @@
 """Whole-stack shift day (6 lighting domains x 40 s, seed 0, manager ON) with the planner's two
 ways of trusting a pick, side by side: the model card's calibrated confidence gate, and two
-consecutive plans that agree (confirm_pick_cm 5, no gate: the default since it was measured).
+consecutive plans that agree (confirm_pick_cm 5, no gate; opt-in, docs/sim_vlm.md).
 
     python scripts/shift_day_gate_vs_confirm.py     # writes runs/shift_day_gate_vs_confirm.json
 """

@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
-import time
 
 from s1s2 import repo_root
-from s1s2.launcher import Launcher, load_stack, parse_overrides
+from s1s2.launcher import parse_overrides
 
 
 def _burn() -> None:
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack", default="config/recycling_sim.yaml")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(repo_root() / "tests" / "system"))
-    from injector import Injector  # the system tests' load generator
+    from injector import stop_under_load  # the system tests' cycle
 
     burner = multiprocessing.Process(target=_burn, daemon=True) if a.burn else None
     if burner:
@@ -45,19 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for cycle in range(a.cycles):
             log_dir = repo_root() / "runs" / "stop_under_load" / str(cycle)
-            launcher = Launcher(load_stack(a.stack), parse_overrides(a.param), log_dir=log_dir, echo=False)
-            injector = None
-            try:
-                launcher.start(ready_timeout=240.0)
-                injector = Injector(rate_hz=50.0)
-                time.sleep(a.seconds)
-            finally:
-                t0 = time.monotonic()
-                launcher.stop()
-                stop_s = time.monotonic() - t0
-                if injector is not None:
-                    injector.close()
-            codes = {p.spec.name: p.popen.returncode for p in launcher.procs}
+            codes, stop_s = stop_under_load(a.stack, log_dir, parse_overrides(a.param), a.seconds)
             failed = {n: c for n, c in codes.items() if c != 0}
             bad += bool(failed)
             print(f"cycle {cycle}: stop {stop_s:.1f} s, exit codes {codes}" + (f"  FAILED, logs in {log_dir}"

@@ -4,6 +4,7 @@ into a running stack from a separate rclpy context, so shutdown races with real 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import rclpy
@@ -64,3 +65,23 @@ class Injector:
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self._ctx)
+
+
+def stop_under_load(stack_yaml: str, log_dir, overrides=None, seconds: float = 4.0) -> tuple[dict, float]:
+    """Start the stack, inject load at 50 Hz for `seconds`, stop it; return each node's exit code
+    and how long the stop took (the stop test's cycle; scripts/stop_under_load.py repeats it)."""
+    from s1s2.launcher import Launcher, load_stack
+
+    launcher = Launcher(load_stack(stack_yaml), overrides or {}, log_dir=log_dir, echo=False)
+    injector = None
+    try:
+        launcher.start(ready_timeout=240.0)
+        injector = Injector(rate_hz=50.0)
+        time.sleep(seconds)
+    finally:
+        t0 = time.monotonic()
+        launcher.stop()
+        stop_s = time.monotonic() - t0
+        if injector is not None:
+            injector.close()
+    return {p.spec.name: p.popen.returncode for p in launcher.procs}, stop_s

@@ -89,21 +89,11 @@ def _assert_clean_logs(logs: dict[str, str]) -> None:
 def test_stop_right_after_start_under_load_is_clean(tmp_path):
     """The race seen before the fix (conveyor_sim's render thread publishing into a context that
     rclpy's signal handler had already shut down) hit 3 of 6 such cycles; now 0 of 6."""
-    from injector import Injector
+    from injector import stop_under_load
 
     for cycle in range(2):
         log_dir = tmp_path / f"cycle{cycle}"
-        launcher = Launcher(load_stack("config/recycling_sim.yaml"), log_dir=log_dir, echo=False)
-        injector = None
-        try:
-            launcher.start(ready_timeout=240.0)
-            injector = Injector(rate_hz=50.0)
-            time.sleep(4.0)
-        finally:
-            launcher.stop()
-            if injector is not None:
-                injector.close()
-        codes = {p.spec.name: p.popen.returncode for p in launcher.procs}
+        codes, _ = stop_under_load("config/recycling_sim.yaml", log_dir)
         logs = {f.stem: f.read_text() for f in log_dir.glob("*.log")}
         for name, code in codes.items():
             if code != 0:  # pytest shows captured output in full, where it cuts an assert message

@@ -111,7 +111,7 @@ class Harness:
 
 @pytest.fixture
 def harness(rclpy_context):
-    # single-plan plumbing: two-plan confirmation (on by default) is tested on the Planner
+    # single-plan plumbing: two-plan confirmation (opt-in) is tested on the Planner
     h = Harness(rclpy_context, confirm_pick_cm=0.0)
     yield h
     h.close()

@@ -144,7 +144,7 @@ def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
         if thr is not None:
             m["metrics"]["min_confidence"] = thr
         path.write_text(json.dumps(m))
-    # the card's gate and the adapters' own thresholds (off by default: confirm_pick_cm instead)
+    # the card's gate and the adapters' own thresholds (the defaults, pinned here)
     planner = Planner(PlannerConfig(adapter_library=str(lib), card_min_confidence=True, confirm_pick_cm=0.0))
     assert planner.min_confidence > 0.5  # the card's
     real = planner._infer

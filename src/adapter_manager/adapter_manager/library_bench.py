@@ -137,10 +137,8 @@ def _planner_swaps(lib: Path, ids: list[str], swaps: int, max_resident: int) -> 
     out = {}
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    # warm_adapter_slots (the default) fills the resident set at start-up
-    planner = Planner(
-        PlannerConfig(adapter_library=str(lib), max_resident_adapters=max_resident, warm_adapter_slots=True)
-    )
+    # the planner as deployed: warm_adapter_slots fills the resident set at start-up
+    planner = Planner(PlannerConfig(adapter_library=str(lib), max_resident_adapters=max_resident))
     out["planner_startup_s"] = time.perf_counter() - t0
     out["warm_slots"] = len(planner.resident_adapters)
     out["planner_rss_after_load_mb"] = _rss_mb() - rss0

@@ -75,8 +75,8 @@ class PlannerConfig:
     )  # fmt: skip
     min_confidence: float = param(0.0, "plans below this confidence become holds", min=0.0, max=1.0)
     # Two agreeing plans instead of the card's gate (card_min_confidence false, confirm_pick_cm 5)
-    # sort more (docs/policy.md) but withhold unconfirmed plans, so goals come slower than 1 Hz:
-    # opt-in until an unconfirmed plan publishes a keep-alive instead
+    # sort more (docs/policy.md) but withhold unconfirmed plans, so the goal System 1 acts on gets
+    # older than the stack's 1.5 s goal-age bound: opt-in
     card_min_confidence: bool = param(
         True, "also hold below the calibrated min_confidence in the model card (s1s2_vlm.json), if any",
         read_only=True,

@@ -239,6 +239,34 @@ def test_place_latched_at_grasp_and_goal_spent():
     np.testing.assert_allclose(pol.states[-1].place, BIN_B)
 
 
+@pytest.mark.parametrize("radius, offset_m, hold_at, pursued", [
+    (0.1, 0.03, 0.5, True),   # the tool is over the item: the pick goes on
+    (0.0, 0.03, 0.5, False),  # commitment off: the newer goal (nothing to pick) wins
+    (0.1, 0.30, 0.5, False),  # the tool is far from the item: not a pick under way
+    (0.1, 0.03, 1.2, False),  # the pursued goal itself is stale by then: no target
+])  # fmt: skip
+def test_a_pick_under_way_outlives_a_newer_hold_goal_only_near_its_item(radius, offset_m, hold_at, pursued):
+    pol = Towards(frac=0.0)  # the arm stays where it is
+    c = make(pol, commit_radius_m=radius)
+    tip = kin.forward(ARM, HOME)
+    target = (tip[0] + offset_m, tip[1], 0.35)  # belt frame, odometry 0 at t = 0
+    c.on_goal(pick_goal(0.0, target=target, frame="belt", valid=1.0))
+    feed(c, 0.0)
+    c.tick(0.0)
+    assert pol.states[-1].has_target
+    c.on_goal(pick_goal(hold_at - 0.05, label="", frame="belt", valid=1.0))  # System 2: nothing to pick
+    feed(c, hold_at, odo=0.01)
+    c.tick(hold_at)
+    st = pol.states[-1]
+    assert st.has_target is pursued
+    if pursued:  # the kept target still moves with the belt
+        np.testing.assert_allclose(st.target, (target[0] + 0.01, target[1], 0.35), atol=1e-6)
+        np.testing.assert_allclose(st.place, BIN_A)
+        assert c.commits == 1
+    else:
+        assert c.commits == 0
+
+
 def test_belt_frame_target_moves_with_odometry_and_has_velocity():
     pol = Towards()
     c = make(pol)

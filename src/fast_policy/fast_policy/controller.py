@@ -15,6 +15,10 @@ Goal handling that a 1 Hz System 2 needs:
   place of the goal being pursued on the tick before the item attached.
 - After a grasp, goals stamped before it are spent: their target was (almost surely) the item now
   on the cup, so the policy sees no target until a goal made from a newer image arrives.
+- A pick under way is not dropped for a newer "nothing to pick" goal while the tool is within
+  `commit_radius_m` of the pursued target: as the arm descends it hides the item from System 2's
+  camera, whose plans then say "none" or fall below its confidence gate. The pursued goal's own
+  stamp and validity still end the pick (no goal is used past its valid_for).
 
 Hold (decelerate to a stop within the limits, suction command KEPT so a held item is not dropped):
 no goal, stale goal, belt-frame goal without (fresh) belt odometry, stale joint states, no/NaN
@@ -89,6 +93,12 @@ class ControllerConfig:
     )  # fmt: skip
     spend_goals_on_grasp: bool = param(
         True, "after a grasp, ignore the target of goals stamped before it (they named the held item)"
+    )  # fmt: skip
+    commit_radius_m: float = param(
+        0.1, "a pick under way is not dropped for a newer goal that says 'nothing to pick' while the "
+        "tool is within this horizontal distance (m) of the pursued target: the arm hides the item "
+        "from System 2's camera as it descends. The pursued goal's own validity still ends it; 0 = off",
+        min=0.0, max=1.0,
     )  # fmt: skip
 
     def __post_init__(self):
@@ -184,6 +194,8 @@ class Controller:
         self.suction = False  # last suction command
         self._was_holding = False
         self._pursued_place: np.ndarray | None = None  # place of the goal pursued last tick
+        self._pursued_goal: GoalData | None = None  # the goal whose target was pursued last tick
+        self.commits = 0  # ticks that kept a pick under way against a newer "nothing to pick" goal
         self.latched_place: np.ndarray | None = None
         self.grasp_time: float | None = None
         self.last_state: TickState | None = None
@@ -311,10 +323,21 @@ class Controller:
         tip = kin.forward(self.arm, q)
         tip_vel = kin.jacobian(self.arm, q) @ qd
         holding = bool(self.holding)
+        used = self.goals.goal  # the goal whose target / place this tick uses
+        if goal.has_goal <= 0.5 and not holding and cfg.commit_radius_m > 0:
+            kept = self.goals.observe(self._pursued_goal, now_s, self.belt_odometry)
+            if (
+                kept is not None
+                and float(np.hypot(*(tip[:2] - kept.target_world[:2]))) <= cfg.commit_radius_m
+            ):
+                goal, used = kept, self._pursued_goal
+                belt_frame = used.frame_id == BELT_FRAME
+                self.commits += 1
         # grasp bookkeeping: latch the place of the goal pursued before the item attached
         if holding and not self._was_holding:
             self.grasp_time = now_s
             self.latched_place = None if self._pursued_place is None else self._pursued_place.copy()
+            self._pursued_goal = None  # its item is on the cup now
         if not holding:
             self.latched_place = None
         self._was_holding = holding
@@ -326,16 +349,14 @@ class Controller:
             place, has_place = self.latched_place, self.latched_place is not None
         else:
             place, has_place = goal_place, has_goal
-        spent = (
-            cfg.spend_goals_on_grasp
-            and self.grasp_time is not None
-            and self.goals.goal.stamp_s <= self.grasp_time
-        )
+        spent = cfg.spend_goals_on_grasp and self.grasp_time is not None and used.stamp_s <= self.grasp_time
         has_target = has_goal and not holding and not spent
         if has_target:
             self._pursued_place = goal_place.copy()
+            self._pursued_goal = used
         elif not holding:
             self._pursued_place = None
+            self._pursued_goal = None
         target = np.asarray(goal.target_world, np.float64) if has_target else np.zeros(3)
         belt_v = float(self.belt_speed) if self.belt_speed is not None else 0.0
         target_vel = np.array([belt_v, 0.0, 0.0]) if (has_target and belt_frame) else np.zeros(3)
@@ -438,6 +459,7 @@ class Controller:
             "rejected_vacuum": str(self.rejected_vacuum),
             "rejected_belt": str(self.rejected_belt),
             "resyncs": str(self.resyncs),
+            "commits": str(self.commits),
             "holding": str(self.holding),
             "latched_place": ""
             if self.latched_place is None

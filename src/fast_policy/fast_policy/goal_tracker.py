@@ -119,8 +119,16 @@ class GoalTracker:
     def current(self, now_s: float, belt_odometry: float | None) -> GoalObs | None:
         """The goal as the policy should see it now, or None when there is none, it is stale, or it is
         in the belt frame and no belt odometry has arrived yet (all of which mean: hold)."""
-        g = self.goal
-        if g is None or not self.is_fresh(now_s):
+        return self.observe(self.goal, now_s, belt_odometry)
+
+    def observe(self, g: GoalData | None, now_s: float, belt_odometry: float | None) -> GoalObs | None:
+        """`current()` for any accepted goal `g` (an earlier one the controller still pursues):
+        None when it is stale by its own stamp and validity, or a belt-frame goal has no odometry."""
+        if g is None:
+            return None
+        valid_for = self.default_valid_for_s if g.valid_for_s <= 0 else g.valid_for_s
+        age = max(0.0, now_s - g.stamp_s)
+        if age > valid_for + self.timeout_margin_s:
             return None
         target = np.asarray(g.target_xyz, dtype=np.float32)
         if g.frame_id == BELT_FRAME:
@@ -130,9 +138,9 @@ class GoalTracker:
         return GoalObs(
             target_world=target,
             place_world=np.asarray(g.place_xyz, dtype=np.float32),
-            latent=self._latent,
+            latent=self._latent if g is self.goal else self.check(g),
             has_goal=1.0 if g.target_label else 0.0,
-            age_s=self.age(now_s),
+            age_s=age,
             plan_id=g.plan_id,
         )
 

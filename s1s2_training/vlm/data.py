@@ -58,6 +58,9 @@ class FrameSpec:
     jitter: float = 0.3  # +- fraction of frame_every_s
     dense_items: tuple[int, int] = (2, 4)
     keep_full: bool = False  # also store the 320x240 frame (evaluation through the planner)
+    # also store `target_visible`: the share of the target's pixels the arm leaves in view
+    # (segmentation renders with and without the arm; NaN on hold frames). Evaluation only.
+    visibility: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -129,6 +132,7 @@ def episode(spec: FrameSpec, seed: int, image_size: int) -> list[dict]:
     rng = np.random.default_rng([seed, 7919])
     camera = sim.camera_info()
     rows = []
+    seg = None
 
     try:
         drv.run_for(spec.warmup_s)
@@ -139,9 +143,48 @@ def episode(spec: FrameSpec, seed: int, image_size: int) -> list[dict]:
                 if _inject(sim, rng, int(rng.integers(lo, hi + 1)), spec.mode == "dense_hold"):
                     drv.run_for(rng.uniform(0.05, 0.4))
             rows.append(frame(sim, camera, seed, image_size, spec.keep_full))
+            if spec.visibility:
+                seg = seg or _Segmenter(sim)
+                k = rows[-1]["target_index"]
+                target_id = sim.ground_truth()[k].item_id if k >= 0 else None
+                rows[-1]["target_visible"] = seg.visible_share(sim, target_id)
     finally:
+        if seg is not None:
+            seg.close()
         sim.close()
     return rows
+
+
+class _Segmenter:
+    """How much of an item the arm hides from the overhead camera: the item's pixels in a
+    segmentation render, over its pixels when the arm (geom group 1) is not drawn."""
+
+    ARM_GROUP = 1
+
+    def __init__(self, sim, width: int = 160, height: int = 120):
+        import mujoco
+
+        self._mj = mujoco
+        self.renderer = mujoco.Renderer(sim.model, height, width)
+        self.renderer.enable_segmentation_rendering()
+        self.cam = sim.camera.cam_id
+
+    def _pixels(self, sim, geom: int, arm: bool) -> int:
+        opt = self._mj.MjvOption()
+        opt.geomgroup[self.ARM_GROUP] = int(arm)
+        self.renderer.update_scene(sim.data, camera=self.cam, scene_option=opt)
+        seg = self.renderer.render()
+        return int(((seg[..., 0] == geom) & (seg[..., 1] == int(self._mj.mjtObj.mjOBJ_GEOM))).sum())
+
+    def visible_share(self, sim, item_id: str | None) -> float:
+        if item_id is None:
+            return math.nan
+        geom = next(it.slot.geom for it in sim.items.items if it.item_id == item_id)
+        alone = self._pixels(sim, geom, arm=False)
+        return self._pixels(sim, geom, arm=True) / alone if alone else math.nan
+
+    def close(self) -> None:
+        self.renderer.close()
 
 
 def frame(sim, camera, seed: int, image_size: int, keep_full: bool = False) -> dict:
@@ -276,7 +319,10 @@ def cached(
 
     if cache_dir is None:
         return generate(spec, image_size, workers, progress, desc)
-    key = hashlib.sha256(repr((sorted(asdict(spec).items()), image_size, 1)).encode()).hexdigest()[:12]
+    fields = asdict(spec)
+    if not spec.visibility:
+        del fields["visibility"]  # the caches made before that field existed keep their keys
+    key = hashlib.sha256(repr((sorted(fields.items()), image_size, 1)).encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"{spec.mode}_{spec.lighting}_{key}.npz"
     if path.is_file():
         return load(path)

@@ -21,6 +21,8 @@ Metrics (frames whose label is a target / a hold):
   parse_fail     answers that parse to neither a target nor label=none
   confident_wrong_pick  frames where a pick above min_confidence is a wrong class or > 5 cm off
                  (and picks on hold frames), over all frames; also per acted-on pick
+  *_visible / *_occluded  (--visibility) the same over target frames where the arm leaves >= 50 %
+                 / < 50 % of the target's pixels in view (the item it is about to pick is under it)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .data import BELT_Z, CLASSES, load
 WIDTH, HEIGHT = 320, 240
 INSTRUCTION = "sort the recyclables"
 RIGHT_CM = 5.0
+VISIBLE = 0.5  # a target with less than this share of its pixels in view is "occluded" (by the arm)
 
 
 def camera():
@@ -91,6 +94,16 @@ def score(pred_label, pred_uv, conf, data, cam, min_confidence: float = 0.0) -> 
         "confident_wrong_per_pick": float(wrong_acted.sum() / max(1, acted.sum())),
         "item_acc_acted": float((acted & good).sum() / max(1, tgt.sum())),
     }
+    if "target_visible" in data:  # FrameSpec(visibility=True): how much of the target the arm hides
+        vis = np.nan_to_num(np.asarray(data["target_visible"], np.float64), nan=0.0)
+        for name, sel in (("visible", tgt & (vis >= VISIBLE)), ("occluded", tgt & (vis < VISIBLE))):
+            out[f"target_frames_{name}"] = int(sel.sum())
+            out[f"class_acc_{name}"] = float((right & sel).sum() / max(1, sel.sum()))
+            out[f"item_acc_{name}"] = float((good & sel).sum() / max(1, sel.sum()))
+            out[f"false_hold_{name}"] = float(((pred_label == -1) & sel).sum() / max(1, sel.sum()))
+            ev = err[right & sel]
+            out[f"pick_err_median_cm_{name}"] = float(np.median(ev)) if len(ev) else float("nan")
+            out[f"pick_err_p90_cm_{name}"] = float(np.percentile(ev, 90)) if len(ev) else float("nan")
     multi = tgt & (data["n_candidates"] >= 2)
     if multi.any():
         out["class_acc_2plus_candidates"] = float((right & multi).sum() / multi.sum())
@@ -305,6 +318,10 @@ def main(argv=None):
     ap.add_argument("--adapter", default="", help="fast path: adapter folder; --planner: adapter id")
     ap.add_argument("--library", default="", help="--planner: adapter library")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument(
+        "--visibility", action="store_true",
+        help="also score targets the arm leaves >= 50 %% in view and those it hides apart (new frame cache)",
+    )  # fmt: skip
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -317,7 +334,9 @@ def main(argv=None):
         ("dense", a.dense_episodes, dm.TEST_DENSE_SEED0),
     ):
         if n:
-            spec = dm.FrameSpec(kind, a.lighting, dm.seeds(seed0, n), keep_full=a.planner)
+            spec = dm.FrameSpec(
+                kind, a.lighting, dm.seeds(seed0, n), keep_full=a.planner, visibility=a.visibility
+            )
             d = dm.cached(spec, 128, a.work_dir, 2)
             if kind == "dense":
                 d = dm.subset(d, (d["n_on_belt"] >= 2) & (d["n_on_belt"] <= 4))

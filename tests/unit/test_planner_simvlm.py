@@ -91,6 +91,35 @@ def test_dense_frames_have_two_to_four_items(frames):
     assert np.mean(n >= 2) > 0.8  # 2..4 injected; the normal spawner may add one more
 
 
+def test_visibility_is_the_share_of_the_target_the_arm_leaves_in_view():
+    """An item right under the tool is mostly hidden, one far from the arm fully in view; frames of a
+    FrameSpec(visibility=True) carry the share (NaN on hold frames)."""
+    from conveyor_sim.cell import CellSim, SimConfig
+    from s1s2 import kinematics as kin
+    from s1s2_training.vlm.data import FrameSpec, _Segmenter, generate
+
+    sim = CellSim(SimConfig(seed=0, spawn_interval_s=0.0))
+    seg = _Segmenter(sim)
+    try:
+        tip = kin.forward(sim.desc.arm, sim.joint_positions())
+        under = sim.spawn_item("aluminium_can", x=float(tip[0]), y=float(tip[1]))
+        far = sim.spawn_item("cardboard", x=float(tip[0]) + 0.5, y=0.0)
+        assert seg.visible_share(sim, under) < 0.5
+        assert seg.visible_share(sim, far) == pytest.approx(1.0)
+        assert np.isnan(seg.visible_share(sim, None))
+    finally:
+        seg.close()
+        sim.close()
+    d = generate(
+        FrameSpec("default", seeds=(3,), episode_s=8.0, frame_every_s=0.5, visibility=True),
+        32,
+        progress=False,
+    )
+    tgt = d["label"] >= 0
+    assert tgt.any() and np.all(np.isnan(d["target_visible"][~tgt]))
+    assert np.all((d["target_visible"][tgt] >= 0) & (d["target_visible"][tgt] <= 1))
+
+
 # ------------------------------------------------------------------------------- tokenizer
 @pytest.fixture(scope="module")
 def tokenizer():

@@ -103,18 +103,15 @@ class GoalTracker:
         """Seconds since the goal's header stamp (None without a goal). Never negative."""
         return None if self.goal is None else max(0.0, now_s - self.goal.stamp_s)
 
-    def valid_for(self) -> float:
-        g = self.goal
+    def valid_for(self, g: GoalData | None = None) -> float:
+        """Seconds goal `g` (default: the latest) stays usable after its stamp."""
+        g = self.goal if g is None else g
         return self.default_valid_for_s if g is None or g.valid_for_s <= 0 else g.valid_for_s
 
     def remaining(self, now_s: float) -> float | None:
         """Seconds until the goal goes stale (None without a goal; negative once stale)."""
         age = self.age(now_s)
         return None if age is None else self.valid_for() + self.timeout_margin_s - age
-
-    def is_fresh(self, now_s: float) -> bool:
-        age = self.age(now_s)
-        return age is not None and age <= self.valid_for() + self.timeout_margin_s
 
     def current(self, now_s: float, belt_odometry: float | None) -> GoalObs | None:
         """The goal as the policy should see it now, or None when there is none, it is stale, or it is
@@ -126,9 +123,8 @@ class GoalTracker:
         None when it is stale by its own stamp and validity, or a belt-frame goal has no odometry."""
         if g is None:
             return None
-        valid_for = self.default_valid_for_s if g.valid_for_s <= 0 else g.valid_for_s
         age = max(0.0, now_s - g.stamp_s)
-        if age > valid_for + self.timeout_margin_s:
+        if age > self.valid_for(g) + self.timeout_margin_s:
             return None
         target = np.asarray(g.target_xyz, dtype=np.float32)
         if g.frame_id == BELT_FRAME:

@@ -153,6 +153,15 @@ def calibration_note(lighting: str) -> str:
     return f"calibration frames of {lighting} (seeds {CALIB_DEFAULT_SEED0}.. / {CALIB_DENSE_SEED0}..)"
 
 
+def _replace_json(path, obj, **dump_kw) -> None:
+    """Write `obj` as JSON through a temporary file and a rename: a reader never sees half a file."""
+    import json
+
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, **dump_kw) + "\n")
+    tmp.replace(path)
+
+
 def set_adapter_threshold(adapter_dir, threshold: float, info: dict) -> None:
     """Write the threshold into the adapter's manifest (metrics.min_confidence); the weights and
     their hashes are untouched."""
@@ -165,9 +174,7 @@ def set_adapter_threshold(adapter_dir, threshold: float, info: dict) -> None:
     d = json.loads(path.read_text())
     d["metrics"]["min_confidence"] = threshold
     d["metrics"]["confidence_threshold"] = info
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    _replace_json(path, d, sort_keys=True)
     read_manifest(Path(adapter_dir))  # still a valid manifest
 
 
@@ -248,9 +255,7 @@ def _rethreshold_base(base, max_rate: float, work_dir) -> int:
     cal = fit_on(base, data, max_rate, params=params)
     old = params.get("min_confidence")
     card["confidence_calibration"] = cal["params"]
-    tmp = card_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(card, indent=2, default=str) + "\n")
-    tmp.replace(card_path)
+    _replace_json(card_path, card, default=str)
     print(f"{card_path}: min_confidence {old} -> {cal['params']['min_confidence']} (max_rate {max_rate})")
     print(json.dumps(cal["metrics"]), flush=True)
     return 0

@@ -192,7 +192,7 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
     from s1s2.adapters import add_adapter
 
     from .vlm import data as dm
-    from .vlm.calibrate import adapter_threshold
+    from .vlm.calibrate import adapter_calibration
     from .vlm.finetune import FinetuneConfig, manifest_fields, measure, train_adapter
 
     t0 = time.time()
@@ -232,9 +232,11 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
             flush=True,
         )
         m = measure(base_dir, adir, test, day_test)
-        m["min_confidence"], m["confidence_threshold"] = adapter_threshold(
+        own, m["min_confidence"], m["confidence_threshold"] = adapter_calibration(
             base_dir, adir, test, cfg.max_confident_wrong
         )
+        if own is not None:
+            m["confidence_calibration"] = own
         m["confidence_threshold"]["data"] = "the held-out failures (the latest share of the day)"
         gain = 100 * (m["adapter_domain"]["item_acc"] - m["base_domain"]["item_acc"])
         drop = 100 * (m["base_daylight"]["item_acc"] - m["adapter_daylight"]["item_acc"])

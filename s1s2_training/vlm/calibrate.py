@@ -20,8 +20,10 @@ import numpy as np
 from vlm_planner import confidence as conf_mod
 
 
-def fit(feats: np.ndarray, right: np.ndarray, l2: float = 1e-2, iters: int = 100) -> dict:
-    """Logistic regression of right (0/1) on feats; returns the model card's calibration block."""
+def fit(feats: np.ndarray, right: np.ndarray, l2: float = 1e-2, iters: int = 100,
+        features=conf_mod.FEATURES) -> dict:  # fmt: skip
+    """Logistic regression of right (0/1) on feats (N, len(features)); returns the model card's
+    calibration block."""
     x = np.concatenate([np.asarray(feats, dtype=np.float64), np.ones((len(feats), 1))], 1)
     y = np.asarray(right, dtype=np.float64)
     w = np.zeros(x.shape[1])
@@ -36,7 +38,7 @@ def fit(feats: np.ndarray, right: np.ndarray, l2: float = 1e-2, iters: int = 100
             break
     return {
         "type": "logistic",
-        "features": list(conf_mod.FEATURES),
+        "features": list(features),
         "window_px": conf_mod.WINDOW_PX,
         "w": [float(v) for v in w[:-1]],
         "b": float(w[-1]),
@@ -76,59 +78,106 @@ def choose_threshold(prob: np.ndarray, right: np.ndarray, frames: int, max_rate:
 MAX_RATE = 0.02  # the issue's confident-wrong bound, per calibration frame (base and adapters)
 
 
-def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None) -> dict:
-    """Fit on `data` (held-out frames) with the model as the planner loads it; returns params
-    (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw, rates at the threshold).
-    `params` (a card's calibration): keep its weights, only choose min_confidence again."""
+# The feature layouts a new calibration tries (vlm_planner.confidence.LAYOUTS): the one that keeps
+# the most right picks at the max_rate threshold on the calibration frames is kept; a tie keeps the
+# token features alone.
+LAYOUTS = conf_mod.LAYOUTS
+
+
+def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None,
+           layouts=LAYOUTS, adapter_dir=None) -> dict:  # fmt: skip
+    """Fit on `data` (held-out frames, in episode order, 1 s apart) with the model as the planner
+    loads it; returns params (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw,
+    rates at the threshold; `by_layout`: those of every layout tried). `params` (a card's
+    calibration): keep its weights (and feature layout), only choose min_confidence again.
+    `adapter_dir`: the base with that adapter active."""
     from .evaluate import evaluate
 
-    res = evaluate(model_dir, data, quant, min_confidence=0.0)
-    picked, right, feats, raw = res["_picked"], res["_good"], res["_features"], res["_raw"]
+    res = evaluate(model_dir, data, quant, adapter_dir, min_confidence=0.0)
+    picked, right, raw = res["_picked"], res["_good"], res["_raw"]
     if picked.sum() < 4 or right[picked].all() or not right[picked].any():
         # Nothing to fit (an untrained model picks nothing): no calibration, the planner keeps the raw proxy.
         why = f"cannot calibrate: {int(picked.sum())} picks, {int(right[picked].sum())} right"
         return {"params": None, "metrics": {"frames": int(len(right)), "error": why}}
-    params = fit(feats[picked], right[picked]) if params is None else {**params}
-    prob = conf_mod.apply(params, feats[picked])
-    thr = choose_threshold(prob, right[picked], len(right), max_rate)
-    params["min_confidence"] = round(thr, 4)
-    act = prob >= thr
-    metrics = {
-        "frames": int(len(right)),
-        "picks": int(picked.sum()),
-        "pick_accuracy": float(right[picked].mean()),
-        "auroc_calibrated": auroc(prob, right[picked]),
-        "auroc_raw": auroc(raw[picked], right[picked]),
-        "ece_calibrated": ece(prob, right[picked]),
-        "ece_raw": ece(raw[picked], right[picked]),
-        "min_confidence": params["min_confidence"],
-        "acted_picks": int(act.sum()),
-        "wrong_per_acted_pick": float((act & ~right[picked]).sum() / max(1, act.sum())),
-        "confident_wrong_per_frame": float((act & ~right[picked]).sum() / max(1, len(right))),
-        "right_picks_kept": float((act & right[picked]).sum() / max(1, right[picked].sum())),
-    }
-    return {"params": params, "metrics": metrics}
+    best = None
+    by_layout = {}
+    for layout in [tuple(params["features"])] if params is not None else [tuple(x) for x in layouts]:
+        feats = res["_features"]
+        if layout != conf_mod.FEATURES:
+            feats = np.concatenate([feats, res["_temporal"]], 1)
+        p = fit(feats[picked], right[picked], features=layout) if params is None else {**params}
+        prob = conf_mod.apply(p, feats[picked])
+        thr = choose_threshold(prob, right[picked], len(right), max_rate)
+        p["min_confidence"] = round(thr, 4)
+        act = prob >= thr
+        metrics = {
+            "frames": int(len(right)),
+            "picks": int(picked.sum()),
+            "pick_accuracy": float(right[picked].mean()),
+            "features": list(layout),
+            "auroc_calibrated": auroc(prob, right[picked]),
+            "auroc_raw": auroc(raw[picked], right[picked]),
+            "ece_calibrated": ece(prob, right[picked]),
+            "ece_raw": ece(raw[picked], right[picked]),
+            "min_confidence": p["min_confidence"],
+            "acted_picks": int(act.sum()),
+            "wrong_per_acted_pick": float((act & ~right[picked]).sum() / max(1, act.sum())),
+            "confident_wrong_per_frame": float((act & ~right[picked]).sum() / max(1, len(right))),
+            "right_picks_kept": float((act & right[picked]).sum() / max(1, right[picked].sum())),
+        }
+        by_layout["+".join(layout)] = {
+            k: metrics[k] for k in ("min_confidence", "right_picks_kept", "auroc_calibrated")
+        }
+        if best is None or metrics["right_picks_kept"] > best[1]["right_picks_kept"]:
+            best = (p, metrics)
+    best[1]["by_layout"] = by_layout
+    return {"params": best[0], "metrics": best[1]}
 
 
-def adapter_threshold(base_dir, adapter_dir, data: dict, max_rate: float = MAX_RATE) -> tuple[float, dict]:
-    """An adapter's own min_confidence: the card's calibration (fitted on the base in daylight)
-    applied to the adapter's answers on `data` (frames of its context, never its training frames),
-    thresholded so that at most `max_rate` of the frames carry a wrong pick (wrong class, > 5 cm,
-    or a pick where nothing should be picked) above it."""
+def adapter_calibration(
+    base_dir, adapter_dir, data: dict, max_rate: float = MAX_RATE
+) -> tuple[dict | None, float, dict]:
+    """An adapter's own confidence calibration (fitted like the card's, fit_on) and min_confidence
+    on `data` (frames of its context in episode order, never its training frames): at most
+    `max_rate` of the frames carry a wrong pick (wrong class, > 5 cm, or a pick where nothing
+    should be picked) above it. Returns (calibration or None, threshold, info); None when there is
+    nothing to fit (then the card's calibration, applied to the adapter's answers, is thresholded)."""
     from .evaluate import evaluate
 
+    cal = fit_on(base_dir, data, max_rate, adapter_dir=adapter_dir)
+    n = len(data["label"])
+    if cal["params"] is not None:
+        m = cal["metrics"]
+        t = cal["params"]["min_confidence"]
+        return (
+            cal["params"],
+            t,
+            {
+                "max_rate": max_rate,
+                "frames": n,
+                "acted_picks": m["acted_picks"],
+                "acted_right": m["acted_picks"] - int(round(m["wrong_per_acted_pick"] * m["acted_picks"])),
+                "confident_wrong_per_frame": round(m["confident_wrong_per_frame"], 4),
+                "auroc": round(m["auroc_calibrated"], 4),
+                "by_layout": m["by_layout"],
+            },
+        )
     ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0)
     conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
-    n = len(data["label"])
     t = choose_threshold(conf[picked], good[picked], n, max_rate)
     act = picked & (conf >= t)
-    return round(t, 4), {
-        "max_rate": max_rate,
-        "frames": n,
-        "acted_picks": int(act.sum()),
-        "acted_right": int((act & good).sum()),
-        "confident_wrong_per_frame": round(float((act & ~good).sum() / max(1, n)), 4),
-    }
+    return (
+        None,
+        round(t, 4),
+        {
+            "max_rate": max_rate,
+            "frames": n,
+            "acted_picks": int(act.sum()),
+            "acted_right": int((act & good).sum()),
+            "confident_wrong_per_frame": round(float((act & ~good).sum() / max(1, n)), 4),
+            "calibration": cal["metrics"].get("error", "the card's"),
+        },
+    )
 
 
 def calibration_specs(
@@ -162,9 +211,10 @@ def _replace_json(path, obj, **dump_kw) -> None:
     tmp.replace(path)
 
 
-def set_adapter_threshold(adapter_dir, threshold: float, info: dict) -> None:
-    """Write the threshold into the adapter's manifest (metrics.min_confidence); the weights and
-    their hashes are untouched."""
+def set_adapter_calibration(adapter_dir, calibration: dict | None, threshold: float, info: dict) -> None:
+    """Write the adapter's own calibration and threshold into its manifest
+    (metrics.confidence_calibration, metrics.min_confidence); the weights and their hashes are
+    untouched. `calibration` None: the card's is used (any earlier own one is removed)."""
     import json
     from pathlib import Path
 
@@ -174,6 +224,9 @@ def set_adapter_threshold(adapter_dir, threshold: float, info: dict) -> None:
     d = json.loads(path.read_text())
     d["metrics"]["min_confidence"] = threshold
     d["metrics"]["confidence_threshold"] = info
+    d["metrics"].pop("confidence_calibration", None)
+    if calibration is not None:
+        d["metrics"]["confidence_calibration"] = calibration
     _replace_json(path, d, sort_keys=True)
     read_manifest(Path(adapter_dir))  # still a valid manifest
 
@@ -201,14 +254,17 @@ def main(argv=None) -> int:
     ap.add_argument("--base-threshold", action="store_true",
                     help="only the base: choose its card's min_confidence again at --max-rate on the build's "
                     "daylight calibration frames, keeping the fitted weights")  # fmt: skip
+    ap.add_argument("--base-refit", action="store_true",
+                    help="only the base: fit its card's calibration again (weights, feature layout and "
+                    "min_confidence) on the build's daylight calibration frames")  # fmt: skip
     ap.add_argument("--check", action="store_true",
                     help="change nothing: each adapter on its domain's held-out test frames at its own threshold")  # fmt: skip
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     from conveyor_sim.lighting import DOMAINS
 
-    if a.base_threshold:
-        return _rethreshold_base(resolve_path(a.base), a.max_rate, resolve_path(a.work_dir))
+    if a.base_threshold or a.base_refit:
+        return _recalibrate_base(resolve_path(a.base), a.max_rate, resolve_path(a.work_dir), a.base_refit)
     lib = resolve_path(a.library)
     for name in a.ids or list_adapters(lib):
         m = read_manifest(lib / name)
@@ -230,15 +286,16 @@ def main(argv=None) -> int:
             print(f"{name}: { ({k: r[k] for k in keep}) }", flush=True)
             continue
         data = dm.frames_of(calibration_specs(doms[0]), 128, resolve_path(a.work_dir), 1)
-        t, info = adapter_threshold(resolve_path(a.base), lib / name, data, a.max_rate)
+        cal, t, info = adapter_calibration(resolve_path(a.base), lib / name, data, a.max_rate)
         info["data"] = calibration_note(doms[0])
-        set_adapter_threshold(lib / name, t, info)
+        set_adapter_calibration(lib / name, cal, t, info)
         print(f"{name}: min_confidence {t} ({info})", flush=True)
     return 0
 
 
-def _rethreshold_base(base, max_rate: float, work_dir) -> int:
-    """The card's min_confidence chosen again at `max_rate` (weights kept); prints the metrics."""
+def _recalibrate_base(base, max_rate: float, work_dir, refit: bool = False) -> int:
+    """The card's min_confidence chosen again at `max_rate` (weights kept), or with `refit` the
+    whole calibration fitted again (fit_on: the better of LAYOUTS); prints the metrics."""
     import json
 
     from . import data as dm
@@ -252,7 +309,7 @@ def _rethreshold_base(base, max_rate: float, work_dir) -> int:
         print(f"{card_path}: no confidence_calibration to re-threshold", flush=True)
         return 1
     data = dm.concat([dm.cached(s, 128, work_dir, 1) for s in build_calibration_specs(Recipe.full())])
-    cal = fit_on(base, data, max_rate, params=params)
+    cal = fit_on(base, data, max_rate, params=None if refit else params)
     old = params.get("min_confidence")
     card["confidence_calibration"] = cal["params"]
     _replace_json(card_path, card, default=str)

@@ -199,7 +199,7 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
             raw.append(r)
             f = conf_mod.features(toks, logp[k], number_ids, prompt.eos)
             feats.append(f)
-            cal.append(float(conf_mod.apply(calibration, f[None])[0]) if calibration else r)
+            cal.append(conf_mod.calibrated(calibration, f) if calibration else r)
             texts.append(prompt.decode(toks))
     pooled = np.concatenate(pooled) if pooled else np.zeros((0, 1))
     return texts, np.array(raw), np.array(cal), pooled, np.array(feats).reshape(-1, 4)
@@ -208,6 +208,8 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
 def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch: int = 64,
              min_confidence: float | None = None, progress: bool = False, model=None) -> dict:  # fmt: skip
     """Fast batched evaluation (see module docstring); min_confidence None: the model card's."""
+    from vlm_planner import confidence as conf_mod
+
     from .pretrain import Prompt
 
     model_dir = Path(model_dir)
@@ -219,6 +221,15 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
         proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
     calibration = card.get("confidence_calibration")
+    if calibration and adapter_dir:  # an adapter's own calibration, as the planner uses it
+        from s1s2.adapters import MANIFEST
+
+        own = (
+            json.loads((Path(adapter_dir) / MANIFEST).read_text())
+            .get("metrics", {})
+            .get("confidence_calibration")
+        )
+        calibration = own if own is not None and conf_mod.check_params(own) is None else calibration
     if min_confidence is None:
         min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
     prompt = Prompt(proc, INSTRUCTION)
@@ -227,14 +238,45 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
         model, prompt, data["pixels"], batch, calibration=calibration, progress=progress
     )
     labels, uvs = parse_all(texts)
-    res = score(labels, uvs, cal, data, camera(), min_confidence)
+    cam = camera()
+    temporal = temporal_of_frames(labels, uvs, data, cam)
+    if calibration:  # a temporal calibration: agreement with the frame before counts, as in the planner
+        cal = np.array(
+            [conf_mod.with_temporal(calibration, c, t) for c, t in zip(cal, temporal, strict=True)]
+        )
+    res = score(labels, uvs, cal, data, cam, min_confidence)
     res["seconds"] = time.time() - t0
     res["_texts"] = texts
     res["_raw"] = raw
     res["_pooled"] = pooled
     res["_features"] = feats
+    res["_temporal"] = temporal
     res["_labels"] = np.asarray(labels)
     return res
+
+
+def temporal_of_frames(labels, uvs, data: dict, cam) -> np.ndarray:
+    """vlm_planner.confidence.TEMPORAL_FEATURES of each frame's answer against the answer to the
+    frame before it in the same episode (the data's seed, time, belt_position), as the planner
+    computes them against its previous plan. Frames are 1 s apart in the calibration and test sets,
+    as plans at 1 Hz. All 0 for a set without episode order."""
+    from vlm_planner import confidence as conf_mod
+
+    out = np.zeros((len(labels), len(conf_mod.TEMPORAL_FEATURES)))
+    if not all(k in data for k in ("seed", "time", "belt_position")):
+        return out
+    prev = None
+    for i, lab in enumerate(labels):
+        pick = None
+        if lab >= 0:
+            p = cam.pixel_to_plane(float(uvs[i][0]), float(uvs[i][1]), BELT_Z)
+            if p is not None:  # belt frame: world x less the belt's odometry at the image
+                xy = np.array([p[0] - float(data["belt_position"][i]), p[1]])
+                pick = (int(lab), xy, "", float(data["time"][i]))
+        if pick is not None and i > 0 and data["seed"][i] == data["seed"][i - 1]:
+            out[i] = conf_mod.temporal_features(pick, prev)
+        prev = pick
+    return out
 
 
 def eval_planner(model_dir, data: dict, adapter: str = "", adapter_library: str = "", limit: int = 0) -> dict:

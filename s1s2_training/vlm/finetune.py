@@ -405,12 +405,14 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             if (
                 domain != "daylight"
             ):  # the adapter's own min_confidence (the card's is the base's in daylight)
-                from .calibrate import adapter_threshold, calibration_note, calibration_specs
+                from .calibrate import adapter_calibration, calibration_note, calibration_specs
 
                 cal = dm.frames_of(calibration_specs(domain, episode_s=episode_s), size, work_dir, workers)
-                metrics["min_confidence"], metrics["confidence_threshold"] = adapter_threshold(
+                own, metrics["min_confidence"], metrics["confidence_threshold"] = adapter_calibration(
                     base_dir, adir, cal
                 )
+                if own is not None:
+                    metrics["confidence_calibration"] = own
                 metrics["confidence_threshold"]["data"] = calibration_note(domain)
             metrics["eval_s"] = round(time.time() - t1, 1)
         fields = manifest_fields(

@@ -55,6 +55,44 @@ def test_features_read_the_window_mass_of_the_numbers():
     assert np.all(conf.features([], [], nums, eos) == 0)
 
 
+def test_temporal_features_are_agreement_with_the_previous_plan_on_the_belt():
+    pick = ("paper", np.array([-0.50, 0.05]), "", 10.0)
+    same = ("paper", np.array([-0.53, 0.05]), "", 9.0)  # 3 cm away on the belt, 1 s earlier
+    assert conf.temporal_features(pick, same).tolist() == [1.0, 1.0]
+    assert conf.temporal_features(pick, ("paper", np.array([-0.60, 0.05]), "", 9.0)).tolist() == [1.0, 0.0]
+    for other in (
+        None,
+        ("cardboard", same[1], "", 9.0),  # another class
+        ("paper", same[1], "night_noise", 9.0),  # made with another adapter
+        ("paper", same[1], "", 10.0 - conf.MAX_GAP_S - 0.1),  # too old
+        ("paper", same[1], "", 10.5),  # newer than the plan (another episode's clock)
+    ):
+        assert conf.temporal_features(pick, other).tolist() == [0.0, 0.0]
+
+
+def test_temporal_calibration_adds_agreement_in_logit_space():
+    """with_temporal(calibrated(token features), temporal) = sigmoid(w . all features + b): the
+    planner's two steps give the fitted map; a token-only calibration ignores agreement."""
+    params = {
+        "type": "logistic",
+        "features": list(conf.LAYOUTS[1]),
+        "w": [2.0, 1.0, 1.5, 0.5, -0.5, 2.0],
+        "b": 1.0,
+    }
+    assert conf.check_params(params) is None and conf.is_temporal(params)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        f, t = rng.normal(-1.0, 0.5, 4), rng.integers(0, 2, 2).astype(float)
+        want = conf.apply(params, np.r_[f, t][None])[0]
+        assert conf.with_temporal(params, conf.calibrated(params, f), t) == pytest.approx(want, rel=1e-9)
+    base = conf.calibrated(params, np.full(4, -1.0))
+    assert conf.with_temporal(params, base, [1.0, 1.0]) > base  # agreeing plans: more confident
+    assert np.isnan(conf.with_temporal(params, float("nan"), [1.0, 1.0]))  # still refused by the gate
+    token_only = {**params, "features": list(conf.FEATURES), "w": params["w"][:4]}
+    assert not conf.is_temporal(token_only)
+    assert conf.with_temporal(token_only, 0.3, [1.0, 1.0]) == 0.3
+
+
 def test_unusable_calibration_is_reported():
     assert "weights" in conf.check_params(
         {"type": "logistic", "features": list(conf.FEATURES), "w": [1.0], "b": 0}
@@ -122,6 +160,34 @@ def _planner():
     return _PLANNER["p"]
 
 
+def test_a_pick_the_previous_plan_agrees_with_is_more_confident(monkeypatch):
+    """The shipped card's calibration is temporal: the same answer twice, 1 s apart, the second
+    time names the same item on the belt, and only then clears the gate."""
+    from vlm_planner.geometry import CameraModel
+
+    planner = _planner()
+    assert planner.calibration and conf.is_temporal(planner.calibration)
+    real = planner._infer
+    text = ["label=pet_bottle u=160 v=60"]
+
+    def fake(img, prompt):
+        inf = real(img, prompt)
+        inf.text, inf.confidence = text[0], planner.min_confidence - 0.05
+        return inf
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    img, cam = np.zeros((240, 320, 3), np.uint8), CameraModel.from_cell()
+    planner._last_pick = None
+    first = planner.plan(img, "x", 100.0, 0.0, cam)
+    assert not first.has_target and "min_confidence" in first.reason
+    # 1 s later the belt moved 0.1 m; the same pixel is 0.1 m elsewhere on the belt: no agreement
+    assert not planner.plan(img, "x", 101.0, 0.1, cam).has_target
+    second = planner.plan(img, "x", 102.0, 0.1, cam)  # the same point on the belt as 1 s before
+    assert second.has_target and second.confidence > planner.min_confidence
+    text[0] = "label=paper u=160 v=60"  # another class at the same point: no agreement
+    assert not planner.plan(img, "x", 103.0, 0.1, cam).has_target
+
+
 def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
     """The card's min_confidence was fitted on the base in daylight; an adapter whose manifest
     carries its own (s1s2 nightly: calibrated on its held-out frames) is gated by that one."""
@@ -165,19 +231,67 @@ def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
     assert not planner.plan(img, "x", 0.0, 0.0, cam).has_target
 
 
-def test_setting_an_adapters_threshold_keeps_it_verifiable(tmp_path):
+def test_an_adapter_with_its_own_calibration_is_scored_by_it(tmp_path):
+    """An adapter calibrated on its own domain's frames (manifest metrics.confidence_calibration)
+    scores its plans with those weights; an unusable one falls back to the card's."""
+    import json
+    import shutil
+
+    from s1s2 import resolve_path
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.planner import Planner
+
+    lib = tmp_path / "adapters"
+    own = {
+        "type": "logistic",
+        "features": list(conf.LAYOUTS[1]),
+        "w": [0.0] * 6,
+        "b": 3.0,
+        "min_confidence": 0.9,
+    }
+    for name, cal in (("own", own), ("broken", {**own, "w": [1.0]}), ("none", None)):
+        shutil.copytree(resolve_path("models/adapters/night_noise"), lib / name)
+        path = lib / name / "s1s2_adapter.json"
+        m = json.loads(path.read_text())
+        m["adapter_id"] = name
+        m["metrics"].pop("confidence_calibration", None)
+        if cal is not None:
+            m["metrics"]["confidence_calibration"] = cal
+        path.write_text(json.dumps(m))
+    planner = Planner(PlannerConfig(adapter_library=str(lib)))
+    assert planner.calibration_for("own") == own
+    assert planner.calibration_for("broken") is planner.calibration  # falls back to the card's
+    assert planner.calibration_for("none") is planner.calibration
+    assert planner.calibration_for("") is planner.calibration
+    assert planner.swap_adapter("own").success
+    inf = planner._infer(np.zeros((240, 320, 3), np.uint8), planner.build_prompt("x", 320, 240))
+    assert inf.confidence == pytest.approx(1 / (1 + np.exp(-3.0)))  # the adapter's weights: sigmoid(b)
+    assert planner.info()["active_calibration"] == "adapter's own"
+
+
+def test_setting_an_adapters_calibration_keeps_it_verifiable(tmp_path):
     import shutil
 
     from s1s2 import resolve_path
     from s1s2.adapters import base_fingerprint, read_manifest, verify_adapter
-    from s1s2_training.vlm.calibrate import set_adapter_threshold
+    from s1s2_training.vlm.calibrate import set_adapter_calibration
 
     d = tmp_path / "night_noise"
     shutil.copytree(resolve_path("models/adapters/night_noise"), d)
-    set_adapter_threshold(d, 0.42, {"max_rate": 0.02, "frames": 10})
+    own = {
+        "type": "logistic",
+        "features": list(conf.LAYOUTS[1]),
+        "w": [1.0] * 6,
+        "b": 0.0,
+        "min_confidence": 0.42,
+    }
+    set_adapter_calibration(d, own, 0.42, {"max_rate": 0.02, "frames": 10})
     m = read_manifest(d)
     assert m.metrics["min_confidence"] == 0.42 and m.metrics["confidence_threshold"]["frames"] == 10
+    assert m.metrics["confidence_calibration"] == own
     verify_adapter(d, base_fingerprint(resolve_path("models/sim_vlm")))  # hashes and fields still check out
+    set_adapter_calibration(d, None, 0.5, {"max_rate": 0.02, "frames": 10})  # back to the card's
+    assert "confidence_calibration" not in read_manifest(d).metrics
 
 
 def test_manifest_fields_register_a_verifiable_adapter(tmp_path):

@@ -14,10 +14,17 @@ with the features of one greedy answer (log-probabilities of the model's own sof
             (W = 5 px, about 3.6 cm on the belt): "is the point right to within W"
     eos     log p(EOS)
 
+and, in a calibration whose "features" also list TEMPORAL_FEATURES, two features of the plan
+before it (a wrong pick rarely repeats from one frame to the next; a right one does):
+
+    prev_class  1 if the previous plan (same adapter, 0 < gap <= MAX_GAP_S) picked the same class
+    prev_5cm    1 if, in addition, its pick point was within AGREE_CM on the belt (belt frame, so
+                the belt's motion between the two images is taken out)
+
 fitted to the event "this plan is right" (right class and within 5 cm of the right pick point).
-The map is monotone in every feature with a positive weight and always in (0, 1). `t` is the
-smallest threshold at which at most 2 % of the acted-on held-out picks were wrong; the planner
-holds below it (PlannerConfig.card_min_confidence).
+The map is always in (0, 1). `t` is the smallest threshold at which at most 2 % of the held-out
+calibration frames carry a wrong pick above it; the planner holds below it
+(PlannerConfig.card_min_confidence). Calibration frames are 1 s apart, as the planner's plans.
 """
 
 from __future__ import annotations
@@ -26,8 +33,12 @@ import math
 
 import numpy as np
 
-FEATURES = ("label", "u", "v", "eos")
+FEATURES = ("label", "u", "v", "eos")  # of the answer's own tokens
+TEMPORAL_FEATURES = ("prev_class", "prev_5cm")  # agreement with the previous plan
+LAYOUTS = (FEATURES, FEATURES + TEMPORAL_FEATURES)  # the feature lists a calibration may use
 WINDOW_PX = 5
+AGREE_CM = 5.0  # the "right plan" radius, also the agreement radius
+MAX_GAP_S = 2.0  # a plan older than this (image stamps) is no previous plan (about 1 s at 1 Hz)
 
 
 def number_token_ids(tokenizer, max_number: int = 999) -> np.ndarray:
@@ -68,11 +79,51 @@ def features(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDO
     return np.array([f[k] for k in FEATURES], dtype=np.float64)
 
 
+def temporal_features(pick, previous, max_gap_s: float = MAX_GAP_S) -> np.ndarray:
+    """TEMPORAL_FEATURES of a pick (label, belt-frame xy, adapter, image stamp) given the previous
+    plan's pick in the same form (None when the previous plan was no pick)."""
+    if previous is None:
+        return np.zeros(2)
+    label, xy, adapter, stamp = pick
+    p_label, p_xy, p_adapter, p_stamp = previous
+    if p_adapter != adapter or p_label != label or not 0.0 < stamp - p_stamp <= max_gap_s:
+        return np.zeros(2)
+    d_cm = 100.0 * float(np.hypot(*(np.asarray(xy[:2], np.float64) - np.asarray(p_xy[:2], np.float64))))
+    return np.array([1.0, float(d_cm <= AGREE_CM)])
+
+
+def is_temporal(params: dict) -> bool:
+    """Whether a (checked) calibration uses the previous plan (TEMPORAL_FEATURES)."""
+    return len(params["features"]) == len(FEATURES) + len(TEMPORAL_FEATURES)
+
+
 def apply(params: dict, feats) -> np.ndarray:
-    """Calibrated probability for each row of `feats` (N, 4) -> (N,), always in (0, 1)."""
+    """Calibrated probability for each row of `feats` (N, len(params["features"])) -> (N,),
+    always in (0, 1)."""
     z = np.asarray(feats, dtype=np.float64) @ np.asarray(params["w"], dtype=np.float64) + float(params["b"])
     z = np.clip(z, -50.0, 50.0)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def calibrated(params: dict, token_feats) -> float:
+    """One plan's calibrated confidence from its token features (FEATURES) alone: a temporal
+    calibration's previous-plan features at 0 (no agreement known yet). 0.0 if not finite."""
+    f = np.asarray(token_feats, dtype=np.float64)
+    f = np.r_[f, np.zeros(len(params["features"]) - len(f))]
+    c = float(apply(params, f[None])[0])
+    return c if math.isfinite(c) else 0.0
+
+
+def with_temporal(params: dict, confidence: float, temporal) -> float:
+    """`confidence` (from `calibrated`) with a temporal calibration's TEMPORAL_FEATURES added in
+    logit space: the same sigmoid(w . f + b) as all features at once. Unchanged for a calibration
+    without them or when no previous plan agrees; NaN stays NaN (refused by the gate)."""
+    t = np.asarray(temporal, dtype=np.float64)
+    if not is_temporal(params) or not np.any(t) or not math.isfinite(confidence):
+        return confidence
+    c = min(max(float(confidence), 1e-15), 1.0 - 1e-15)
+    z = math.log(c / (1.0 - c)) + float(np.asarray(params["w"][len(FEATURES) :], np.float64) @ t)
+    return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
 
 
 def raw_confidence(token_logprobs) -> float:
@@ -87,10 +138,11 @@ def check_params(params) -> str | None:
     """Why a model card's calibration block is unusable (None when it is fine)."""
     if not isinstance(params, dict):
         return "not an object"
-    if params.get("type") != "logistic" or list(params.get("features", [])) != list(FEATURES):
-        return f"type/features {params.get('type')!r}/{params.get('features')!r}, expected logistic/{list(FEATURES)}"
+    feats = params.get("features")
+    if params.get("type") != "logistic" or not any(feats == list(f) for f in LAYOUTS):
+        return f"type/features {params.get('type')!r}/{feats!r}, expected logistic/one of {[list(f) for f in LAYOUTS]}"
     w = params.get("w")
-    if not isinstance(w, list) or len(w) != len(FEATURES) or not all(math.isfinite(float(x)) for x in w):
+    if not isinstance(w, list) or len(w) != len(feats) or not all(math.isfinite(float(x)) for x in w):
         return f"weights {w!r}"
     if not math.isfinite(float(params.get("b", math.nan))):
         return f"bias {params.get('b')!r}"

@@ -67,7 +67,9 @@ class Inference:
     """One run of the VLM."""
 
     text: str  # generated answer
-    confidence: float  # 0..1: calibrated when the model card has a calibration, else the raw proxy
+    # 0..1: calibrated when the model card has a calibration (from the answer's tokens alone; the
+    # planner adds a temporal calibration's agreement with its previous plan), else the raw proxy
+    confidence: float
     pooled: np.ndarray  # prefill hidden state pooled over the prompt
     seconds: float  # generate() wall time
     adapter: str  # adapter active during the run
@@ -197,6 +199,14 @@ class Planner:
         ok = isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0
         return max(self.config.min_confidence, float(t)) if ok else self.min_confidence
 
+    def calibration_for(self, adapter: str) -> dict | None:
+        """The confidence calibration of plans made with `adapter`: its own (manifest
+        `metrics.confidence_calibration`, fitted with its threshold on its domain's held-out
+        frames) when it carries a usable one and the base is calibrated, else the card's."""
+        m = self.switcher.manifests.get(adapter)
+        own = None if m is None or not self.calibration else m.metrics.get("confidence_calibration")
+        return own if own is not None and conf_mod.check_params(own) is None else self.calibration
+
     # -- state ---------------------------------------------------------------------------------
     @property
     def active_adapter(self) -> str:
@@ -240,6 +250,9 @@ class Planner:
             "confidence": "calibrated (model card)" if self.calibration else "raw token probability",
             "min_confidence": self.min_confidence,
             "active_min_confidence": self.threshold_for(self.active_adapter),
+            "active_calibration": "adapter's own"
+            if self.calibration_for(self.active_adapter) is not self.calibration
+            else ("model card" if self.calibration else "none"),
             "adapter_library": str(self.switcher.library) if self.switcher.library else "",
             "library_adapters": self.library_adapters,
             "resident_adapters": self.resident_adapters,
@@ -317,11 +330,12 @@ class Planner:
                 break
         raw = conf_mod.raw_confidence(logp)
         conf, feats = raw, None
-        if self.calibration:
-            # Calibrated: sigmoid(w . features + b) (vlm_planner.confidence), fitted on held-out frames.
+        calibration = self.calibration_for(adapter)
+        if calibration:
+            # Calibrated: sigmoid(w . features + b) (vlm_planner.confidence), fitted on held-out frames;
+            # a temporal calibration's agreement with the previous plan is added in _fill_target.
             feats = conf_mod.features(new_tokens, step_lp, self._number_ids, next(iter(eos)))
-            conf = float(conf_mod.apply(self.calibration, feats[None])[0])
-            conf = conf if math.isfinite(conf) else 0.0
+            conf = conf_mod.calibrated(calibration, feats)
         # Prefill hidden states: hidden_states[0] is the prompt step, [-1] its last layer.
         last = out.hidden_states[0][-1][0].float()  # (n_prompt, hidden)
         mask = inputs["attention_mask"][0].to(last.dtype)[:, None]
@@ -393,6 +407,11 @@ class Planner:
         if reason:
             return reason
         self._last_pick = (result.target_label, result.target_belt[:2].copy(), adapter, float(stamp))
+        calibration = self.calibration_for(adapter)
+        if calibration:  # a temporal calibration: agreement with the previous plan counts
+            conf = conf_mod.with_temporal(
+                calibration, conf, conf_mod.temporal_features(self._last_pick, previous)
+            )
         why = ""
         if not (conf >= min_confidence):  # also refuses a NaN confidence
             why = f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"

@@ -66,6 +66,7 @@ def test_temporal_features_are_agreement_with_the_previous_plan_on_the_belt():
         ("paper", same[1], "night_noise", 9.0),  # made with another adapter
         ("paper", same[1], "", 10.0 - conf.MAX_GAP_S - 0.1),  # too old
         ("paper", same[1], "", 10.5),  # newer than the plan (another episode's clock)
+        ("paper", same[1], "", 10.0),  # the same image planned twice confirms nothing
     ):
         assert conf.temporal_features(pick, other).tolist() == [0.0, 0.0]
 

@@ -79,17 +79,28 @@ def features(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDO
     return np.array([f[k] for k in FEATURES], dtype=np.float64)
 
 
+def agreement(pick, previous, max_gap_s: float) -> tuple[bool, float] | None:
+    """(same class, distance on the belt in cm) between a pick and the previous plan's pick, each
+    (label, belt-frame xy, adapter, image stamp); None when they are not comparable: no previous
+    pick, another adapter, or the previous image is not 0 < age <= max_gap_s older (the same image
+    twice confirms nothing)."""
+    if previous is None:
+        return None
+    label, xy, adapter, stamp = pick
+    p_label, p_xy, p_adapter, p_stamp = previous
+    if p_adapter != adapter or not 0.0 < stamp - p_stamp <= max_gap_s:
+        return None
+    d = np.asarray(xy[:2], np.float64) - np.asarray(p_xy[:2], np.float64)
+    return p_label == label, 100.0 * float(np.hypot(*d))
+
+
 def temporal_features(pick, previous, max_gap_s: float = MAX_GAP_S) -> np.ndarray:
     """TEMPORAL_FEATURES of a pick (label, belt-frame xy, adapter, image stamp) given the previous
     plan's pick in the same form (None when the previous plan was no pick)."""
-    if previous is None:
+    a = agreement(pick, previous, max_gap_s)
+    if a is None or not a[0]:
         return np.zeros(2)
-    label, xy, adapter, stamp = pick
-    p_label, p_xy, p_adapter, p_stamp = previous
-    if p_adapter != adapter or p_label != label or not 0.0 < stamp - p_stamp <= max_gap_s:
-        return np.zeros(2)
-    d_cm = 100.0 * float(np.hypot(*(np.asarray(xy[:2], np.float64) - np.asarray(p_xy[:2], np.float64))))
-    return np.array([1.0, float(d_cm <= AGREE_CM)])
+    return np.array([1.0, float(a[1] <= AGREE_CM)])
 
 
 def is_temporal(params: dict) -> bool:

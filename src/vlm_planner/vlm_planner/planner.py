@@ -435,17 +435,14 @@ class Planner:
         """Why the pick in self._last_pick is not confirmed by `previous` ("" when it is): two
         consecutive plans must agree, as the model's wrong picks rarely repeat from one frame to
         the next (docs/sim_vlm.md: the consensus sweep)."""
-        label, xy, adapter, stamp = self._last_pick
-        if previous is None:
+        label = self._last_pick[0]
+        a = conf_mod.agreement(self._last_pick, previous, self.config.valid_for_s)
+        if a is None:
             return f"pick of {label} awaits confirmation by the next plan (confirm_pick_cm)"
-        p_label, p_xy, p_adapter, p_stamp = previous
-        if p_adapter != adapter or not 0.0 <= stamp - p_stamp <= self.config.valid_for_s:
-            return f"pick of {label} awaits confirmation by the next plan (confirm_pick_cm)"
-        if p_label != label:
-            return f"pick of {label} not confirmed: the previous plan picked {p_label}"
-        d_cm = 100.0 * float(np.hypot(*(xy - p_xy)))
-        if d_cm > self.config.confirm_pick_cm:
-            return f"pick of {label} not confirmed: {d_cm:.1f} cm from the previous plan's on the belt"
+        if not a[0]:
+            return f"pick of {label} not confirmed: the previous plan picked {previous[0]}"
+        if a[1] > self.config.confirm_pick_cm:
+            return f"pick of {label} not confirmed: {a[1]:.1f} cm from the previous plan's on the belt"
         return ""
 
     def _target(self, result, text, w, h, belt_position, camera) -> str:

@@ -189,28 +189,41 @@ def test_a_pick_the_previous_plan_agrees_with_is_more_confident(monkeypatch):
     assert not planner.plan(img, "x", 103.0, 0.1, cam).has_target
 
 
-def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
-    """The card's min_confidence was fitted on the base in daylight; an adapter whose manifest
-    carries its own (s1s2 nightly: calibrated on its held-out frames) is gated by that one."""
+def _temporal_calibration(**kw) -> dict:
+    """A calibration block of the token + previous-plan layout with the given fields."""
+    return {"type": "logistic", "features": list(conf.LAYOUTS[1]), **kw}
+
+
+def _library(tmp_path, metrics: dict):
+    """A library of copies of the shipped night_noise adapter, one per name, whose manifest carries
+    only the given threshold / calibration metrics (`metrics[name]`)."""
     import json
     import shutil
 
     from s1s2 import resolve_path
+
+    lib = tmp_path / "adapters"
+    for name, extra in metrics.items():
+        shutil.copytree(resolve_path("models/adapters/night_noise"), lib / name)
+        path = lib / name / "s1s2_adapter.json"
+        m = json.loads(path.read_text())
+        m["adapter_id"] = name
+        for key in ("min_confidence", "confidence_calibration"):
+            m["metrics"].pop(key, None)
+        m["metrics"].update(extra)
+        path.write_text(json.dumps(m))
+    return lib
+
+
+def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
+    """The card's min_confidence was fitted on the base in daylight; an adapter whose manifest
+    carries its own (s1s2 nightly: calibrated on its held-out frames) is gated by that one."""
+
     from vlm_planner.config import PlannerConfig
     from vlm_planner.geometry import CameraModel
     from vlm_planner.planner import Planner
 
-    lib = tmp_path / "adapters"
-    shutil.copytree(resolve_path("models/adapters/night_noise"), lib / "night_noise")
-    shutil.copytree(resolve_path("models/adapters/night_noise"), lib / "plain")
-    for name, thr in (("night_noise", 0.3), ("plain", None)):
-        path = lib / name / "s1s2_adapter.json"
-        m = json.loads(path.read_text())
-        m["adapter_id"] = name
-        m["metrics"].pop("min_confidence", None)
-        if thr is not None:
-            m["metrics"]["min_confidence"] = thr
-        path.write_text(json.dumps(m))
+    lib = _library(tmp_path, {"night_noise": {"min_confidence": 0.3}, "plain": {}})
     # the card's gate and the adapters' own thresholds (the defaults, pinned here)
     planner = Planner(PlannerConfig(adapter_library=str(lib), card_min_confidence=True, confirm_pick_cm=0.0))
     assert planner.min_confidence > 0.5  # the card's
@@ -235,30 +248,19 @@ def test_an_adapter_with_its_own_threshold_uses_it(monkeypatch, tmp_path):
 def test_an_adapter_with_its_own_calibration_is_scored_by_it(tmp_path):
     """An adapter calibrated on its own domain's frames (manifest metrics.confidence_calibration)
     scores its plans with those weights; an unusable one falls back to the card's."""
-    import json
-    import shutil
 
-    from s1s2 import resolve_path
     from vlm_planner.config import PlannerConfig
     from vlm_planner.planner import Planner
 
-    lib = tmp_path / "adapters"
-    own = {
-        "type": "logistic",
-        "features": list(conf.LAYOUTS[1]),
-        "w": [0.0] * 6,
-        "b": 3.0,
-        "min_confidence": 0.9,
-    }
-    for name, cal in (("own", own), ("broken", {**own, "w": [1.0]}), ("none", None)):
-        shutil.copytree(resolve_path("models/adapters/night_noise"), lib / name)
-        path = lib / name / "s1s2_adapter.json"
-        m = json.loads(path.read_text())
-        m["adapter_id"] = name
-        m["metrics"].pop("confidence_calibration", None)
-        if cal is not None:
-            m["metrics"]["confidence_calibration"] = cal
-        path.write_text(json.dumps(m))
+    own = _temporal_calibration(w=[0.0] * 6, b=3.0, min_confidence=0.9)
+    lib = _library(
+        tmp_path,
+        {
+            "own": {"confidence_calibration": own},
+            "broken": {"confidence_calibration": {**own, "w": [1.0]}},
+            "none": {},
+        },
+    )
     planner = Planner(PlannerConfig(adapter_library=str(lib)))
     assert planner.calibration_for("own") == own
     assert planner.calibration_for("broken") is planner.calibration  # falls back to the card's
@@ -279,13 +281,7 @@ def test_setting_an_adapters_calibration_keeps_it_verifiable(tmp_path):
 
     d = tmp_path / "night_noise"
     shutil.copytree(resolve_path("models/adapters/night_noise"), d)
-    own = {
-        "type": "logistic",
-        "features": list(conf.LAYOUTS[1]),
-        "w": [1.0] * 6,
-        "b": 0.0,
-        "min_confidence": 0.42,
-    }
+    own = _temporal_calibration(w=[1.0] * 6, b=0.0, min_confidence=0.42)
     set_adapter_calibration(d, own, 0.42, {"max_rate": 0.02, "frames": 10})
     m = read_manifest(d)
     assert m.metrics["min_confidence"] == 0.42 and m.metrics["confidence_threshold"]["frames"] == 10

@@ -224,10 +224,11 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     if calibration and adapter_dir:  # an adapter's own calibration, as the planner uses it
         from s1s2.adapters import MANIFEST
 
+        path = Path(adapter_dir) / MANIFEST  # none yet while the finetune / nightly calibrates it
         own = (
-            json.loads((Path(adapter_dir) / MANIFEST).read_text())
-            .get("metrics", {})
-            .get("confidence_calibration")
+            json.loads(path.read_text()).get("metrics", {}).get("confidence_calibration")
+            if path.is_file()
+            else None
         )
         calibration = own if own is not None and conf_mod.check_params(own) is None else calibration
     if min_confidence is None:

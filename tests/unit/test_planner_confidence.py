@@ -309,3 +309,30 @@ def test_manifest_fields_register_a_verifiable_adapter(tmp_path):
     m = add_adapter(tmp_path / "lib", src, "night2", expected_base=fields["base_fingerprint"], **fields)
     assert m.context_tags == ["lighting:night2"] and m.trained and m.metrics["min_confidence"] == 0.5
     verify_adapter(tmp_path / "lib" / "night2", base_fingerprint(base))
+
+
+def test_evaluate_scores_an_adapter_before_its_manifest_is_written(tmp_path):
+    """The finetune and s1s2 nightly calibrate a new adapter before they write its manifest: the
+    evaluation then uses the card's calibration (and an adapter's own one once it has it)."""
+    import shutil
+
+    from s1s2 import resolve_path
+    from s1s2.adapters import MANIFEST
+    from s1s2_training.vlm.evaluate import evaluate
+
+    d = tmp_path / "new"
+    shutil.copytree(resolve_path("models/adapters/night_noise"), d)
+    (d / MANIFEST).unlink()
+    n = 3
+    data = {
+        "pixels": np.zeros((n, 128, 128, 3), np.uint8),
+        "label": np.full(n, -1),
+        "uv": np.zeros((n, 2), np.float32),
+        "pick": np.zeros((n, 3), np.float32),
+        "n_candidates": np.zeros(n, np.int64),
+        "seed": np.zeros(n, np.int64),
+        "time": np.arange(n, dtype=np.float64),
+        "belt_position": np.zeros(n),
+    }
+    r = evaluate(resolve_path("models/sim_vlm"), data, "nf4", d, min_confidence=0.0)
+    assert r["frames"] == n and r["_temporal"].shape == (n, 2)

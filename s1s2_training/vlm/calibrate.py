@@ -78,17 +78,13 @@ def choose_threshold(prob: np.ndarray, right: np.ndarray, frames: int, max_rate:
 MAX_RATE = 0.02  # the issue's confident-wrong bound, per calibration frame (base and adapters)
 
 
-# The feature layouts a new calibration tries (vlm_planner.confidence.LAYOUTS): the one that keeps
-# the most right picks at the max_rate threshold on the calibration frames is kept; a tie keeps the
-# token features alone.
-LAYOUTS = conf_mod.LAYOUTS
-
-
 def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None,
-           layouts=LAYOUTS, adapter_dir=None) -> dict:  # fmt: skip
+           layouts=conf_mod.LAYOUTS, adapter_dir=None) -> dict:  # fmt: skip
     """Fit on `data` (held-out frames, in episode order, 1 s apart) with the model as the planner
     loads it; returns params (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw,
-    rates at the threshold; `by_layout`: those of every layout tried). `params` (a card's
+    rates at the threshold; `by_layout`: those of every layout tried). Of the feature `layouts`,
+    the one that keeps the most right picks at the max_rate threshold is kept (a tie: the first,
+    the token features alone). `params` (a card's
     calibration): keep its weights (and feature layout), only choose min_confidence again.
     `adapter_dir`: the base with that adapter active."""
     from .evaluate import evaluate
@@ -295,7 +291,7 @@ def main(argv=None) -> int:
 
 def _recalibrate_base(base, max_rate: float, work_dir, refit: bool = False) -> int:
     """The card's min_confidence chosen again at `max_rate` (weights kept), or with `refit` the
-    whole calibration fitted again (fit_on: the better of LAYOUTS); prints the metrics."""
+    whole calibration fitted again (fit_on: the better feature layout); prints the metrics."""
     import json
 
     from . import data as dm

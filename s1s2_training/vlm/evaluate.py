@@ -222,15 +222,12 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
     calibration = card.get("confidence_calibration")
     if calibration and adapter_dir:  # an adapter's own calibration, as the planner uses it
-        from s1s2.adapters import MANIFEST
+        from s1s2.adapters import MANIFEST, read_manifest
 
-        path = Path(adapter_dir) / MANIFEST  # none yet while the finetune / nightly calibrates it
-        own = (
-            json.loads(path.read_text()).get("metrics", {}).get("confidence_calibration")
-            if path.is_file()
-            else None
-        )
-        calibration = own if own is not None and conf_mod.check_params(own) is None else calibration
+        # no manifest yet while the finetune / nightly calibrates a new adapter
+        if (Path(adapter_dir) / MANIFEST).is_file():
+            own = read_manifest(Path(adapter_dir)).metrics.get("confidence_calibration")
+            calibration = conf_mod.own_or(own, calibration)
     if min_confidence is None:
         min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
     prompt = Prompt(proc, INSTRUCTION)

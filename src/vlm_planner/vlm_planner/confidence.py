@@ -145,6 +145,12 @@ def raw_confidence(token_logprobs) -> float:
     return c if math.isfinite(c) else 0.0
 
 
+def own_or(own, fallback: dict | None) -> dict | None:
+    """An adapter's own calibration `own` (its manifest's metrics.confidence_calibration) when it
+    is usable, else `fallback` (the card's)."""
+    return own if own is not None and check_params(own) is None else fallback
+
+
 def check_params(params) -> str | None:
     """Why a model card's calibration block is unusable (None when it is fine)."""
     if not isinstance(params, dict):

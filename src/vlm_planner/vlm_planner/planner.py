@@ -205,7 +205,7 @@ class Planner:
         frames) when it carries a usable one and the base is calibrated, else the card's."""
         m = self.switcher.manifests.get(adapter)
         own = None if m is None or not self.calibration else m.metrics.get("confidence_calibration")
-        return own if own is not None and conf_mod.check_params(own) is None else self.calibration
+        return conf_mod.own_or(own, self.calibration)
 
     # -- state ---------------------------------------------------------------------------------
     @property

@@ -12,14 +12,16 @@
                 whole model on the planner's exact prompt and answer (s1s2_training.vlm.pretrain);
                 the goal-latent projection is trained with it;
   3. calibrate  the confidence calibration (and its min_confidence) on held-out frames through
-                the planner's own decoding (s1s2_training.vlm.calibrate);
+                the planner's own decoding (s1s2_training.vlm.calibrate): the card's on the token
+                features alone, the daylight context's (step 6) with the previous plan's agreement;
   4. save       save_pretrained (model, processor, tokenizer, chat template) + latent projection +
                 model card s1s2_vlm.json, so the planner's generic loader
                 (AutoModelForImageTextToText + AutoProcessor, 4-bit NF4) serves it like a hub model;
   5. evaluate   on held-out seeds (default density and dense), the model loaded 4-bit NF4 + double
                 quantisation (s1s2_training.vlm.evaluate), and a latency check through the Planner;
   6. adapters   starter LoRA adapters (B = 0, untrained) for every lighting domain are written for
-                the new base, so the library verifies; `s1s2 planner finetune` replaces them.
+                the new base, so the library verifies; `s1s2 planner finetune` replaces them. The
+                daylight starter stays B = 0 and carries the daylight context's calibration.
 
 Tokenizer. Pre-tokenisation isolates digit runs, so a number never merges with text; digit runs
 are byte-level BPE merged up to one token per integer 0..MAX_NUMBER (checked). Text chunks are not
@@ -448,12 +450,15 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
         res = train(cfg, data, tmp)
         print("[sim_vlm] 3/6 calibrate confidence on held-out frames", flush=True)
         t_cal = time.time()
+        # Both feature layouts are fitted once: the card takes the token features alone
+        # (calib.CARD_LAYOUTS), the daylight starter adapter the better of the two (step 6).
         cal = calib.fit_on(tmp, calib_data)
+        card_cal = cal["fitted"][calib.layout_key(calib.CARD_LAYOUTS[0])] if cal["params"] else cal
         cal_s = time.time() - t_cal
         card_path = tmp / "s1s2_vlm.json"
         card = json.loads(card_path.read_text())
-        if cal["params"] is not None:
-            card["confidence_calibration"] = cal["params"]
+        if card_cal["params"] is not None:
+            card["confidence_calibration"] = card_cal["params"]
         card["data"] = {"train": dm.summary(data), "calibration": dm.summary(calib_data)}
         card["notes"] = "trained on daylight sim frames by `s1s2 models sim_vlm` (docs/sim_vlm.md)"
         card_path.write_text(json.dumps(card, indent=2, default=str) + "\n")
@@ -480,6 +485,13 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
     eval_s = time.time() - t_ev
     print("[sim_vlm] 6/6 starter adapters (B = 0) for the new base", flush=True)
     adapter_sizes = build_adapters(out_dir, adapters_dir, seed)
+    if cal["params"] is not None:
+        # The daylight context's own calibration: B = 0, so its answers are the base's, on which
+        # `cal` was fitted (the same daylight calibration frames `python -m
+        # s1s2_training.vlm.calibrate daylight` uses).
+        own, t, info = calib.own_calibration(cal)
+        info["data"] = calib.calibration_note("daylight")
+        calib.set_adapter_calibration(adapters_dir / "daylight", own, t, info)
     from transformers import AutoModelForImageTextToText
 
     fp32 = AutoModelForImageTextToText.from_pretrained(str(out_dir), local_files_only=True)
@@ -514,7 +526,8 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
         "metrics": {
             "test_nf4": metrics_test,
             "latency_nf4_1thread": latency,
-            "calibration": cal["metrics"],
+            "calibration": card_cal["metrics"],
+            "calibration_daylight_adapter": cal["metrics"] if cal["params"] is not None else None,
             "parameters": int(sum(p.numel() for p in fp32.parameters())),
             "footprint_fp32_bytes": int(fp32.get_memory_footprint()),
             "footprint_nf4_bytes": int(nf4.get_memory_footprint()),

@@ -11,6 +11,12 @@ FRAMES carry a confident wrong pick (wrong class, > 5 cm off, or a pick where no
 picked). The base model and every adapter are thresholded by the same rule.
 
     python -m s1s2_training.vlm.calibrate --base-threshold   # re-threshold the base's card (no refit)
+    python -m s1s2_training.vlm.calibrate --base-refit       # refit the card (token features only)
+    python -m s1s2_training.vlm.calibrate                    # every adapter's own calibration
+
+The card (the base model with no adapter, in any light) uses the token features alone
+(CARD_LAYOUTS); each context's own calibration, in its adapter's manifest, may add the previous
+plan's agreement (confidence.LAYOUTS), whichever keeps more right picks on that context's frames.
 """
 
 from __future__ import annotations
@@ -77,14 +83,26 @@ def choose_threshold(prob: np.ndarray, right: np.ndarray, frames: int, max_rate:
 
 MAX_RATE = 0.02  # the issue's confident-wrong bound, per calibration frame (base and adapters)
 
+# The card serves the base model in any light, with no adapter for it: a shifted model repeats its
+# wrong picks from one plan to the next, so the previous plan's agreement would wave them through
+# (measured: 4-9 % confident-wrong frames in shifted light). The card keeps the token features
+# alone; the previous plan's agreement is for a context's own calibration (its adapter's manifest,
+# the daylight starter's included), fitted on frames of that context.
+CARD_LAYOUTS = (conf_mod.FEATURES,)
+
+
+def layout_key(layout) -> str:
+    return "+".join(layout)
+
 
 def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None,
            layouts=conf_mod.LAYOUTS, adapter_dir=None) -> dict:  # fmt: skip
     """Fit on `data` (held-out frames, in episode order, 1 s apart) with the model as the planner
     loads it; returns params (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw,
     rates at the threshold; `by_layout`: those of every layout tried). Of the feature `layouts`,
-    the one that keeps the most right picks at the max_rate threshold is kept (a tie: the first,
-    the token features alone). `params` (a card's
+    the one that keeps the most right picks at the max_rate threshold is returned (a tie: the
+    first, the token features alone); `fitted` holds every layout's params and metrics by
+    layout_key. `params` (a card's
     calibration): keep its weights (and feature layout), only choose min_confidence again.
     `adapter_dir`: the base with that adapter active."""
     from .evaluate import evaluate
@@ -96,7 +114,7 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
         why = f"cannot calibrate: {int(picked.sum())} picks, {int(right[picked].sum())} right"
         return {"params": None, "metrics": {"frames": int(len(right)), "error": why}}
     best = None
-    by_layout = {}
+    by_layout, fitted = {}, {}
     for layout in [tuple(params["features"])] if params is not None else [tuple(x) for x in layouts]:
         feats = res["_features"]
         if layout != conf_mod.FEATURES:
@@ -121,13 +139,15 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
             "confident_wrong_per_frame": float((act & ~right[picked]).sum() / max(1, len(right))),
             "right_picks_kept": float((act & right[picked]).sum() / max(1, right[picked].sum())),
         }
-        by_layout["+".join(layout)] = {
+        by_layout[layout_key(layout)] = {
             k: metrics[k] for k in ("min_confidence", "right_picks_kept", "auroc_calibrated")
         }
+        fitted[layout_key(layout)] = {"params": p, "metrics": metrics}
         if best is None or metrics["right_picks_kept"] > best[1]["right_picks_kept"]:
             best = (p, metrics)
-    best[1]["by_layout"] = by_layout
-    return {"params": best[0], "metrics": best[1]}
+    for f in fitted.values():
+        f["metrics"]["by_layout"] = by_layout
+    return {"params": best[0], "metrics": best[1], "fitted": fitted}
 
 
 def adapter_calibration(
@@ -143,21 +163,7 @@ def adapter_calibration(
     cal = fit_on(base_dir, data, max_rate, adapter_dir=adapter_dir)
     n = len(data["label"])
     if cal["params"] is not None:
-        m = cal["metrics"]
-        t = cal["params"]["min_confidence"]
-        return (
-            cal["params"],
-            t,
-            {
-                "max_rate": max_rate,
-                "frames": n,
-                "acted_picks": m["acted_picks"],
-                "acted_right": m["acted_picks"] - int(round(m["wrong_per_acted_pick"] * m["acted_picks"])),
-                "confident_wrong_per_frame": round(m["confident_wrong_per_frame"], 4),
-                "auroc": round(m["auroc_calibrated"], 4),
-                "by_layout": m["by_layout"],
-            },
-        )
+        return own_calibration(cal, max_rate)
     ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0)
     conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
     t = choose_threshold(conf[picked], good[picked], n, max_rate)
@@ -172,6 +178,25 @@ def adapter_calibration(
             "acted_right": int((act & good).sum()),
             "confident_wrong_per_frame": round(float((act & ~good).sum() / max(1, n)), 4),
             "calibration": cal["metrics"].get("error", "the card's"),
+        },
+    )
+
+
+def own_calibration(cal: dict, max_rate: float = MAX_RATE) -> tuple[dict, float, dict]:
+    """(calibration, min_confidence, info) for a context's own calibration from fit_on's result
+    (the layout it chose)."""
+    m = cal["metrics"]
+    return (
+        cal["params"],
+        cal["params"]["min_confidence"],
+        {
+            "max_rate": max_rate,
+            "frames": m["frames"],
+            "acted_picks": m["acted_picks"],
+            "acted_right": m["acted_picks"] - int(round(m["wrong_per_acted_pick"] * m["acted_picks"])),
+            "confident_wrong_per_frame": round(m["confident_wrong_per_frame"], 4),
+            "auroc": round(m["auroc_calibrated"], 4),
+            "by_layout": m["by_layout"],
         },
     )
 
@@ -229,7 +254,9 @@ def set_adapter_calibration(adapter_dir, calibration: dict | None, threshold: fl
 
 def main(argv=None) -> int:
     """python -m s1s2_training.vlm.calibrate [--library models/adapters] [ids ...]: each adapter's own
-    min_confidence on calibration frames of its lighting domain (its `lighting:` context tag)."""
+    calibration and min_confidence on calibration frames of its lighting domain (its `lighting:`
+    context tag); the daylight B = 0 starter's too (the base's answers, with the previous plan's
+    agreement, which the card leaves out: CARD_LAYOUTS)."""
     import argparse
 
     import torch
@@ -265,7 +292,7 @@ def main(argv=None) -> int:
     for name in a.ids or list_adapters(lib):
         m = read_manifest(lib / name)
         doms = [t.split(":", 1)[1] for t in m.context_tags if t.startswith("lighting:")]
-        if not doms or doms[0] not in DOMAINS or doms[0] == "daylight":
+        if not doms or doms[0] not in DOMAINS:
             print(
                 f"{name}: no simulated lighting domain to calibrate on ({m.context_tags}); skipped",
                 flush=True,
@@ -305,7 +332,7 @@ def _recalibrate_base(base, max_rate: float, work_dir, refit: bool = False) -> i
         print(f"{card_path}: no confidence_calibration to re-threshold", flush=True)
         return 1
     data = dm.concat([dm.cached(s, 128, work_dir, 1) for s in build_calibration_specs(Recipe.full())])
-    cal = fit_on(base, data, max_rate, params=None if refit else params)
+    cal = fit_on(base, data, max_rate, params=None if refit else params, layouts=CARD_LAYOUTS)
     old = params.get("min_confidence")
     card["confidence_calibration"] = cal["params"]
     _replace_json(card_path, card, default=str)

@@ -6,15 +6,54 @@ import json
 import pytest
 
 
+def _fitted_both_layouts(*_a, **_k) -> dict:
+    """What calibrate.fit_on returns for a model it can calibrate (the tiny build's model is too
+    weak to): both feature layouts fitted, the one with the previous plan's agreement better."""
+    import numpy as np
+
+    from s1s2_training.vlm.calibrate import fit, layout_key
+    from vlm_planner.confidence import LAYOUTS
+
+    rng = np.random.default_rng(0)
+    right = rng.random(200) < 0.7
+    fitted = {}
+    for layout in LAYOUTS:
+        p = {**fit(rng.normal(0, 1, (200, len(layout))), right, features=layout), "min_confidence": 0.8}
+        m = {"frames": 200, "acted_picks": 50, "wrong_per_acted_pick": 0.04, "confident_wrong_per_frame": 0.01,
+             "auroc_calibrated": 0.8, "right_picks_kept": 0.5 + 0.1 * len(fitted), "by_layout": {}}  # fmt: skip
+        fitted[layout_key(layout)] = {"params": p, "metrics": m}
+    best = fitted[layout_key(LAYOUTS[1])]
+    return {"params": best["params"], "metrics": best["metrics"], "fitted": fitted}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     from test_planner_simvlm import tiny_recipe
 
+    from s1s2_training.vlm import calibrate
     from s1s2_training.vlm.build import build
 
     root = tmp_path_factory.mktemp("models")
-    record = build(root / "sim_vlm", seed=0, recipe=tiny_recipe(), work_dir=root / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(calibrate, "fit_on", _fitted_both_layouts)
+        record = build(root / "sim_vlm", seed=0, recipe=tiny_recipe(), work_dir=root / "data")
     return root, record
+
+
+def test_the_card_keeps_token_features_and_the_daylight_starter_the_better_layout(built):
+    """The card serves the base in any light, so it never trusts the previous plan's agreement;
+    the daylight context's own calibration (in the B = 0 starter's manifest) may."""
+    from s1s2.adapters import read_manifest
+    from vlm_planner.confidence import FEATURES, is_temporal
+
+    root, record = built
+    card = json.loads((root / "sim_vlm" / "s1s2_vlm.json").read_text())["confidence_calibration"]
+    assert card["features"] == list(FEATURES) and not is_temporal(card)
+    assert record["metrics"]["calibration"]["right_picks_kept"] == 0.5
+    day = read_manifest(root / "adapters" / "daylight").metrics
+    assert is_temporal(day["confidence_calibration"]) and day["min_confidence"] == 0.8
+    assert "daylight" in day["confidence_threshold"]["data"]
+    assert "confidence_calibration" not in read_manifest(root / "adapters" / "night_noise").metrics
 
 
 def test_manifest_record_is_honest(built):

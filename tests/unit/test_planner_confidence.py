@@ -162,18 +162,25 @@ def _planner():
 
 
 def test_a_pick_the_previous_plan_agrees_with_is_more_confident(monkeypatch):
-    """The shipped card's calibration is temporal: the same answer twice, 1 s apart, the second
-    time names the same item on the belt, and only then clears the gate."""
+    """The shipped card's calibration is token-only (it serves the base in any light); the daylight
+    context's, in the daylight starter adapter, is temporal: the same answer twice, 1 s apart, the
+    second time names the same item on the belt, and only then clears the gate."""
+    from vlm_planner.config import PlannerConfig
     from vlm_planner.geometry import CameraModel
+    from vlm_planner.planner import Planner
 
-    planner = _planner()
-    assert planner.calibration and conf.is_temporal(planner.calibration)
+    planner = Planner(PlannerConfig())  # the shipped adapter library
+    assert planner.calibration and not conf.is_temporal(planner.calibration)
+    assert planner.swap_adapter("daylight").success
+    assert conf.is_temporal(planner.calibration_for("daylight"))
+    assert planner.info()["active_calibration"] == "adapter's own"
+    gate = planner.threshold_for("daylight")
     real = planner._infer
     text = ["label=pet_bottle u=160 v=60"]
 
     def fake(img, prompt):
         inf = real(img, prompt)
-        inf.text, inf.confidence = text[0], planner.min_confidence - 0.05
+        inf.text, inf.confidence = text[0], gate - 0.05
         return inf
 
     monkeypatch.setattr(planner, "_infer", fake)
@@ -184,7 +191,7 @@ def test_a_pick_the_previous_plan_agrees_with_is_more_confident(monkeypatch):
     # 1 s later the belt moved 0.1 m; the same pixel is 0.1 m elsewhere on the belt: no agreement
     assert not planner.plan(img, "x", 101.0, 0.1, cam).has_target
     second = planner.plan(img, "x", 102.0, 0.1, cam)  # the same point on the belt as 1 s before
-    assert second.has_target and second.confidence > planner.min_confidence
+    assert second.has_target and second.confidence > gate
     text[0] = "label=paper u=160 v=60"  # another class at the same point: no agreement
     assert not planner.plan(img, "x", 103.0, 0.1, cam).has_target
 
@@ -336,3 +343,33 @@ def test_evaluate_scores_an_adapter_before_its_manifest_is_written(tmp_path):
     }
     r = evaluate(resolve_path("models/sim_vlm"), data, "nf4", d, min_confidence=0.0)
     assert r["frames"] == n and r["_temporal"].shape == (n, 2)
+
+
+def test_fit_on_fits_every_layout_and_the_card_keeps_the_token_features(monkeypatch):
+    """fit_on returns the better layout and every layout it fitted: agreement with the previous
+    plan that separates right from wrong picks wins, yet the card's layout (CARD_LAYOUTS) stays the
+    token features alone, because the card also serves the base in shifted light, where a
+    model's wrong picks repeat from plan to plan."""
+    from s1s2_training.vlm import calibrate as cal_mod
+    from s1s2_training.vlm import evaluate as ev_mod
+
+    rng = np.random.default_rng(3)
+    n = 600
+    right = rng.random(n) < 0.7
+    feats = rng.normal(-1.0, 1.0, (n, 4)) + 0.3 * right[:, None]  # the tokens barely separate
+    temporal = np.stack([right | (rng.random(n) < 0.1)] * 2, 1).astype(float)  # agreement does
+    res = {"_picked": np.ones(n, bool), "_good": right, "_raw": feats[:, 0], "_features": feats,
+           "_temporal": temporal}  # fmt: skip
+    monkeypatch.setattr(ev_mod, "evaluate", lambda *a, **k: res)
+    out = cal_mod.fit_on("unused", {"label": np.zeros(n)})
+    keys = [cal_mod.layout_key(x) for x in conf.LAYOUTS]
+    assert set(out["fitted"]) == set(keys) and out["params"] is out["fitted"][keys[1]]["params"]
+    assert out["metrics"]["by_layout"] == out["fitted"][keys[0]]["metrics"]["by_layout"]
+    card = out["fitted"][cal_mod.layout_key(cal_mod.CARD_LAYOUTS[0])]["params"]
+    assert card["features"] == list(conf.FEATURES) and not conf.is_temporal(card)
+    assert conf.is_temporal(out["params"])
+    keep = {k: out["fitted"][k]["metrics"]["right_picks_kept"] for k in keys}
+    assert keep[keys[1]] > keep[keys[0]]
+    own, t, info = cal_mod.own_calibration(out)
+    assert own is out["params"] and t == own["min_confidence"] and info["frames"] == n
+    assert info["confident_wrong_per_frame"] <= cal_mod.MAX_RATE

@@ -34,8 +34,12 @@ from s1s2_training.policy.rollout import (
     run_reference_expert,
 )  # fmt: skip
 
-TEST_SEEDS = tuple(range(1000, 1012))  # held out: never used for training or tuning
+TEST_SEEDS = tuple(range(1000, 1012))  # held out from the policy: never used to train or tune it
 DEV_SEEDS = tuple(range(2000, 2012))  # for tuning decisions
+# The whole stack's end-to-end set: held out from every model. TEST_SEEDS are held out from the
+# policy but are sim VLM training scenes (s1s2_training.vlm.data: TRAIN_DEFAULT_SEED0 1000..), and
+# DEV_SEEDS are adapter training scenes (DOMAIN_TRAIN_DEFAULT_SEED0 2000..); checked by a test.
+STACK_TEST_SEEDS = tuple(range(3000, 3012))
 SPEEDS = (0.06, 0.10, 0.15)
 
 

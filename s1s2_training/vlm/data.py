@@ -14,6 +14,10 @@ Modes:
               then the sim runs 0.05..0.4 s so they rest and the expert may react.
   dense_hold  as dense, but the extra items go only where select_target must ignore them: the
               downstream end the arm can no longer follow (x > 0.62 m). Mostly holds with items.
+  lazy        default density, but while the expert is idle (arm at rest, nothing held) it often
+              waits (LAZY_P) instead of reacting, so items ride into reach and through it with the
+              arm at rest, as they do in the closed loop while System 1 waits for a confident goal
+              (the expert alone picks within a second, so default frames rarely show this).
 
 Labels (the data pitfalls of issue 9):
   * target = conveyor_sim.expert.select_target(ground truth): the most downstream reachable item.
@@ -44,12 +48,13 @@ BINS = tuple(DEFAULT_CELL.bin_ids)
 CONTROL_DT = 0.02
 MAX_ITEMS = 16  # items stored per frame (more are dropped from the item table, never from labels)
 BELT_Z = DEFAULT_CELL.belt.surface_height
-MODES = ("default", "dense", "dense_hold")
+LAZY_P = 0.7  # lazy mode: chance that an idle expert waits one more frame interval
+MODES = ("default", "dense", "dense_hold", "lazy")
 
 
 @dataclass(frozen=True)
 class FrameSpec:
-    mode: str = "default"  # default | dense | dense_hold
+    mode: str = "default"  # default | dense | dense_hold | lazy
     lighting: str = "daylight"
     seeds: tuple[int, ...] = (0,)
     episode_s: float = 40.0
@@ -137,7 +142,17 @@ def episode(spec: FrameSpec, seed: int, image_size: int) -> list[dict]:
     try:
         drv.run_for(spec.warmup_s)
         while sim.time < spec.episode_s:
-            drv.run_for(spec.frame_every_s * (1.0 + spec.jitter * rng.uniform(-1.0, 1.0)))
+            dt = spec.frame_every_s * (1.0 + spec.jitter * rng.uniform(-1.0, 1.0))
+            if (
+                spec.mode == "lazy"
+                and drv.expert.phase == "idle"
+                and sim.holding() is None
+                and rng.random() < LAZY_P
+            ):
+                for _ in range(max(1, int(round(dt / CONTROL_DT)))):
+                    sim.step(CONTROL_DT)  # the arm holds its last command: the expert waits
+            else:
+                drv.run_for(dt)
             if spec.mode in ("dense", "dense_hold"):
                 lo, hi = spec.dense_items
                 if _inject(sim, rng, int(rng.integers(lo, hi + 1)), spec.mode == "dense_hold"):
@@ -322,6 +337,8 @@ def cached(
     fields = asdict(spec)
     if not spec.visibility:
         del fields["visibility"]  # the caches made before that field existed keep their keys
+    if spec.mode == "lazy":
+        fields["lazy_p"] = LAZY_P
     key = hashlib.sha256(repr((sorted(fields.items()), image_size, 1)).encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"{spec.mode}_{spec.lighting}_{key}.npz"
     if path.is_file():
@@ -350,22 +367,25 @@ def seeds(start: int, n: int) -> tuple[int, ...]:
 
 
 def domain_train_specs(
-    lighting: str, episodes: int = 8, frame_every_s: float = 0.5, episode_s: float = 40.0
+    lighting: str,
+    episodes: int = 8,
+    frame_every_s: float = 0.5,
+    episode_s: float = 40.0,
+    modes: tuple[str, ...] = ("default", "dense"),
 ) -> list[FrameSpec]:
-    """Training frames of one lighting domain (adapters): half default density, half dense."""
-    nd = episodes // 2
-    return [
-        FrameSpec(
-            "default", lighting, seeds(DOMAIN_TRAIN_DEFAULT_SEED0, nd), episode_s, frame_every_s=frame_every_s
-        ),
-        FrameSpec(
-            "dense",
-            lighting,
-            seeds(DOMAIN_TRAIN_DENSE_SEED0, episodes - nd),
-            episode_s,
-            frame_every_s=frame_every_s,
-        ),
-    ]
+    """Training frames of one lighting domain (adapters): the episodes split evenly over `modes`
+    (default: half default density, half dense). dense episodes use the dense seeds, the others
+    the default seeds (a lazy episode of a seed is its default scene with a waiting expert)."""
+    for m in modes:
+        if m not in MODES:
+            raise ValueError(f"frame mode {m!r}; valid: {', '.join(MODES)}")
+    specs, given = [], 0
+    for i, mode in enumerate(modes):
+        n = episodes * (i + 1) // len(modes) - given
+        given += n
+        seed0 = DOMAIN_TRAIN_DENSE_SEED0 if mode.startswith("dense") else DOMAIN_TRAIN_DEFAULT_SEED0
+        specs.append(FrameSpec(mode, lighting, seeds(seed0, n), episode_s, frame_every_s=frame_every_s))
+    return specs
 
 
 def domain_test_specs(

@@ -10,7 +10,9 @@ Hugging Face Trainer (the lecture's LoRA/QLoRA, adapter strategies and data mixi
   Llama q/k/v/o), `vision` (LoRA on the CLIP tower's q/k/v/out), or a "+" combination
   (`llm+vision`, `projector+vision`, ... ; all three = `all`). `--targets REGEX` overrides.
 * Data mixing: every batch holds round(mix * batch) general daylight frames, the rest domain
-  frames (mix = the lecture's lambda), each source reshuffled per pass, seeded.
+  frames (mix = the lecture's lambda), each source reshuffled per pass, seeded. `--modes` picks
+  the domain frames' kinds (data.MODES; default "default,dense"; "lazy": items waiting in reach
+  with the arm at rest, the closed loop's situation).
 * Loss: the pretraining answer loss (cross-entropy on label/format tokens, Gaussian soft labels on
   the numbers) + the goal-latent loss through the base model's FROZEN trained projection P, so
   an adapter keeps the latent's meaning.
@@ -23,7 +25,8 @@ Hugging Face Trainer (the lecture's LoRA/QLoRA, adapter strategies and data mixi
   atomically replacing an adapter of the same id; `s1s2 adapters verify` checks it.
 * Evaluation (unless --no-eval): held-out frames of the domain (seeds 930000.., 940000..) with the
   base and with the adapter, and held-out daylight frames with the adapter active (forgetting);
-  the metrics go into the manifest.
+  then its own confidence calibration and min_confidence on calibration frames of its domain
+  (daylight included); the metrics go into the manifest.
 """
 
 from __future__ import annotations
@@ -363,9 +366,11 @@ def _r(v):
 def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", library="models/adapters",
              adapter_id: str = "", work_dir="runs/vlm_data", train_episodes: int = 8,
              test_episodes: tuple[int, int] = (14, 8), evaluate_after: bool = True, workers: int = 1,
-             register: bool = True, out_dir=None, episode_s: float = 40.0) -> dict:  # fmt: skip
+             register: bool = True, out_dir=None, episode_s: float = 40.0,
+             modes: tuple[str, ...] = ("default", "dense")) -> dict:  # fmt: skip
     """Generate (or read cached) frames, train, evaluate, register the adapter. Returns the manifest
-    fields + metrics."""
+    fields + metrics. `modes`: the frame modes of the domain's training episodes (data.MODES; the
+    daylight adapter trains on "lazy" frames, items waiting in reach with the arm at rest)."""
     from s1s2 import resolve_path
     from s1s2.adapters import add_adapter
 
@@ -378,7 +383,10 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
     adapter_id = adapter_id or domain
     t0 = time.time()
     dom_train = dm.frames_of(
-        dm.domain_train_specs(domain, train_episodes, episode_s=episode_s), size, work_dir, workers
+        dm.domain_train_specs(domain, train_episodes, episode_s=episode_s, modes=tuple(modes)),
+        size,
+        work_dir,
+        workers,
     )
     day_train = (
         dm.frames_of(
@@ -402,18 +410,16 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                 dm.domain_test_specs("daylight", *test_episodes, episode_s=episode_s), size, work_dir, workers
             )
             metrics.update(measure(base_dir, adir, dom_test, day_test))
-            if (
-                domain != "daylight"
-            ):  # the adapter's own min_confidence (the card's is the base's in daylight)
-                from .calibrate import adapter_calibration, calibration_note, calibration_specs
+            # The adapter's own calibration and min_confidence, on its domain's calibration frames.
+            from .calibrate import adapter_calibration, calibration_note, calibration_specs
 
-                cal = dm.frames_of(calibration_specs(domain, episode_s=episode_s), size, work_dir, workers)
-                own, metrics["min_confidence"], metrics["confidence_threshold"] = adapter_calibration(
-                    base_dir, adir, cal
-                )
-                if own is not None:
-                    metrics["confidence_calibration"] = own
-                metrics["confidence_threshold"]["data"] = calibration_note(domain)
+            cal = dm.frames_of(calibration_specs(domain, episode_s=episode_s), size, work_dir, workers)
+            own, metrics["min_confidence"], metrics["confidence_threshold"] = adapter_calibration(
+                base_dir, adir, cal
+            )
+            if own is not None:
+                metrics["confidence_calibration"] = own
+            metrics["confidence_threshold"]["data"] = calibration_note(domain)
             metrics["eval_s"] = round(time.time() - t1, 1)
         fields = manifest_fields(
             cfg,
@@ -424,6 +430,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             data={
                 "domain": domain,
                 "domain_frames": int(len(dom_train["label"])),
+                "domain_modes": list(modes),
                 "domain_summary": dm.summary(dom_train),
                 "daylight_frames": int(len(day_train["label"])) if day_train is not None else 0,
                 "mix_lambda": cfg.mix,
@@ -435,7 +442,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             notes=(
                 f"QLoRA on the NF4 base ({strategy_name(cfg.strategy)}, r={cfg.rank}, alpha={cfg.alpha}, "
                 f"lambda={cfg.mix}, {cfg.steps} steps x {cfg.batch_size}, {info['optimizer']}) by "
-                f"`s1s2 planner finetune --domain {domain}`; config {json.dumps(asdict(cfg), sort_keys=True)}"
+                f"`s1s2 planner finetune --domain {domain} --modes {','.join(modes)}`; config {json.dumps(asdict(cfg), sort_keys=True)}"
             ),
         )
         if register:
@@ -478,6 +485,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter-id", default="", help="default: the domain name")
     p.add_argument("--work-dir", default="runs/vlm_data", help="frame cache (never committed)")
     p.add_argument("--train-episodes", type=int, default=8)
+    p.add_argument("--modes", default="default,dense",
+                   help="frame modes of the domain's training episodes, split evenly: default, dense, "
+                   "dense_hold, lazy (items waiting in reach with the arm at rest)")  # fmt: skip
     p.add_argument("--test-episodes", type=int, nargs=2, default=(14, 8), metavar=("DEFAULT", "DENSE"))
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--episode-s", type=float, default=40.0, help="simulated seconds per episode")
@@ -494,6 +504,7 @@ def run(args) -> int:
     res = finetune(
         cfg, args.domain, args.base, args.library, args.adapter_id, args.work_dir, args.train_episodes,
         tuple(args.test_episodes), not args.no_eval, args.workers, register=not args.out, out_dir=args.out or None, episode_s=args.episode_s,
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
     )  # fmt: skip
     print(
         json.dumps(

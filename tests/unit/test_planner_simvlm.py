@@ -269,3 +269,28 @@ def test_strategy_targets(strategy, hits, misses):
     assert strategy_name("vision+llm+projector") == "all"
     with pytest.raises(ValueError, match="unknown strategy"):
         target_regex("lm_head")
+
+
+def test_domain_training_episodes_split_over_the_frame_modes():
+    from s1s2_training.vlm import data as dm
+
+    two = dm.domain_train_specs("night_noise", 7)
+    assert [s.mode for s in two] == ["default", "dense"] and [len(s.seeds) for s in two] == [3, 4]
+    assert two[0].seeds[0] == dm.DOMAIN_TRAIN_DEFAULT_SEED0 and two[1].seeds[0] == dm.DOMAIN_TRAIN_DENSE_SEED0
+    (lazy,) = dm.domain_train_specs("daylight", 16, modes=("lazy",))
+    assert lazy.mode == "lazy" and lazy.seeds == dm.seeds(dm.DOMAIN_TRAIN_DEFAULT_SEED0, 16)
+    with pytest.raises(ValueError, match="'sleepy'"):
+        dm.domain_train_specs("daylight", 4, modes=("sleepy",))
+
+
+def test_lazy_frames_show_items_waiting_in_reach_with_the_arm_at_rest():
+    """The closed loop's situation the expert's own frames rarely show: in lazy mode the idle
+    expert waits, so the same scene has more frames with an item to pick and fewer items sorted."""
+    from s1s2_training.vlm.data import FrameSpec, generate
+
+    runs = {
+        mode: generate(FrameSpec(mode, seeds=(5, 6), episode_s=30.0, frame_every_s=0.5), 32, progress=False)
+        for mode in ("default", "lazy")
+    }
+    targets = {m: int((d["label"] >= 0).sum()) for m, d in runs.items()}
+    assert targets["lazy"] > 1.2 * targets["default"]  # 56 vs 39 frames here

@@ -379,6 +379,9 @@ def domain_train_specs(
     for m in modes:
         if m not in MODES:
             raise ValueError(f"frame mode {m!r}; valid: {', '.join(MODES)}")
+    if not modes or len(set(modes)) != len(modes) or episodes < len(modes):
+        raise ValueError(f"frame modes {modes!r} for {episodes} episodes: one or more distinct modes, "
+                         "at least one episode each")  # fmt: skip
     specs, given = [], 0
     for i, mode in enumerate(modes):
         n = episodes * (i + 1) // len(modes) - given

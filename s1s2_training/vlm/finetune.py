@@ -369,8 +369,8 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
              register: bool = True, out_dir=None, episode_s: float = 40.0,
              modes: tuple[str, ...] = ("default", "dense")) -> dict:  # fmt: skip
     """Generate (or read cached) frames, train, evaluate, register the adapter. Returns the manifest
-    fields + metrics. `modes`: the frame modes of the domain's training episodes (data.MODES; the
-    daylight adapter trains on "lazy" frames, items waiting in reach with the arm at rest)."""
+    fields + metrics. `modes`: the frame modes of the domain's training episodes (data.MODES, e.g.
+    "lazy": items waiting in reach with the arm at rest)."""
     from s1s2 import resolve_path
     from s1s2.adapters import add_adapter
 

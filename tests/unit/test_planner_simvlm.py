@@ -281,6 +281,9 @@ def test_domain_training_episodes_split_over_the_frame_modes():
     assert lazy.mode == "lazy" and lazy.seeds == dm.seeds(dm.DOMAIN_TRAIN_DEFAULT_SEED0, 16)
     with pytest.raises(ValueError, match="'sleepy'"):
         dm.domain_train_specs("daylight", 4, modes=("sleepy",))
+    for modes, n in (((), 4), (("lazy", "lazy"), 4), (("default", "dense"), 1)):
+        with pytest.raises(ValueError, match="at least one episode each"):
+            dm.domain_train_specs("daylight", n, modes=modes)
 
 
 def test_lazy_frames_show_items_waiting_in_reach_with_the_arm_at_rest():

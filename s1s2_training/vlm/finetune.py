@@ -307,8 +307,9 @@ def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, dayligh
     for key, d in (("domain", domain_test), ("daylight", daylight_test)):
         if d is None:
             continue
-        if key not in base_cache:
-            base_cache[key] = evaluate(base_dir, d, model=base)
+        if key not in base_cache:  # a daylight adapter's domain frames are the daylight frames
+            same = key == "daylight" and d is domain_test
+            base_cache[key] = base_cache["domain"] if same else evaluate(base_dir, d, model=base)
         out[f"base_{key}"] = {k: _r(base_cache[key].get(k)) for k in KEEP}
     if adapter_dir is None:
         return out
@@ -317,7 +318,9 @@ def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, dayligh
     for key, d in (("domain", domain_test), ("daylight", daylight_test)):
         if d is None:
             continue
-        res[key] = evaluate(base_dir, d, model=tuned)
+        res[key] = (
+            res["domain"] if key == "daylight" and d is domain_test else evaluate(base_dir, d, model=tuned)
+        )
         out[f"adapter_{key}"] = {k: _r(res[key].get(k)) for k in KEEP}
     if daylight_test is not None and len(daylight_test["label"]) == len(domain_test["label"]):
         same = (daylight_test["label"] == domain_test["label"]) & np.all(
@@ -406,8 +409,15 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             dom_test = dm.frames_of(
                 dm.domain_test_specs(domain, *test_episodes, episode_s=episode_s), size, work_dir, workers
             )
-            day_test = dm.frames_of(
-                dm.domain_test_specs("daylight", *test_episodes, episode_s=episode_s), size, work_dir, workers
+            day_test = (
+                dom_test
+                if domain == "daylight"
+                else dm.frames_of(
+                    dm.domain_test_specs("daylight", *test_episodes, episode_s=episode_s),
+                    size,
+                    work_dir,
+                    workers,
+                )
             )
             metrics.update(measure(base_dir, adir, dom_test, day_test))
             # The adapter's own calibration and min_confidence, on its domain's calibration frames.

@@ -291,8 +291,11 @@ def test_leaving_a_known_context_for_unknown_takes_the_unknown_dwell():
     changes = [t for t in np.arange(30.0, 70.0, 0.5) if m.update(float(t), unknown)]
     assert len(changes) == 1 and 30.0 + 30.0 <= changes[0] < 30.0 + 32.0 and m.context_label == "unknown"
     fresh = AdapterManager(classes, ManagerConfig(min_dwell_s=2.0, unknown_dwell_s=30.0), ["warm_tungsten"])
-    changes = [t for t in np.arange(0.0, 10.0, 0.5) if fresh.update(float(t), unknown)]
-    assert changes and changes[0] < 4.0 and fresh.context_label == "unknown"
+    # before the planner's status no first context of "unknown" (a running context is adopted)
+    assert [t for t in np.arange(0.0, 10.0, 0.5) if fresh.update(float(t), unknown)] == []
+    fresh.on_planner_status(100.0, "", [])  # a planner on the base model: nothing to adopt
+    changes = [t for t in np.arange(10.0, 20.0, 0.5) if fresh.update(float(t), unknown)]
+    assert changes and changes[0] < 14.0 and fresh.context_label == "unknown"
 
 
 def test_a_restarted_manager_starts_from_the_planners_running_context():

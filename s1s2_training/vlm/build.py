@@ -358,17 +358,21 @@ class Recipe:
     test_dense_episodes: int = 12
     episode_s: float = 40.0
     workers: int = 2  # sim processes generating frames
-    # torch threads for training. 1: on the shared 2-core machine, 2 threads were 18x SLOWER per
-    # step than 1 while another job used the other core (oversubscribed OpenMP spin-waits).
-    threads: int = 1
+    # torch threads for training. 2 on an otherwise idle 2-core machine: 1.63x the steps per second
+    # of 1 thread (2.89 vs 1.78 whole-model steps/s, same losses). Never share the machine with it:
+    # while another job held the other core, 2 threads were 18x SLOWER per step than 1
+    # (oversubscribed OpenMP spin-waits); pass threads=1 then (the weights may then differ in the last bits).
+    threads: int = 2
     latency_plans: int = 300  # Planner.plan calls timed on one thread (0: skip)
 
     @classmethod
     def full(cls) -> Recipe:
-        """The shipped recipe: vision stage 1000 steps, then the whole model 2000 steps, batch 32."""
+        """The shipped recipe: vision stage 1000 steps, then the whole model 3500 steps, batch 32,
+        2 threads (about 30 min from an empty frame cache on an idle 2-core machine; the 2000-step,
+        1-thread recipe before 2026-12-05 was underfitting: docs/sim_vlm.md)."""
         return cls(
             pretrain=dict(
-                vision_steps=1000, steps=2000, batch_size=32, lr=2e-3, label_weight=3.0, bg_weight=0.2
+                vision_steps=1000, steps=3500, batch_size=32, lr=2e-3, label_weight=3.0, bg_weight=0.2
             )
         )
 

@@ -83,6 +83,11 @@ class FinetuneConfig:
     mix: float = 0.1  # lambda: share of daylight frames in every batch
     sigma_px: float = 1.5
     latent_weight: float = 0.5
+    # Paired-render feature distillation (sim only: the same scene rendered in daylight): the
+    # adapter's projected image tokens in the domain are pulled toward the base's in daylight
+    # (normalised MSE, this weight); daylight mixing frames are pulled toward their own base
+    # features (no forgetting). 0 = off. Needs daylight frames paired with the domain frames.
+    distill_weight: float = 0.0
     optim: str = "auto"  # auto: paged_adamw_8bit on CUDA, adamw_bnb_8bit on the CPU
     gradient_checkpointing: bool = False
     seed: int = 0
@@ -96,6 +101,8 @@ class FinetuneConfig:
             raise ValueError(f"mix (lambda) {self.mix} outside [0, 1)")
         if self.rank < 1 or self.alpha <= 0 or self.steps < 1 or self.batch_size < 1:
             raise ValueError("rank, alpha, steps and batch_size must be positive")
+        if not self.distill_weight >= 0:
+            raise ValueError(f"distill_weight {self.distill_weight} must be >= 0")
 
 
 def pick_optim(cfg: FinetuneConfig, cuda: bool) -> str:
@@ -186,6 +193,11 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
             self.vlm = peft_model.base_model.model  # the LLaVA with LoRA layers injected
             self.n_prompt = len(prompt.ids)
             self.register_buffer("projection", proj, persistent=False)
+            self.image_tokens: list = []  # the projector's output of the last forward (distillation)
+            if cfg.distill_weight > 0:
+                self.vlm.model.multi_modal_projector.register_forward_hook(
+                    lambda _m, _i, out: self.image_tokens.append(out)
+                )
 
         def forward(self, **batch):
             out = self.vlm.model(
@@ -207,6 +219,10 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
                 q = soft_number_targets(batch["value"][num].cpu(), cfg.sigma_px).to(logp.device)
                 loss_num = -(q * logp[num][:, prompt.number_ids.to(logp.device)]).sum(-1).mean()
             loss = loss_tok + loss_num
+            if cfg.distill_weight > 0:
+                s, t = self.image_tokens[-1].float(), batch["teacher"].float()
+                self.image_tokens.clear()
+                loss = loss + cfg.distill_weight * ((s - t) ** 2).sum(-1).mean() / (t**2).sum(-1).mean()
             if cfg.latent_weight > 0:
                 z = h[:, : self.n_prompt].float().mean(1) @ self.projection
                 loss = loss + cfg.latent_weight * ((z - batch["latent_target"]) ** 2).sum(-1).mean()
@@ -215,6 +231,12 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
     module = FinetuneModule()
     dom = FrameDataset(domain_data, prompt)
     day = FrameDataset(daylight_data, prompt) if daylight_data is not None and cfg.mix > 0 else None
+    collator = Collator(prompt)
+    if cfg.distill_weight > 0:
+        teacher = teacher_features(module.vlm, peft_model, daylight_data, domain_data, prompt, collator)
+        dom = _WithTeacher(dom, teacher)
+        day = _WithTeacher(day, teacher) if day is not None else None
+        collator = _teacher_collator(prompt)
     ds = make_mixed_dataset(dom, day, cfg.batch_size, cfg.mix, cfg.steps, cfg.seed)
 
     class QLoRATrainer(Trainer):
@@ -246,8 +268,66 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
         optim=optim,
         disable_tqdm=not cfg.progress,
     )
-    trainer = QLoRATrainer(model=module, args=args, train_dataset=ds, data_collator=Collator(prompt))
+    trainer = QLoRATrainer(model=module, args=args, train_dataset=ds, data_collator=collator)
     return trainer, peft_model, trainable, optim, work
+
+
+PAIRED_KEYS = ("seed", "time", "label", "pick")
+
+
+def teacher_features(vlm, peft_model, daylight_data, domain_data, prompt, collator, batch: int = 64):
+    """The base's projected image tokens (adapter disabled) of each daylight frame, float32
+    (N, tokens, hidden): the distillation targets of the paired domain frames. Refuses daylight
+    frames that are not the domain frames' scenes (same seeds, times, labels, pick points)."""
+    import torch
+
+    from .pretrain import FrameDataset
+
+    if daylight_data is None:
+        raise ValueError("distill_weight > 0 needs daylight frames paired with the domain frames")
+    for k in PAIRED_KEYS:
+        a, b = np.asarray(domain_data[k]), np.asarray(daylight_data[k])
+        if a.shape != b.shape or not np.array_equal(a, b):
+            raise ValueError(f"distillation: daylight and domain frames differ in {k!r}: not the same scenes")
+    rows = FrameDataset(daylight_data, prompt)
+    out = []
+    captured: list = []
+    hook = vlm.model.multi_modal_projector.register_forward_hook(lambda _m, _i, o: captured.append(o))
+    try:
+        with peft_model.disable_adapter(), torch.no_grad():
+            for i in range(0, len(rows), batch):
+                pix = collator([rows[j] for j in range(i, min(i + batch, len(rows)))])["pixel_values"]
+                captured.clear()
+                vlm.model.get_image_features(pixel_values=pix)
+                out.append(captured[-1].float().cpu())
+    finally:
+        hook.remove()
+    return torch.cat(out)
+
+
+class _WithTeacher:
+    """A FrameDataset whose rows also carry the distillation target of their (paired) scene."""
+
+    def __init__(self, rows, teacher):
+        self.rows, self.teacher = rows, teacher
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return {**self.rows[i], "teacher": self.teacher[i]}
+
+
+def _teacher_collator(prompt):
+    import torch
+
+    from .pretrain import Collator
+
+    class TeacherCollator(Collator):
+        def __call__(self, rows):
+            return {**super().__call__(rows), "teacher": torch.stack([r["teacher"] for r in rows])}
+
+    return TeacherCollator(prompt)
 
 
 def train_adapter(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, daylight_data: dict | None,
@@ -395,7 +475,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
         dm.frames_of(
             dm.domain_train_specs("daylight", train_episodes, episode_s=episode_s), size, work_dir, workers
         )
-        if cfg.mix > 0
+        if cfg.mix > 0 or cfg.distill_weight > 0
         else None
     )
     data_s = time.time() - t0
@@ -487,6 +567,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--optim", default=d.optim, help="auto | paged_adamw_8bit | adamw_bnb_8bit | adamw_torch ..."
     )
+    p.add_argument(
+        "--distill",
+        type=float,
+        default=d.distill_weight,
+        help="paired-render feature distillation weight (sim: the same scenes in daylight; 0 = off)",
+    )
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads)
@@ -510,6 +596,7 @@ def run(args) -> int:
         strategy=args.strategy, rank=args.rank, alpha=args.alpha, targets=args.targets, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, mix=args.mix, optim=args.optim,
         gradient_checkpointing=args.gradient_checkpointing, seed=args.seed, threads=args.threads,
+        distill_weight=args.distill,
     )  # fmt: skip
     res = finetune(
         cfg, args.domain, args.base, args.library, args.adapter_id, args.work_dir, args.train_episodes,

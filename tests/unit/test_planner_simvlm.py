@@ -297,3 +297,38 @@ def test_lazy_frames_show_items_waiting_in_reach_with_the_arm_at_rest():
     }
     targets = {m: int((d["label"] >= 0).sum()) for m, d in runs.items()}
     assert targets["lazy"] > 1.2 * targets["default"]  # 56 vs 39 frames here
+
+
+def test_distillation_targets_are_the_base_in_daylight_of_the_same_scenes(built):
+    """Paired-render distillation: the teacher of a domain frame is the base's image tokens of the
+    same scene in daylight; at step 0 (LoRA B = 0) the daylight rows already match their teacher
+    exactly and the tinted rows do not; unpaired daylight frames are refused, naming the field."""
+    import torch
+
+    from s1s2_training.vlm import data as dm
+    from s1s2_training.vlm.finetune import FinetuneConfig, make_trainer, teacher_features
+
+    root, _ = built
+    base = root / "sim_vlm"
+    size = json.loads((base / "s1s2_vlm.json").read_text())["image_size"]
+    specs = dict(episodes=2, episode_s=6.0)
+    dom = dm.frames_of(dm.domain_train_specs("warm_tungsten", **specs), size, root / "data", 1)
+    day = dm.frames_of(dm.domain_train_specs("daylight", **specs), size, root / "data", 1)
+    cfg = FinetuneConfig(strategy="projector+vision", rank=4, alpha=8, steps=2, batch_size=4, mix=0.5,
+                         distill_weight=1.0, progress=False)  # fmt: skip
+    trainer, peft_model, *_ = make_trainer(cfg, base, dom, day)
+    module = trainer.model
+    ds = trainer.train_dataset
+    batch = trainer.data_collator([ds[i] for i in range(4)])  # rows 0, 1 daylight; 2, 3 warm_tungsten
+    seen = []
+    hook = module.vlm.model.multi_modal_projector.register_forward_hook(lambda _m, _i, o: seen.append(o))
+    with torch.no_grad():
+        loss = module(**batch)
+    hook.remove()
+    tokens = seen[-1]
+    assert torch.isfinite(loss) and not module.image_tokens  # the loss took its tokens
+    err = ((tokens - batch["teacher"]) ** 2).sum(-1).mean(-1)
+    assert torch.all(err[:2] == 0.0) and torch.all(err[2:] > 1e-3), err
+    with pytest.raises(ValueError, match="'seed'"):
+        other = dm.frames_of([dm.FrameSpec("default", "daylight", (77,), 6.0)], size, root / "data", 1)
+        teacher_features(module.vlm, peft_model, other, dom, None, None)

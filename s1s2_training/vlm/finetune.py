@@ -522,7 +522,13 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                 "domain_frames": int(len(dom_train["label"])),
                 "domain_modes": list(modes),
                 "domain_summary": dm.summary(dom_train),
-                "daylight_frames": int(len(day_train["label"])) if day_train is not None else 0,
+                # mixed into batches only when mix > 0 (distillation alone reads them as paired teachers)
+                "daylight_frames": int(len(day_train["label"]))
+                if day_train is not None and cfg.mix > 0
+                else 0,
+                "distill_pair_frames": int(len(day_train["label"]))
+                if day_train is not None and cfg.distill_weight > 0
+                else 0,
                 "mix_lambda": cfg.mix,
                 "seeds": f"train default {dm.DOMAIN_TRAIN_DEFAULT_SEED0}.., dense {dm.DOMAIN_TRAIN_DENSE_SEED0}..; "
                 f"held-out test default {dm.DOMAIN_TEST_DEFAULT_SEED0}.., dense {dm.DOMAIN_TEST_DENSE_SEED0}..",

@@ -222,6 +222,7 @@ def test_finetune_produces_an_adapter_the_library_verifies(built):
     assert m.trained and m.strategy == "llm+vision" and m.rank == 4 and m.alpha == 8
     assert m.context_tags == ["lighting:warm_tungsten"]
     assert res["data"]["mix_lambda"] == 0.25 and res["data"]["daylight_frames"] > 0
+    assert res["data"]["distill_pair_frames"] == 0  # no distillation asked for
     met = m.metrics
     assert met["optimizer"] in ("adamw_bnb_8bit", "paged_adamw_8bit")
     assert {"base_domain", "adapter_domain", "adapter_daylight", "base_daylight"} <= set(met)

@@ -350,7 +350,7 @@ class Recipe:
 
     pretrain: dict = field(default_factory=dict)  # PretrainConfig overrides (arch: Arch fields)
     # 120 + 180 since 2026-12-05 (60 + 90 before): twice the scenes at the same steps narrowed the
-    # held-out gap (class 84.4 -> 86.2 %, dense 89.2 -> 90.4 %; docs/sim_vlm.md)
+    # held-out gap (held-out class 84.4 -> 86.2 %, dense 89.2 -> 91.2 %; docs/sim_vlm.md)
     train_default_episodes: int = 120
     train_dense_episodes: int = 180
     frame_every_s: float = 0.5  # training frames: one per 0.5 s (+-30 %) of each episode

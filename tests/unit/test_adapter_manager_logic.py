@@ -314,3 +314,32 @@ def test_a_restarted_manager_starts_from_the_planners_running_context():
     fresh.on_planner_status(100.0, "", [])
     assert fresh.context_label == "" and fresh.adopted_context == ""
     assert [t for t in np.arange(0.0, 10.0, 0.5) if fresh.update(float(t), unknown)]  # min_dwell_s
+
+
+def test_mixed_known_and_unknown_frames_switch_to_the_known_domain_that_leads():
+    """A real change to a known domain whose frames the OOD test calls unknown one time in two or
+    three (a filled-up belt, the arm in view: measured in a running cell) switches within a few
+    seconds; before the rule such a mix never reached switch_threshold and the old adapter stayed.
+    Lighting unknown on every frame still takes unknown_dwell_s, whatever domain it is nearest."""
+    classes = CLASSES + ["unknown"]
+    lib = ["daylight", "warm_tungsten"]
+    warm = _probs("warm_tungsten", classes)
+    odd = np.zeros(len(classes))  # what the node feeds for an unknown frame nearest warm_tungsten
+    odd[classes.index("unknown")], odd[classes.index("warm_tungsten")] = 0.9, 0.1
+    for known_share, want in ((0.2, "warm_tungsten"), (1.0, "daylight")):  # 1.0: the rule off
+        m = AdapterManager(classes, ManagerConfig(min_dwell_s=2.0, known_share=known_share), lib)
+        for t in np.arange(0.0, 5.0, 0.5):
+            m.update(float(t), _probs("daylight", classes))
+        assert m.context_label == "daylight"
+        changes = [t for i, t in enumerate(np.arange(5.0, 65.0, 0.5))
+                   if m.update(float(t), odd if i % 3 else warm)]  # fmt: skip
+        assert m.context_label == want
+        if want == "warm_tungsten":
+            assert changes and changes[0] < 5.0 + 6.0
+    m = AdapterManager(classes, ManagerConfig(min_dwell_s=2.0, unknown_dwell_s=30.0), lib)
+    for t in np.arange(0.0, 5.0, 0.5):
+        m.update(float(t), _probs("daylight", classes))
+    seen = [m.context_label for t in np.arange(5.0, 34.0, 0.5) if m.update(float(t), odd) or True]
+    assert set(seen) == {"daylight"}  # never the nearest domain on the way
+    changes = [t for t in np.arange(34.0, 45.0, 0.5) if m.update(float(t), odd)]
+    assert changes and m.context_label == "unknown"

@@ -207,7 +207,7 @@ class AdapterManager:
                 UNKNOWN,
             ):
                 # Under known lighting the OOD test fires on stretches of odd frames (a filled-up
-                # belt, the arm in view; measured 18-69 % of frames in a running cell), which kept a
+                # belt, the arm in view; measured 3-69 % of frames in a running cell), which kept a
                 # new known domain under switch_threshold for up to 31 s after a real change. Among
                 # the known share, a different domain that clearly leads is the new context.
                 label, conf = self._known_lead(label, conf)

@@ -237,17 +237,12 @@ class AdapterManager:
         leads the known share (>= known_share of the total), else (label, conf) unchanged."""
         if UNKNOWN not in self.class_names:
             return label, conf
-        u = self.class_names.index(UNKNOWN)
-        known = float(self.smoothed.sum() - self.smoothed[u])
-        if known < max(self.config.known_share, 1e-9):
+        known = float(self.smoothed.sum() - self.smoothed[self.class_names.index(UNKNOWN)])
+        near = self.nearest_known()
+        if known < max(self.config.known_share, 1e-9) or near == self.context_label:
             return label, conf
-        q = self.smoothed.copy()
-        q[u] = -1.0
-        k = int(np.argmax(q))
-        share = float(q[k] / known)
-        if self.class_names[k] != self.context_label and share >= self.config.switch_threshold:
-            return self.class_names[k], share
-        return label, conf
+        share = float(self.smoothed[self.class_names.index(near)] / known)
+        return (near, share) if share >= self.config.switch_threshold else (label, conf)
 
     def _want_preload(self, label: str) -> None:
         adapter = self.adapter_for(label)

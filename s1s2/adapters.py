@@ -139,6 +139,9 @@ class AdapterManifest:
     trained: bool
     base_model: str = ""  # where the base came from (informational; the fingerprint decides)
     notes: str = ""
+    # trained on frames with the base card's input colour constancy (vlm_planner.colour); false:
+    # on raw frames, and the planner feeds this adapter raw frames too
+    input_normalisation: bool = True
     format: int = MANIFEST_FORMAT
 
     def to_json(self) -> str:
@@ -183,6 +186,10 @@ def read_manifest(adapter_dir: Path) -> AdapterManifest:
     if d.get("format", MANIFEST_FORMAT) != MANIFEST_FORMAT:
         raise AdapterLibraryError(
             f"adapter {Path(adapter_dir).name!r}: manifest format {d.get('format')!r}, expected {MANIFEST_FORMAT}"
+        )
+    if not isinstance(d.get("input_normalisation", True), bool):
+        raise AdapterLibraryError(
+            f"adapter {d['adapter_id']!r}: input_normalisation {d['input_normalisation']!r} must be true or false"
         )
     if d["strategy"] not in STRATEGIES:
         raise AdapterLibraryError(

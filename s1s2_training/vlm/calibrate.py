@@ -96,7 +96,7 @@ def layout_key(layout) -> str:
 
 
 def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None,
-           layouts=conf_mod.LAYOUTS, adapter_dir=None) -> dict:  # fmt: skip
+           layouts=conf_mod.LAYOUTS, adapter_dir=None, colour_constancy: bool | None = None) -> dict:  # fmt: skip
     """Fit on `data` (held-out frames, in episode order, 1 s apart) with the model as the planner
     loads it; returns params (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw,
     rates at the threshold; `by_layout`: those of every layout tried). Of the feature `layouts`,
@@ -104,10 +104,10 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
     first, the token features alone); `fitted` holds every layout's params and metrics by
     layout_key. `params` (a card's
     calibration): keep its weights (and feature layout), only choose min_confidence again.
-    `adapter_dir`: the base with that adapter active."""
+    `adapter_dir`: the base with that adapter active (`colour_constancy`: evaluate.evaluate's)."""
     from .evaluate import evaluate
 
-    res = evaluate(model_dir, data, quant, adapter_dir, min_confidence=0.0)
+    res = evaluate(model_dir, data, quant, adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy)
     picked, right, raw = res["_picked"], res["_good"], res["_raw"]
     if picked.sum() < 4 or right[picked].all() or not right[picked].any():
         # Nothing to fit (an untrained model picks nothing): no calibration, the planner keeps the raw proxy.
@@ -151,7 +151,7 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
 
 
 def adapter_calibration(
-    base_dir, adapter_dir, data: dict, max_rate: float = MAX_RATE
+    base_dir, adapter_dir, data: dict, max_rate: float = MAX_RATE, colour_constancy: bool | None = None
 ) -> tuple[dict | None, float, dict]:
     """An adapter's own confidence calibration (fitted like the card's, fit_on) and min_confidence
     on `data` (frames of its context in episode order, never its training frames): at most
@@ -160,11 +160,11 @@ def adapter_calibration(
     nothing to fit (then the card's calibration, applied to the adapter's answers, is thresholded)."""
     from .evaluate import evaluate
 
-    cal = fit_on(base_dir, data, max_rate, adapter_dir=adapter_dir)
+    cal = fit_on(base_dir, data, max_rate, adapter_dir=adapter_dir, colour_constancy=colour_constancy)
     n = len(data["label"])
     if cal["params"] is not None:
         return own_calibration(cal, max_rate)
-    ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0)
+    ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy)
     conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
     t = choose_threshold(conf[picked], good[picked], n, max_rate)
     act = picked & (conf >= t)

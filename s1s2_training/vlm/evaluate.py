@@ -167,10 +167,7 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
     texts, raw, cal, pooled, feats = [], [], [], [], []
     number_ids = np.asarray(prompt.number_ids)
     for s in tqdm(range(0, len(pixels), batch), desc="evaluate", disable=not progress, leave=False):
-        pix = (
-            torch.from_numpy(np.ascontiguousarray(pixels[s : s + batch])).permute(0, 3, 1, 2).float() / 255.0
-        )
-        pix = (pix - prompt.mean) / prompt.std
+        pix = prompt.pixel_values(pixels[s : s + batch])
         n = pix.shape[0]
         ids = prompt.ids[None].expand(n, -1)
         with torch.inference_mode():
@@ -206,9 +203,14 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
 
 
 def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch: int = 64,
-             min_confidence: float | None = None, progress: bool = False, model=None) -> dict:  # fmt: skip
-    """Fast batched evaluation (see module docstring); min_confidence None: the model card's."""
+             min_confidence: float | None = None, progress: bool = False, model=None,
+             colour_constancy: bool | None = None) -> dict:  # fmt: skip
+    """Fast batched evaluation (see module docstring); min_confidence None: the model card's.
+    colour_constancy: apply the card's input normalisation (None: as the adapter's manifest says,
+    else yes; an adapter being trained has no manifest yet, so its finetune passes its setting)."""
+    from s1s2.adapters import MANIFEST, read_manifest
     from vlm_planner import confidence as conf_mod
+    from vlm_planner.colour import InputNorm
 
     from .pretrain import Prompt
 
@@ -221,16 +223,19 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
         proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
     calibration = card.get("confidence_calibration")
-    if calibration and adapter_dir:  # an adapter's own calibration, as the planner uses it
-        from s1s2.adapters import MANIFEST, read_manifest
-
-        # no manifest yet while the finetune / nightly calibrates a new adapter
-        if (Path(adapter_dir) / MANIFEST).is_file():
-            own = read_manifest(Path(adapter_dir)).metrics.get("confidence_calibration")
-            calibration = conf_mod.own_or(own, calibration)
+    norm = InputNorm.from_card(card)
+    # no manifest yet while the finetune / nightly calibrates a new adapter
+    if adapter_dir and (Path(adapter_dir) / MANIFEST).is_file():
+        manifest = read_manifest(Path(adapter_dir))
+        if calibration:  # an adapter's own calibration, as the planner uses it
+            calibration = conf_mod.own_or(manifest.metrics.get("confidence_calibration"), calibration)
+        if colour_constancy is None:
+            colour_constancy = manifest.input_normalisation
+    if colour_constancy is False:
+        norm = None
     if min_confidence is None:
         min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
-    prompt = Prompt(proc, INSTRUCTION)
+    prompt = Prompt(proc, INSTRUCTION, norm=norm)
     t0 = time.time()
     texts, raw, cal, pooled, feats = generate_batched(
         model, prompt, data["pixels"], batch, calibration=calibration, progress=progress

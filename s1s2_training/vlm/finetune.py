@@ -90,6 +90,9 @@ class FinetuneConfig:
     distill_weight: float = 0.0
     optim: str = "auto"  # auto: paged_adamw_8bit on CUDA, adamw_bnb_8bit on the CPU
     gradient_checkpointing: bool = False
+    # train (and later serve) on frames with the base card's input colour constancy
+    # (vlm_planner.colour); off for light a per-channel gain cannot undo, such as veiling glare
+    colour_constancy: bool = True
     seed: int = 0
     threads: int = 1
     instruction: str = "sort the recyclables"
@@ -157,6 +160,7 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
     from transformers import AutoModelForImageTextToText, AutoProcessor, Trainer, TrainingArguments
 
     from vlm_planner import latent as latent_mod
+    from vlm_planner.colour import InputNorm
     from vlm_planner.model import nf4_config, pin_4bit_reference_kernel
 
     from .pretrain import Collator, FrameDataset, Prompt, soft_number_targets
@@ -183,7 +187,10 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     if trainable == 0:
         raise ValueError(f"targets {targets!r} match no layer of {base_dir}")
-    prompt = Prompt(processor, cfg.instruction)
+    card = json.loads((base_dir / "s1s2_vlm.json").read_text())
+    prompt = Prompt(
+        processor, cfg.instruction, norm=InputNorm.from_card(card) if cfg.colour_constancy else None
+    )
     proj = torch.from_numpy(load_file(str(base_dir / latent_mod.PROJECTION_FILE))["projection"])
 
     class FinetuneModule(nn.Module):
@@ -370,7 +377,7 @@ KEEP = ("class_acc", "item_acc", "hold_acc", "pick_err_median_cm", "pick_err_p90
 
 
 def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, daylight_test: dict | None,
-            base_cache: dict | None = None) -> dict:  # fmt: skip
+            base_cache: dict | None = None, colour_constancy: bool | None = None) -> dict:  # fmt: skip
     """Base vs adapter on held-out domain frames, daylight with the adapter (forgetting), and the
     latent agreement (base in daylight vs adapter in the domain, same scenes)."""
     import torch
@@ -399,7 +406,9 @@ def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, dayligh
         if d is None:
             continue
         res[key] = (
-            res["domain"] if key == "daylight" and d is domain_test else evaluate(base_dir, d, model=tuned)
+            res["domain"]
+            if key == "daylight" and d is domain_test
+            else evaluate(base_dir, d, model=tuned, colour_constancy=colour_constancy)
         )
         out[f"adapter_{key}"] = {k: _r(res[key].get(k)) for k in KEEP}
     if daylight_test is not None and len(daylight_test["label"]) == len(domain_test["label"]):
@@ -436,6 +445,7 @@ def manifest_fields(cfg: FinetuneConfig, base_dir: Path, info: dict, lighting: s
         target_modules=info["targets"],
         context_tags=[f"lighting:{lighting}"],
         trained=True,
+        input_normalisation=cfg.colour_constancy,
         **fields,
     )
 
@@ -499,13 +509,13 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                     workers,
                 )
             )
-            metrics.update(measure(base_dir, adir, dom_test, day_test))
+            metrics.update(measure(base_dir, adir, dom_test, day_test, colour_constancy=cfg.colour_constancy))
             # The adapter's own calibration and min_confidence, on its domain's calibration frames.
             from .calibrate import adapter_calibration, calibration_note, calibration_specs
 
             cal = dm.frames_of(calibration_specs(domain, episode_s=episode_s), size, work_dir, workers)
             own, metrics["min_confidence"], metrics["confidence_threshold"] = adapter_calibration(
-                base_dir, adir, cal
+                base_dir, adir, cal, colour_constancy=cfg.colour_constancy
             )
             if own is not None:
                 metrics["confidence_calibration"] = own
@@ -580,6 +590,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="paired-render feature distillation weight (sim: the same scenes in daylight; 0 = off)",
     )
     p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument(
+        "--no-colour-constancy",
+        dest="colour_constancy",
+        action="store_false",
+        help="train (and serve) this adapter on raw frames, not the base card's normalised ones",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--base", default="models/sim_vlm")
@@ -602,7 +618,7 @@ def run(args) -> int:
         strategy=args.strategy, rank=args.rank, alpha=args.alpha, targets=args.targets, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, mix=args.mix, optim=args.optim,
         gradient_checkpointing=args.gradient_checkpointing, seed=args.seed, threads=args.threads,
-        distill_weight=args.distill,
+        distill_weight=args.distill, colour_constancy=args.colour_constancy,
     )  # fmt: skip
     res = finetune(
         cfg, args.domain, args.base, args.library, args.adapter_id, args.work_dir, args.train_episodes,

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from vlm_planner import latent as latent_mod
+from vlm_planner.colour import CARD_KEY, InputNorm, reference_of
 
 from .build import CLASSES, MAX_NUMBER, Arch, build_model, build_processor, build_tokenizer, number_token_ids
 
@@ -70,13 +71,16 @@ class PretrainConfig:
     vision_steps: int = 0  # stage 1: vision tower + projector + patch head only (no LLM), then `steps`
     vision_lr: float = 0.0  # stage 1 learning rate (0: lr)
     progress: bool = True  # tqdm bars of the Trainer
+    # input colour constancy (vlm_planner.colour): frames are normalised to the training set's
+    # median RGB, recorded in the model card; the planner and the adapters' finetune apply the same
+    colour_constancy: bool = True
 
 
 # --------------------------------------------------------------------------------------- data
 class Prompt:
     """Token ids of the planner's prompt for one instruction (identical for every frame)."""
 
-    def __init__(self, processor, instruction: str, width: int = WIDTH, height: int = HEIGHT):
+    def __init__(self, processor, instruction: str, width: int = WIDTH, height: int = HEIGHT, norm=None):
         from PIL import Image
 
         from vlm_planner.config import DEFAULT_PROMPT
@@ -97,6 +101,16 @@ class Prompt:
         self.std = torch.tensor(ip.image_std).view(3, 1, 1)
         self.number_ids = torch.tensor(number_token_ids(tok))
         self.tokenizer = tok
+        self.norm = norm  # vlm_planner.colour.InputNorm of the model card, or None
+
+    def pixel_values(self, pixels) -> torch.Tensor:
+        """uint8 frames (N, S, S, 3), numpy or torch -> the model's normalised pixel_values, the
+        same transformation as the planner's (input colour constancy, then the processor's mean/std)."""
+        px = pixels.numpy() if isinstance(pixels, torch.Tensor) else np.asarray(pixels)
+        if self.norm is not None:
+            px = self.norm.apply(px)
+        pix = torch.from_numpy(np.ascontiguousarray(px)).permute(0, 3, 1, 2).float() / 255.0
+        return (pix - self.mean) / self.std
 
     def decode(self, ids) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -159,8 +173,7 @@ class Collator:
 
     def __call__(self, rows):
         p = self.p
-        pix = torch.stack([r["pixels"] for r in rows]).permute(0, 3, 1, 2).float() / 255.0
-        pix = (pix - p.mean) / p.std
+        pix = p.pixel_values(torch.stack([r["pixels"] for r in rows]))
         a_len = max(len(r["answer"]) for r in rows)
         n = len(rows)
         answer = torch.full((n, a_len), p.pad, dtype=torch.long)
@@ -374,7 +387,8 @@ def train(cfg: PretrainConfig, data: dict, out_dir: Path, log_path: Path | None 
     tok = build_tokenizer(cfg.arch)
     processor = build_processor(tok, cfg.arch)
     vlm = build_model(tok, cfg.arch, cfg.seed, sinusoid_numbers=cfg.sinusoid_numbers)
-    prompt = Prompt(processor, cfg.instruction)
+    norm = InputNorm(reference_of(data["pixels"])) if cfg.colour_constancy else None
+    prompt = Prompt(processor, cfg.instruction, norm=norm)
     module = PretrainModule(vlm, prompt, cfg)
     module.train()
     ds = FrameDataset(data, prompt)
@@ -409,7 +423,10 @@ def train(cfg: PretrainConfig, data: dict, out_dir: Path, log_path: Path | None 
     train_s = time.time() - t_train
     history.append({"stage": "all", "wall_s": train_s, "cpu_s": time.thread_time() - c_train})
     module.eval()
-    save_model(vlm, processor, module.latent_proj.weight.detach().T.contiguous().numpy(), out_dir, cfg)
+    save_model(
+        vlm, processor, module.latent_proj.weight.detach().T.contiguous().numpy(), out_dir, cfg,
+        card={CARD_KEY: norm.to_card()} if norm else None,
+    )  # fmt: skip
     shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     history += [r for r in trainer.state.log_history]
     if log_path:

@@ -96,6 +96,7 @@ def test_pickle_weights_are_refused(lib, base_fp):
         (lambda d: d.update(strategy="everything"), "unknown strategy"),
         (lambda d: d.update(rank=4), "r = 8, manifest says 4"),
         (lambda d: d.update(adapter_id="other"), "manifest says adapter_id 'other'"),
+        (lambda d: d.update(input_normalisation="yes"), "input_normalisation 'yes' must be true or false"),
     ],
 )
 def test_bad_manifests_are_refused_naming_the_field(lib, base_fp, edit, pattern):

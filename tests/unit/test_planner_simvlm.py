@@ -185,6 +185,40 @@ def test_saved_model_loads_through_the_generic_4bit_loader(built):
     assert 0.0 <= r.confidence <= 1.0
 
 
+def test_planner_and_training_feed_the_model_the_same_normalised_pixels(built):
+    """The card records the training light; the planner (processor path) and training / evaluation
+    (Prompt.pixel_values) apply the same colour constancy, so a tinted frame reaches the model as the
+    same tensor either way."""
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor
+
+    from s1s2_training.vlm.pretrain import Prompt
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.planner import Planner
+
+    root, _ = built
+    d = root / "sim_vlm"
+    card = json.loads((d / "s1s2_vlm.json").read_text())
+    spec = card["input_normalisation"]
+    assert spec["method"] == "channel_median" and all(1 <= v <= 255 for v in spec["reference_rgb"])
+    planner = Planner(PlannerConfig(model_id=str(d), adapter_library=str(root / "adapters")))
+    assert planner.info()["input_normalisation"] == spec
+    proc = AutoProcessor.from_pretrained(str(d), local_files_only=True, backend="pil")
+    size = card["image_size"]
+    rng = np.random.default_rng(2)
+    frame = np.clip(rng.normal(spec["reference_rgb"], 20, (size, size, 3)) * [1.3, 1.0, 0.6], 0, 255)
+    frame = frame.astype(np.uint8)
+    prompt = Prompt(proc, "sort the recyclables", norm=planner.input_norm)
+    ours = prompt.pixel_values(frame[None])
+    theirs = proc(
+        images=Image.fromarray(planner.input_norm.apply(frame)), text=prompt.text, return_tensors="pt"
+    )
+    torch.testing.assert_close(ours, theirs["pixel_values"], atol=1e-5, rtol=0)
+    raw = Prompt(proc, "sort the recyclables").pixel_values(frame[None])
+    assert (ours - raw).abs().max() > 0.1  # the tint was taken out, not passed through
+
+
 def test_latent_target_layout_round_trips():
     from vlm_planner.latent import decode_latent, latent_target
 
@@ -249,6 +283,46 @@ def test_finetune_produces_an_adapter_the_library_verifies(built):
 
     planner = Planner(PlannerConfig(model_id=str(base), adapter_library=str(lib)))
     assert planner.swap_adapter("warm_tungsten").success
+    assert m.input_normalisation and planner.norm_for("warm_tungsten") is planner.input_norm is not None
+
+
+def test_an_adapter_trained_on_raw_frames_is_served_raw_frames(built):
+    """--no-colour-constancy: trained, evaluated, calibrated and served on unnormalised frames; the
+    base and the other adapters keep the card's normalisation."""
+    from s1s2.adapters import read_manifest
+    from s1s2_training.vlm.finetune import FinetuneConfig, finetune
+    from vlm_planner.config import PlannerConfig
+    from vlm_planner.planner import Planner
+
+    root, _ = built
+    base, lib = root / "sim_vlm", root / "adapters"
+    cfg = FinetuneConfig(strategy="vision", rank=2, alpha=4, steps=2, batch_size=4, colour_constancy=False,
+                         progress=False)  # fmt: skip
+    finetune(cfg, "low_sun_glare", base, lib, work_dir=root / "data", train_episodes=2, test_episodes=(1, 1),
+             episode_s=6.0)  # fmt: skip
+    assert read_manifest(lib / "low_sun_glare").input_normalisation is False
+    planner = Planner(PlannerConfig(model_id=str(base), adapter_library=str(lib)))
+    assert planner.input_norm is not None and planner.info()["active_input_normalisation"] is True
+    assert planner.swap_adapter("low_sun_glare").success
+    assert planner.norm_for("low_sun_glare") is None and planner.info()["active_input_normalisation"] is False
+    seen = []
+    orig = planner.vlm.processor.__class__.__call__
+
+    def spy(self, images=None, **kw):
+        seen.append(np.asarray(images))
+        return orig(self, images=images, **kw)
+
+    import unittest.mock
+
+    frame = np.full((240, 320, 3), (200, 120, 60), np.uint8)  # far from the reference light
+    with unittest.mock.patch.object(planner.vlm.processor.__class__, "__call__", spy):
+        from vlm_planner.geometry import CameraModel
+
+        planner.plan(frame, "sort the recyclables", 1.0, 0.0, CameraModel.from_cell())
+        assert np.array_equal(seen[-1], frame)  # raw frame for the raw-trained adapter
+        assert planner.swap_adapter("").success  # the base model
+        planner.plan(frame, "sort the recyclables", 2.0, 0.0, CameraModel.from_cell())
+        assert not np.array_equal(seen[-1], frame)  # the base gets the normalised frame
 
 
 @pytest.mark.parametrize(
@@ -315,8 +389,9 @@ def test_distillation_targets_are_the_base_in_daylight_of_the_same_scenes(built)
     specs = dict(episodes=2, episode_s=6.0)
     dom = dm.frames_of(dm.domain_train_specs("warm_tungsten", **specs), size, root / "data", 1)
     day = dm.frames_of(dm.domain_train_specs("daylight", **specs), size, root / "data", 1)
+    # raw frames: the card's colour constancy would take most of the tint out before the teacher
     cfg = FinetuneConfig(strategy="projector+vision", rank=4, alpha=8, steps=2, batch_size=4, mix=0.5,
-                         distill_weight=1.0, progress=False)  # fmt: skip
+                         distill_weight=1.0, colour_constancy=False, progress=False)  # fmt: skip
     trainer, peft_model, *_ = make_trainer(cfg, base, dom, day)
     module = trainer.model
     ds = trainer.train_dataset

@@ -25,6 +25,7 @@ from s1s2.topics import LATENT_DIM
 
 from . import confidence as conf_mod
 from .adapters import BASE, AdapterError, AdapterSwitcher
+from .colour import InputNorm
 from .config import PlannerConfig
 from .geometry import CameraModel, world_to_belt
 from .latent import load_projection, project
@@ -166,6 +167,10 @@ class Planner:
         self._last_pick: tuple[str, np.ndarray, str, float] | None = None
         self._confirmed_stamp: float | None = None
         self.calibration, self.min_confidence = self._calibration()
+        try:  # the colour constancy the model was trained with (None: frames go in unchanged)
+            self.input_norm = InputNorm.from_card(self.vlm.card)
+        except ValueError as exc:
+            raise ConfigError(f"parameter 'model_id': {config.model_id}: {exc}") from exc
         self._number_ids = (
             conf_mod.number_token_ids(self.vlm.processor.tokenizer)
             if self.calibration
@@ -206,6 +211,14 @@ class Planner:
         m = self.switcher.manifests.get(adapter)
         own = None if m is None or not self.calibration else m.metrics.get("confidence_calibration")
         return conf_mod.own_or(own, self.calibration)
+
+    def norm_for(self, adapter: str):
+        """The input colour constancy of plans made with `adapter`: the model card's, unless the
+        adapter was trained on raw frames (manifest `input_normalisation: false`)."""
+        m = self.switcher.manifests.get(adapter)
+        if m is not None and not m.input_normalisation:
+            return None
+        return self.input_norm
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -253,6 +266,8 @@ class Planner:
             "active_calibration": "adapter's own"
             if self.calibration_for(self.active_adapter) is not self.calibration
             else ("model card" if self.calibration else "none"),
+            "input_normalisation": self.input_norm.to_card() if self.input_norm else "none",
+            "active_input_normalisation": self.norm_for(self.active_adapter) is not None,
             "adapter_library": str(self.switcher.library) if self.switcher.library else "",
             "library_adapters": self.library_adapters,
             "resident_adapters": self.resident_adapters,
@@ -294,7 +309,13 @@ class Planner:
         from PIL import Image
 
         processor = self.vlm.processor
-        inputs = processor(images=Image.fromarray(image_rgb), text=prompt, return_tensors="pt")
+
+        def encode(norm):
+            image = norm.apply(image_rgb) if norm is not None else image_rgb
+            return processor(images=Image.fromarray(image), text=prompt, return_tensors="pt")
+
+        norm = self.norm_for(self.switcher.active)
+        inputs = encode(norm)
         t_req = time.perf_counter()
         with self._lock:
             waited_ms = (time.perf_counter() - t_req) * 1e3
@@ -302,6 +323,9 @@ class Planner:
             self.plans_waited_for_swap += waited_ms > 1.0
             model = self.switcher.model
             adapter = self.switcher.active
+            if self.norm_for(adapter) is not norm:  # swapped meanwhile: the frame as this adapter expects
+                norm = self.norm_for(adapter)
+                inputs = encode(norm)
             inputs = inputs.to(self.vlm.device)
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(floating_dtype(self.vlm.model))

@@ -61,6 +61,9 @@ def cmd_info(args) -> int:
         f"compute dtype {info['compute_dtype']}, bnb Linear4bit layers: {info['linear4bit_layers']})"
     )
     print(f"load time:         {info['load_s']:.2f} s")
+    print(
+        f"input colour:      {info['input_normalisation']} (active adapter: {info['active_input_normalisation']})"
+    )
     print(f"memory footprint:  {info['memory_footprint_bytes'] / 1e6:.3f} MB (model.get_memory_footprint())")
     if planner.vlm.linear4bit:
         from .model import linear4bit_bytes

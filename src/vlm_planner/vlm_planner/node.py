@@ -71,7 +71,8 @@ class VlmPlannerNode(Node):
             f"loaded {info['architecture']} from {info['source']} in {time.perf_counter() - t0:.1f} s "
             f"(quantization={info['quantization']}, Linear4bit layers={info['linear4bit_layers']}, "
             f"footprint={info['memory_footprint_bytes'] / 1e6:.2f} MB, device={info['device']}); "
-            f"adapters: {', '.join(info['library_adapters']) or 'none'}; active: {info['active_adapter'] or 'base'}"
+            f"adapters: {', '.join(info['library_adapters']) or 'none'}; active: {info['active_adapter'] or 'base'}; "
+            f"input colour constancy: {info['input_normalisation']}"
         )
         for note in self.planner.untrained_notes():
             self.get_logger().warning(note)

@@ -63,7 +63,7 @@ class InputNorm:
     def gains(self, images: np.ndarray) -> np.ndarray:
         """(..., 3) gains of uint8 frames (H, W, 3) or (N, H, W, 3)."""
         x = np.asarray(images)
-        flat = x.reshape(*x.shape[:-3], -1, 3) if x.ndim >= 3 else x
+        flat = x.reshape(*x.shape[:-3], -1, 3)
         med = np.median(flat, axis=-2).astype(np.float32)
         g = np.asarray(self.reference_rgb, np.float32) / np.maximum(med, 1.0)
         return np.clip(g, *GAIN_RANGE)

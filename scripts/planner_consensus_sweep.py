@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         d = dm.concat([dm.cached(s, size, wd) for s in specs])
         ev = evaluate(base, d, "nf4", min_confidence=0.0)
         conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
-        labels, uvs = parse_all(ev["_texts"])
+        labels, uvs = parse_all(ev["_texts"], numbers=ev["_numbers"])
         labels = np.asarray(labels)
         n, tgt = len(d["label"]), d["label"] >= 0
         # the previous frame of the same episode, about one plan period earlier

@@ -457,10 +457,11 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
         res = train(cfg, data, tmp)
         print("[sim_vlm] 3/6 calibrate confidence on held-out frames", flush=True)
         t_cal = time.time()
-        # Both feature layouts are fitted once: the card takes the token features alone
-        # (calib.CARD_LAYOUTS), the daylight starter adapter the better of the two (step 6).
+        # The card takes the token features alone (calib.CARD_LAYOUTS), thresholded in each scene
+        # type apart (by_scene); the daylight starter adapter the better of both layouts,
+        # thresholded over the calibration mix like every context (step 6).
         cal = calib.fit_on(tmp, calib_data)
-        card_cal = cal["fitted"][calib.layout_key(calib.CARD_LAYOUTS[0])] if cal["params"] else cal
+        card_cal = calib.fit_on(tmp, calib_data, layouts=calib.CARD_LAYOUTS, by_scene=True)
         cal_s = time.time() - t_cal
         card_path = tmp / "s1s2_vlm.json"
         card = json.loads(card_path.read_text())

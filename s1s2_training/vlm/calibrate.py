@@ -8,7 +8,12 @@ pick point (a target on a frame that should be a hold is wrong). Logistic regres
 L2) over the answers that are picks; min_confidence = the smallest threshold at which at most
 `max_rate` (MAX_RATE, the issue's 2 % bound; the base used 1 % until 2026-12-05) of the calibration
 FRAMES carry a confident wrong pick (wrong class, > 5 cm off, or a pick where nothing should be
-picked). The base model and every adapter are thresholded by the same rule.
+picked). The card (the base with no adapter: whatever the light, and the fallback for lighting
+no adapter covers) holds that bound in each scene type apart (default density and dense,
+`by_scene`, since 2026-12-06): wrong picks gather in dense scenes, and the bound over the mix let
+held-out dense daylight reach 3.3 %. A context's own calibration (its adapter's manifest) holds it
+over its calibration mix: per scene type there too cost the shift day 12 of 164 sorted items with
+no fewer wrong bins (docs/sim_vlm.md, "Confidence gate per scene type").
 
     python -m s1s2_training.vlm.calibrate --base-threshold   # re-threshold the base's card (no refit)
     python -m s1s2_training.vlm.calibrate --base-refit       # refit the card (token features only)
@@ -73,12 +78,27 @@ def auroc(score: np.ndarray, right: np.ndarray) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def choose_threshold(prob: np.ndarray, right: np.ndarray, frames: int, max_rate: float = 0.01) -> float:
-    """Smallest t with (picks >= t that are wrong) / frames <= max_rate (prob, right: per pick)."""
+def choose_threshold(
+    prob: np.ndarray, right: np.ndarray, frames, max_rate: float = 0.01, strata=None
+) -> float:
+    """Smallest t with (picks >= t that are wrong) / frames <= max_rate (prob, right: per pick).
+    `strata` (per pick, e.g. the scene type) with `frames` a {stratum: frame count} mapping: the
+    bound must hold in every stratum, not only over their mix; else `frames` is the frame count."""
+    prob, right = np.asarray(prob), np.asarray(right, bool)
+    if strata is None:
+        strata, frames = np.zeros(len(prob), dtype=int), {0: frames}
+    strata = np.asarray(strata)
     for t in np.unique(np.r_[0.0, prob]):
-        if ((prob >= t) & ~right).sum() / max(1, frames) <= max_rate:
+        wrong = (prob >= t) & ~right
+        if all(wrong[strata == s].sum() / max(1, n) <= max_rate for s, n in frames.items()):
             return float(t)
     return 1.0
+
+
+def strata_of(data: dict):
+    """Per-frame strata for choose_threshold: the scene type (FrameSpec.mode: default density,
+    dense) where the frames record it, else None (one stratum)."""
+    return np.asarray(data["mode"]) if "mode" in data else None
 
 
 MAX_RATE = 0.02  # the issue's confident-wrong bound, per calibration frame (base and adapters)
@@ -96,7 +116,8 @@ def layout_key(layout) -> str:
 
 
 def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None,
-           layouts=conf_mod.LAYOUTS, adapter_dir=None, colour_constancy: bool | None = None) -> dict:  # fmt: skip
+           layouts=conf_mod.LAYOUTS, adapter_dir=None, colour_constancy: bool | None = None,
+           by_scene: bool = False) -> dict:  # fmt: skip
     """Fit on `data` (held-out frames, in episode order, 1 s apart) with the model as the planner
     loads it; returns params (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw,
     rates at the threshold; `by_layout`: those of every layout tried). Of the feature `layouts`,
@@ -104,7 +125,8 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
     first, the token features alone); `fitted` holds every layout's params and metrics by
     layout_key. `params` (a card's
     calibration): keep its weights (and feature layout), only choose min_confidence again.
-    `adapter_dir`: the base with that adapter active (`colour_constancy`: evaluate.evaluate's)."""
+    `adapter_dir`: the base with that adapter active (`colour_constancy`: evaluate.evaluate's).
+    `by_scene`: the threshold holds max_rate in each scene type of `data` apart (strata_of)."""
     from .evaluate import evaluate
 
     res = evaluate(model_dir, data, quant, adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy)
@@ -113,6 +135,8 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
         # Nothing to fit (an untrained model picks nothing): no calibration, the planner keeps the raw proxy.
         why = f"cannot calibrate: {int(picked.sum())} picks, {int(right[picked].sum())} right"
         return {"params": None, "metrics": {"frames": int(len(right)), "error": why}}
+    strata = strata_of(data) if by_scene else None
+    frames = len(right) if strata is None else {str(k): int((strata == k).sum()) for k in np.unique(strata)}
     best = None
     by_layout, fitted = {}, {}
     for layout in [tuple(params["features"])] if params is not None else [tuple(x) for x in layouts]:
@@ -121,7 +145,9 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
             feats = np.concatenate([feats, res["_temporal"]], 1)
         p = fit(feats[picked], right[picked], features=layout) if params is None else {**params}
         prob = conf_mod.apply(p, feats[picked])
-        thr = choose_threshold(prob, right[picked], len(right), max_rate)
+        thr = choose_threshold(
+            prob, right[picked], frames, max_rate, None if strata is None else strata[picked]
+        )
         p["min_confidence"] = round(thr, 4)
         act = prob >= thr
         metrics = {
@@ -139,6 +165,12 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
             "confident_wrong_per_frame": float((act & ~right[picked]).sum() / max(1, len(right))),
             "right_picks_kept": float((act & right[picked]).sum() / max(1, right[picked].sum())),
         }
+        if strata is not None:  # the rate in each scene type, which the threshold bounds
+            wrong = np.zeros(len(right), bool)
+            wrong[np.nonzero(picked)[0][act & ~right[picked]]] = True
+            metrics["confident_wrong_per_frame_by_scene"] = {
+                k: round(float(wrong[strata == k].sum() / n), 4) for k, n in frames.items()
+            }
         by_layout[layout_key(layout)] = {
             k: metrics[k] for k in ("min_confidence", "right_picks_kept", "auroc_calibrated")
         }
@@ -197,6 +229,11 @@ def own_calibration(cal: dict, max_rate: float = MAX_RATE) -> tuple[dict, float,
             "confident_wrong_per_frame": round(m["confident_wrong_per_frame"], 4),
             "auroc": round(m["auroc_calibrated"], 4),
             "by_layout": m["by_layout"],
+            **(
+                {"by_scene": m["confident_wrong_per_frame_by_scene"]}
+                if "confident_wrong_per_frame_by_scene" in m
+                else {}
+            ),
         },
     )
 
@@ -332,7 +369,7 @@ def _recalibrate_base(base, max_rate: float, work_dir, refit: bool = False) -> i
         print(f"{card_path}: no confidence_calibration to re-threshold", flush=True)
         return 1
     data = dm.concat([dm.cached(s, 128, work_dir, 1) for s in build_calibration_specs(Recipe.full())])
-    cal = fit_on(base, data, max_rate, params=None if refit else params, layouts=CARD_LAYOUTS)
+    cal = fit_on(base, data, max_rate, params=None if refit else params, layouts=CARD_LAYOUTS, by_scene=True)
     old = params.get("min_confidence")
     card["confidence_calibration"] = cal["params"]
     _replace_json(card_path, card, default=str)

@@ -116,12 +116,14 @@ def score(pred_label, pred_uv, conf, data, cam, min_confidence: float = 0.0) -> 
     return out
 
 
-def parse_all(texts, classes=CLASSES):
+def parse_all(texts, classes=CLASSES, numbers=None):
+    """(labels: class index, -1 hold, -2 unparseable; pick pixels) of answers; `numbers`: each
+    answer's sub-token (u, v) or None, as the planner reads them (generate_batched's)."""
     from vlm_planner.parse import parse_answer
 
     labels, uvs = [], []
-    for t in texts:
-        p = parse_answer(t, list(classes), WIDTH, HEIGHT)
+    for i, t in enumerate(texts):
+        p = parse_answer(t, list(classes), WIDTH, HEIGHT, numbers=None if numbers is None else numbers[i])
         if p.ok:
             labels.append(classes.index(p.label))
             uvs.append((p.u, p.v))
@@ -158,13 +160,13 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
                      progress: bool = False):  # fmt: skip
     """Greedy answers of uint8 resized frames (N, S, S, 3) with the planner's prompt ids: (texts,
     raw confidences, calibrated confidences (= raw without calibration), pooled prompt states,
-    confidence features (N, 4))."""
+    confidence features (N, 4), sub-token (u, v) or None per answer)."""
     import torch
     from tqdm import tqdm
 
     from vlm_planner import confidence as conf_mod
 
-    texts, raw, cal, pooled, feats = [], [], [], [], []
+    texts, raw, cal, pooled, feats, numbers = [], [], [], [], [], []
     number_ids = np.asarray(prompt.number_ids)
     for s in tqdm(range(0, len(pixels), batch), desc="evaluate", disable=not progress, leave=False):
         pix = prompt.pixel_values(pixels[s : s + batch])
@@ -196,10 +198,11 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
             raw.append(r)
             f = conf_mod.features(toks, logp[k], number_ids, prompt.eos)
             feats.append(f)
+            numbers.append(conf_mod.refined_numbers(toks, logp[k], number_ids, prompt.eos))
             cal.append(conf_mod.calibrated(calibration, f) if calibration else r)
             texts.append(prompt.decode(toks))
     pooled = np.concatenate(pooled) if pooled else np.zeros((0, 1))
-    return texts, np.array(raw), np.array(cal), pooled, np.array(feats).reshape(-1, 4)
+    return texts, np.array(raw), np.array(cal), pooled, np.array(feats).reshape(-1, 4), numbers
 
 
 def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch: int = 64,
@@ -210,7 +213,7 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     else yes; an adapter being trained has no manifest yet, so its finetune passes its setting)."""
     from s1s2.adapters import MANIFEST, read_manifest
     from vlm_planner import confidence as conf_mod
-    from vlm_planner.colour import InputNorm
+    from vlm_planner.colour import InputNorm, for_adapter
 
     from .pretrain import Prompt
 
@@ -223,7 +226,6 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
         proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
     calibration = card.get("confidence_calibration")
-    norm = InputNorm.from_card(card)
     # no manifest yet while the finetune / nightly calibrates a new adapter
     if adapter_dir and (Path(adapter_dir) / MANIFEST).is_file():
         manifest = read_manifest(Path(adapter_dir))
@@ -231,16 +233,15 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
             calibration = conf_mod.own_or(manifest.metrics.get("confidence_calibration"), calibration)
         if colour_constancy is None:
             colour_constancy = manifest.input_normalisation
-    if colour_constancy is False:
-        norm = None
+    norm = for_adapter(InputNorm.from_card(card), colour_constancy)
     if min_confidence is None:
         min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
     prompt = Prompt(proc, INSTRUCTION, norm=norm)
     t0 = time.time()
-    texts, raw, cal, pooled, feats = generate_batched(
+    texts, raw, cal, pooled, feats, numbers = generate_batched(
         model, prompt, data["pixels"], batch, calibration=calibration, progress=progress
     )
-    labels, uvs = parse_all(texts)
+    labels, uvs = parse_all(texts, numbers=numbers)
     cam = camera()
     temporal = temporal_of_frames(labels, uvs, data, cam)
     if calibration:  # a temporal calibration: agreement with the frame before counts, as in the planner
@@ -250,6 +251,7 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     res = score(labels, uvs, cal, data, cam, min_confidence)
     res["seconds"] = time.time() - t0
     res["_texts"] = texts
+    res["_numbers"] = numbers
     res["_raw"] = raw
     res["_pooled"] = pooled
     res["_features"] = feats

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vlm_planner.colour import CARD_KEY, GAIN_RANGE, InputNorm, reference_of
+from vlm_planner.colour import CARD_KEY, GAIN_RANGE, InputNorm, for_adapter, reference_of
 
 REF = (91.0, 92.0, 89.0)
 
@@ -70,3 +70,11 @@ def test_card_entries():
             InputNorm.from_card({CARD_KEY: bad})
     with pytest.raises(ValueError, match="uint8"):
         InputNorm(REF).apply(np.zeros((4, 4, 3), np.float32))
+
+
+def test_only_an_adapter_trained_on_raw_frames_gets_raw_frames():
+    card = InputNorm((91.0, 92.0, 89.0))
+    assert for_adapter(card, None) is card  # the base, or an adapter with no manifest yet
+    assert for_adapter(card, True) is card
+    assert for_adapter(card, False) is None
+    assert for_adapter(None, True) is None  # a card without normalisation has nothing to apply

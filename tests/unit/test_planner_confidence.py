@@ -38,6 +38,23 @@ def test_fit_recovers_a_calibrated_monotone_map():
     assert choose_threshold(p, np.zeros_like(right), len(right), 0.0) == 1.0 or np.all(p < 1.0)
 
 
+def test_threshold_bounds_each_scene_type_not_only_their_mix():
+    from s1s2_training.vlm.calibrate import choose_threshold
+
+    # 100 default frames, 5 picks, none wrong; 20 dense frames, 5 picks, 2 wrong at 0.6 and 0.8.
+    prob = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.6, 0.7, 0.8, 0.85, 0.9])
+    right = np.array([1, 1, 1, 1, 1, 0, 1, 0, 1, 1], bool)
+    scene = np.array(["default"] * 5 + ["dense"] * 5)
+    # over the mix of 120 frames, 2 wrong is 1.7 %: every pick passes at 2 %
+    assert choose_threshold(prob, right, 120, 0.02) == 0.0
+    # in the dense frames alone 2 wrong of 20 is 10 %: both must be cut off
+    t = choose_threshold(prob, right, {"default": 100, "dense": 20}, 0.02, scene)
+    assert t == 0.85
+    assert not ((prob >= t) & ~right).any()
+    # 1 wrong of 20 dense frames (5 %) is allowed at a 5 % bound: only the 0.6 one is cut
+    assert choose_threshold(prob, right, {"default": 100, "dense": 20}, 0.05, scene) == 0.7
+
+
 def test_features_read_the_window_mass_of_the_numbers():
     v = 1000
     nums = np.arange(10, 10 + v)
@@ -53,6 +70,28 @@ def test_features_read_the_window_mass_of_the_numbers():
     f = conf.features([7, nums[101], 3, nums[50], eos], [lp0, lp_u, lp_e, lp_v, lp_e], nums, eos)
     np.testing.assert_allclose(f, [np.log(0.9), 0.0, np.log(0.5), np.log(0.99)], atol=1e-6)
     assert np.all(conf.features([], [], nums, eos) == 0)
+
+
+def test_refined_numbers_are_the_local_mean_around_each_greedy_number():
+    nums = np.arange(10, 1010)
+    eos = 5
+    lp_label = np.full(2000, -50.0)
+    lp_label[7] = 0.0
+    lp_u = np.full(2000, -50.0)
+    lp_u[nums[100:103]] = np.log([0.2, 0.5, 0.3])  # greedy 101, mean 101.1
+    lp_u[nums[140]] = np.log(0.4)  # far outside +-5: another mode, not this number's spread
+    lp_v = np.full(2000, -50.0)
+    lp_v[nums[[50, 51]]] = np.log([0.6, 0.4])  # greedy 50, mean 50.4
+    lp_e = np.full(2000, -50.0)
+    lp_e[eos] = 0.0
+    toks, steps = [7, nums[101], 3, nums[50], eos], [lp_label, lp_u, lp_e, lp_v, lp_e]
+    u, v = conf.refined_numbers(toks, steps, nums, eos)
+    assert abs(u - 101.1) < 1e-6 and abs(v - 50.4) < 1e-6
+    # fewer than two numbers before EOS, or numbers that are not single tokens: nothing to refine
+    assert (
+        conf.refined_numbers([7, nums[101], eos, nums[50]], [lp_label, lp_u, lp_e, lp_v], nums, eos) is None
+    )
+    assert conf.refined_numbers(toks, steps, np.zeros(0, np.int64), eos) is None
 
 
 def test_temporal_features_are_agreement_with_the_previous_plan_on_the_belt():

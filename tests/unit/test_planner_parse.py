@@ -55,3 +55,16 @@ def test_norm1000_coordinates_scale_to_pixels():
     p = parse_answer("label=pet_bottle u=500 v=1000", CLASSES, 321, 241, "norm1000")
     assert p.ok and p.u == pytest.approx(160.0) and p.v == pytest.approx(240.0)
     assert not parse_answer("label=pet_bottle u=1001 v=0", CLASSES, 320, 240, "norm1000").ok
+
+
+def test_sub_token_numbers_replace_the_printed_ones_only_nearby():
+    p = parse_answer("label=pet_bottle u=120 v=45", CLASSES, 320, 240, numbers=(120.4, 44.7))
+    assert p.ok and (p.u, p.v) == (120.4, 44.7)
+    # numbers far from the printed ones belong to other tokens: the text wins
+    p = parse_answer("label=pet_bottle u=120 v=45", CLASSES, 320, 240, numbers=(12.0, 44.7))
+    assert p.ok and (p.u, p.v) == (120.0, 45.0)
+    # norm1000 answers refine in their own units, then scale
+    p = parse_answer("label=pet_bottle u=500 v=500", CLASSES, 321, 241, "norm1000", numbers=(502.0, 498.0))
+    assert p.ok and math.isclose(p.u, 0.502 * 320) and math.isclose(p.v, 0.498 * 240)
+    # a hold stays a hold whatever the numbers
+    assert not parse_answer("label=none", CLASSES, 320, 240, numbers=(1.0, 2.0)).ok

@@ -77,6 +77,13 @@ class InputNorm:
         return np.clip(np.rint(x.astype(np.float32) * g), 0, 255).astype(np.uint8)
 
 
+def for_adapter(card_norm: InputNorm | None, input_normalisation: bool | None) -> InputNorm | None:
+    """The normalisation plans get while an adapter is active: the card's, unless the adapter was
+    trained on raw frames (its manifest's `input_normalisation` False; None: no adapter or no
+    manifest yet). The planner and the training-side evaluation both decide through this."""
+    return None if input_normalisation is False else card_norm
+
+
 def reference_of(pixels: np.ndarray) -> tuple[float, float, float]:
     """The reference RGB of a training set: the median over frames of each frame's channel medians."""
     x = np.asarray(pixels)

@@ -58,25 +58,45 @@ def features(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDO
     0..N in value order (may be empty). Returns the 4 features (a missing one is 0)."""
     f = {"label": 0.0, "u": 0.0, "v": 0.0, "eos": 0.0}
     number_ids = np.asarray(number_ids, dtype=np.int64)
-    value_of = {int(t): k for k, t in enumerate(number_ids.tolist())}
-    nums = []
-    for j, t in enumerate(tokens):
-        if j >= len(step_logprobs):
-            break
-        lp = step_logprobs[j]
+    for j, t in enumerate(tokens[: len(step_logprobs)]):
         if j == 0:
-            f["label"] = float(lp[t])
+            f["label"] = float(step_logprobs[j][t])
         if t == eos_id:
-            f["eos"] = float(lp[t])
+            f["eos"] = float(step_logprobs[j][t])
+            break
+    windows = _number_windows(tokens, step_logprobs, number_ids, eos_id, window)
+    for name, (_, p) in zip(("u", "v"), windows, strict=False):
+        f[name] = float(np.log(p.sum() + 1e-12))
+    return np.array([f[k] for k in FEATURES], dtype=np.float64)
+
+
+def _number_windows(tokens, step_logprobs, number_ids, eos_id: int, window: int):
+    """For each generated number token (value order ids `number_ids`, before EOS): (the lowest
+    value of the +-window around it, the probabilities of the window's values)."""
+    value_of = {int(t): k for k, t in enumerate(np.asarray(number_ids).tolist())}
+    out = []
+    for j, t in enumerate(tokens[: len(step_logprobs)]):
+        if t == eos_id:
             break
         if int(t) in value_of:
-            nums.append((j, int(t)))
-    for name, (j, t) in zip(("u", "v"), nums[:2], strict=False):
-        lp = np.asarray(step_logprobs[j], dtype=np.float64)
-        val = value_of[t]
-        lo, hi = max(0, val - window), min(len(number_ids) - 1, val + window)
-        f[name] = float(np.log(np.exp(lp[number_ids[lo : hi + 1]]).sum() + 1e-12))
-    return np.array([f[k] for k in FEATURES], dtype=np.float64)
+            val = value_of[int(t)]
+            lo, hi = max(0, val - window), min(len(number_ids) - 1, val + window)
+            lp = np.asarray(step_logprobs[j], dtype=np.float64)
+            out.append((lo, np.exp(lp[number_ids[lo : hi + 1]])))
+    return out
+
+
+def refined_numbers(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDOW_PX):
+    """The first two generated numbers (u, v) as the expected value of the model's distribution
+    over the number tokens within +-window of each greedy one, or None (fewer than two numbers, or
+    numbers that are not single tokens). The greedy token is the mode of a distribution trained
+    with a soft label over neighbouring numbers; its local mean is sub-token: measured on held-out
+    daylight, the dense set's pick error p90 3.05 -> 2.8 cm (docs/sim_vlm.md)."""
+    w = _number_windows(tokens, step_logprobs, number_ids, eos_id, window)
+    if len(w) < 2:
+        return None
+    vals = [float((p * np.arange(lo, lo + len(p))).sum() / max(p.sum(), 1e-300)) for lo, p in w[:2]]
+    return (vals[0], vals[1]) if all(math.isfinite(v) for v in vals) else None
 
 
 def agreement(pick, previous, max_gap_s: float) -> tuple[bool, float] | None:

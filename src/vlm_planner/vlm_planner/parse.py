@@ -37,7 +37,16 @@ def _fail(reason: str, hold: bool = False) -> ParsedAnswer:
     return ParsedAnswer(False, "", math.nan, math.nan, hold, reason)
 
 
-def parse_answer(text, classes, width: int, height: int, coordinate_format: str = "pixel") -> ParsedAnswer:
+# How far sub-token numbers may move the answer's own: further means they belong to other tokens.
+MAX_REFINE = 5.0
+
+
+def parse_answer(
+    text, classes, width: int, height: int, coordinate_format: str = "pixel", numbers=None
+) -> ParsedAnswer:
+    """`numbers`: (u, v) in the answer's own units to use instead of its printed integers, e.g.
+    their sub-token expectation (confidence.refined_numbers); ignored unless each lies within
+    MAX_REFINE of the printed one."""
     if not isinstance(text, str) or not text.strip():
         return _fail("empty answer")
     low = text.lower()
@@ -59,6 +68,8 @@ def parse_answer(text, classes, width: int, height: int, coordinate_format: str 
         return _fail(f"unreadable coordinates in answer {text[:80]!r}")
     if not (math.isfinite(u) and math.isfinite(v)):
         return _fail(f"non-finite coordinates u={u} v={v}")
+    if numbers is not None and all(abs(a - b) <= MAX_REFINE for a, b in zip(numbers, (u, v), strict=True)):
+        u, v = float(numbers[0]), float(numbers[1])
     if coordinate_format == "norm1000":
         if not (0 <= u <= 1000 and 0 <= v <= 1000):
             return _fail(f"normalised coordinates u={u} v={v} outside 0..1000")

@@ -25,7 +25,7 @@ from s1s2.topics import LATENT_DIM
 
 from . import confidence as conf_mod
 from .adapters import BASE, AdapterError, AdapterSwitcher
-from .colour import InputNorm
+from .colour import InputNorm, for_adapter
 from .config import PlannerConfig
 from .geometry import CameraModel, world_to_belt
 from .latent import load_projection, project
@@ -77,6 +77,7 @@ class Inference:
     new_tokens: int  # generated tokens, EOS included
     raw_confidence: float = 0.0  # exp(mean log p) of the generated tokens up to EOS
     features: np.ndarray | None = None  # vlm_planner.confidence features (calibrated models)
+    numbers: tuple[float, float] | None = None  # sub-token u, v (confidence.refined_numbers)
 
 
 @dataclass
@@ -171,11 +172,9 @@ class Planner:
             self.input_norm = InputNorm.from_card(self.vlm.card)
         except ValueError as exc:
             raise ConfigError(f"parameter 'model_id': {config.model_id}: {exc}") from exc
-        self._number_ids = (
-            conf_mod.number_token_ids(self.vlm.processor.tokenizer)
-            if self.calibration
-            else np.zeros(0, np.int64)
-        )
+        # number tokens "0".."999" (empty when numbers are not single tokens): the calibration's
+        # features and the sub-token pick point read them
+        self._number_ids = conf_mod.number_token_ids(self.vlm.processor.tokenizer)
 
     def _calibration(self) -> tuple[dict | None, float]:
         """(the model card's confidence calibration or None, the min_confidence plans must reach)."""
@@ -216,9 +215,7 @@ class Planner:
         """The input colour constancy of plans made with `adapter`: the model card's, unless the
         adapter was trained on raw frames (manifest `input_normalisation: false`)."""
         m = self.switcher.manifests.get(adapter)
-        if m is not None and not m.input_normalisation:
-            return None
-        return self.input_norm
+        return for_adapter(self.input_norm, None if m is None else m.input_normalisation)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -360,11 +357,12 @@ class Planner:
             # a temporal calibration's agreement with the previous plan is added in _fill_target.
             feats = conf_mod.features(new_tokens, step_lp, self._number_ids, next(iter(eos)))
             conf = conf_mod.calibrated(calibration, feats)
+        numbers = conf_mod.refined_numbers(new_tokens, step_lp, self._number_ids, next(iter(eos)))
         # Prefill hidden states: hidden_states[0] is the prompt step, [-1] its last layer.
         last = out.hidden_states[0][-1][0].float()  # (n_prompt, hidden)
         mask = inputs["attention_mask"][0].to(last.dtype)[:, None]
         pooled = ((last * mask).sum(0) / mask.sum().clamp(min=1)).cpu().numpy()
-        return Inference(text, conf, pooled, seconds, adapter, len(logp), raw, feats)
+        return Inference(text, conf, pooled, seconds, adapter, len(logp), raw, feats, numbers)
 
     def plan(
         self,
@@ -407,7 +405,17 @@ class Planner:
             raw_confidence=inf.raw_confidence,
         )
         result.reason = self._fill_target(
-            result, text, conf, w, h, belt_position, camera, self.threshold_for(adapter), stamp, adapter
+            result,
+            text,
+            conf,
+            w,
+            h,
+            belt_position,
+            camera,
+            self.threshold_for(adapter),
+            stamp,
+            adapter,
+            inf.numbers,
         )
         result.total_s = time.perf_counter() - t_start
         return result
@@ -424,10 +432,11 @@ class Planner:
         min_confidence: float,
         stamp: float,
         adapter: str,
+        numbers=None,
     ) -> str:
         """Turn the parsed answer into a target in place; return why not ("" on success)."""
         previous, self._last_pick = self._last_pick, None
-        reason = self._target(result, text, w, h, belt_position, camera)
+        reason = self._target(result, text, w, h, belt_position, camera, numbers)
         if reason:
             return reason
         self._last_pick = (result.target_label, result.target_belt[:2].copy(), adapter, float(stamp))
@@ -469,10 +478,10 @@ class Planner:
             return f"pick of {label} not confirmed: {a[1]:.1f} cm from the previous plan's on the belt"
         return ""
 
-    def _target(self, result, text, w, h, belt_position, camera) -> str:
+    def _target(self, result, text, w, h, belt_position, camera, numbers=None) -> str:
         """Parse the answer and fill the target fields of `result` in place; return why not."""
         cfg = self.config
-        parsed = parse_answer(text, cfg.classes, w, h, cfg.coordinate_format)
+        parsed = parse_answer(text, cfg.classes, w, h, cfg.coordinate_format, numbers)
         if not parsed.ok:
             return parsed.reason
         if belt_position is None or not math.isfinite(belt_position):

@@ -66,5 +66,9 @@ def test_sub_token_numbers_replace_the_printed_ones_only_nearby():
     # norm1000 answers refine in their own units, then scale
     p = parse_answer("label=pet_bottle u=500 v=500", CLASSES, 321, 241, "norm1000", numbers=(502.0, 498.0))
     assert p.ok and math.isclose(p.u, 0.502 * 320) and math.isclose(p.v, 0.498 * 240)
+    # an edge pixel's refinement stays in the image; a printed point outside it is not rescued
+    p = parse_answer("label=pet_bottle u=319 v=0", CLASSES, 320, 240, numbers=(319.6, -0.4))
+    assert p.ok and (p.u, p.v) == (319.0, 0.0)
+    assert not parse_answer("label=pet_bottle u=320 v=5", CLASSES, 320, 240, numbers=(319.0, 5.0)).ok
     # a hold stays a hold whatever the numbers
     assert not parse_answer("label=none", CLASSES, 320, 240, numbers=(1.0, 2.0)).ok

@@ -68,12 +68,20 @@ def parse_answer(
         return _fail(f"unreadable coordinates in answer {text[:80]!r}")
     if not (math.isfinite(u) and math.isfinite(v)):
         return _fail(f"non-finite coordinates u={u} v={v}")
-    if numbers is not None and all(abs(a - b) <= MAX_REFINE for a, b in zip(numbers, (u, v), strict=True)):
-        u, v = float(numbers[0]), float(numbers[1])
-    if coordinate_format == "norm1000":
-        if not (0 <= u <= 1000 and 0 <= v <= 1000):
-            return _fail(f"normalised coordinates u={u} v={v} outside 0..1000")
-        u, v = u / 1000.0 * (width - 1), v / 1000.0 * (height - 1)
+    norm1000 = coordinate_format == "norm1000"
+
+    def to_pixels(a: float, b: float) -> tuple[float, float]:
+        return (a / 1000.0 * (width - 1), b / 1000.0 * (height - 1)) if norm1000 else (a, b)
+
+    if norm1000 and not (0 <= u <= 1000 and 0 <= v <= 1000):
+        return _fail(f"normalised coordinates u={u} v={v} outside 0..1000")
+    printed = (u, v)
+    u, v = to_pixels(u, v)
     if not (0 <= u <= width - 1 and 0 <= v <= height - 1):
         return _fail(f"pixel u={u} v={v} outside the {width}x{height} image")
+    if numbers is not None and all(abs(a - b) <= MAX_REFINE for a, b in zip(numbers, printed, strict=True)):
+        # the printed point is in the image, and its refinement stays there (an edge pixel's window
+        # reaches past it)
+        ru, rv = to_pixels(float(numbers[0]), float(numbers[1]))
+        u, v = min(max(ru, 0.0), width - 1.0), min(max(rv, 0.0), height - 1.0)
     return ParsedAnswer(True, label, u, v, False, "")

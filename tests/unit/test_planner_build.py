@@ -6,9 +6,10 @@ import json
 import pytest
 
 
-def _fitted_both_layouts(*_a, **_k) -> dict:
+def _fitted_both_layouts(*_a, layouts=None, by_scene=False, **_k) -> dict:
     """What calibrate.fit_on returns for a model it can calibrate (the tiny build's model is too
-    weak to): both feature layouts fitted, the one with the previous plan's agreement better."""
+    weak to): the feature layouts asked for fitted (both by default), the one with the previous
+    plan's agreement better; a per-scene threshold reports its rate per scene type."""
     import numpy as np
 
     from s1s2_training.vlm.calibrate import fit, layout_key
@@ -17,12 +18,14 @@ def _fitted_both_layouts(*_a, **_k) -> dict:
     rng = np.random.default_rng(0)
     right = rng.random(200) < 0.7
     fitted = {}
-    for layout in LAYOUTS:
+    for layout in layouts or LAYOUTS:
         p = {**fit(rng.normal(0, 1, (200, len(layout))), right, features=layout), "min_confidence": 0.8}
         m = {"frames": 200, "acted_picks": 50, "wrong_per_acted_pick": 0.04, "confident_wrong_per_frame": 0.01,
              "auroc_calibrated": 0.8, "right_picks_kept": 0.5 + 0.1 * len(fitted), "by_layout": {}}  # fmt: skip
+        if by_scene:
+            m["confident_wrong_per_frame_by_scene"] = {"default": 0.01, "dense": 0.01}
         fitted[layout_key(layout)] = {"params": p, "metrics": m}
-    best = fitted[layout_key(LAYOUTS[1])]
+    best = list(fitted.values())[-1]
     return {"params": best["params"], "metrics": best["metrics"], "fitted": fitted}
 
 
@@ -50,8 +53,11 @@ def test_the_card_keeps_token_features_and_the_daylight_starter_the_better_layou
     card = json.loads((root / "sim_vlm" / "s1s2_vlm.json").read_text())["confidence_calibration"]
     assert card["features"] == list(FEATURES) and not is_temporal(card)
     assert record["metrics"]["calibration"]["right_picks_kept"] == 0.5
+    # the card's threshold holds in each scene type; a context's over its calibration mix
+    assert "confident_wrong_per_frame_by_scene" in record["metrics"]["calibration"]
     day = read_manifest(root / "adapters" / "daylight").metrics
     assert is_temporal(day["confidence_calibration"]) and day["min_confidence"] == 0.8
+    assert "by_scene" not in day["confidence_threshold"]
     assert "daylight" in day["confidence_threshold"]["data"]
     assert "confidence_calibration" not in read_manifest(root / "adapters" / "night_noise").metrics
 

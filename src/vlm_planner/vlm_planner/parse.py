@@ -17,6 +17,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from .confidence import WINDOW_PX
+
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])"
 _LABEL_RE = re.compile(r"\blabel\s*[=:]\s*([a-z][a-z0-9_]*)")
 _U_RE = re.compile(r"\bu\s*[=:]\s*" + _NUM)
@@ -37,8 +39,9 @@ def _fail(reason: str, hold: bool = False) -> ParsedAnswer:
     return ParsedAnswer(False, "", math.nan, math.nan, hold, reason)
 
 
-# How far sub-token numbers may move the answer's own: further means they belong to other tokens.
-MAX_REFINE = 5.0
+# How far sub-token numbers may move the answer's own: they are means over +-WINDOW_PX of the
+# printed number, so further means they belong to other tokens.
+MAX_REFINE = float(WINDOW_PX)
 
 
 def parse_answer(

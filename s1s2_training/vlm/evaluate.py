@@ -196,9 +196,10 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
                     break
             r = conf_mod.raw_confidence(lps)
             raw.append(r)
-            f = conf_mod.features(toks, logp[k], number_ids, prompt.eos)
+            win = conf_mod.number_windows(toks, logp[k], number_ids, prompt.eos, conf_mod.WINDOW_PX)
+            f = conf_mod.features(toks, logp[k], number_ids, prompt.eos, windows=win)
             feats.append(f)
-            numbers.append(conf_mod.refined_numbers(toks, logp[k], number_ids, prompt.eos))
+            numbers.append(conf_mod.refined_numbers(toks, logp[k], number_ids, prompt.eos, windows=win))
             cal.append(conf_mod.calibrated(calibration, f) if calibration else r)
             texts.append(prompt.decode(toks))
     pooled = np.concatenate(pooled) if pooled else np.zeros((0, 1))

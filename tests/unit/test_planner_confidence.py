@@ -92,6 +92,13 @@ def test_refined_numbers_are_the_local_mean_around_each_greedy_number():
         conf.refined_numbers([7, nums[101], eos, nums[50]], [lp_label, lp_u, lp_e, lp_v], nums, eos) is None
     )
     assert conf.refined_numbers(toks, steps, np.zeros(0, np.int64), eos) is None
+    # one read of the windows serves both the features and the refinement, with the same results
+    win = conf.number_windows(toks, steps, nums, eos, conf.WINDOW_PX)
+    assert [lo for lo, _ in win] == [96, 45]
+    assert conf.refined_numbers(toks, steps, nums, eos, windows=win) == (u, v)
+    np.testing.assert_array_equal(
+        conf.features(toks, steps, nums, eos, windows=win), conf.features(toks, steps, nums, eos)
+    )
 
 
 def test_temporal_features_are_agreement_with_the_previous_plan_on_the_belt():

@@ -53,9 +53,13 @@ def number_token_ids(tokenizer, max_number: int = 999) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def features(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDOW_PX) -> np.ndarray:
+def features(
+    tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDOW_PX, windows=None
+) -> np.ndarray:
     """tokens: generated ids; step_logprobs[j]: (V,) log-softmax at step j; number_ids: ids of
-    0..N in value order (may be empty). Returns the 4 features (a missing one is 0)."""
+    0..N in value order (may be empty). Returns the 4 features (a missing one is 0). `windows`:
+    number_windows() of the same answer, when the caller has it already (refined_numbers reads it
+    too, so a plan reads the windows once)."""
     f = {"label": 0.0, "u": 0.0, "v": 0.0, "eos": 0.0}
     number_ids = np.asarray(number_ids, dtype=np.int64)
     for j, t in enumerate(tokens[: len(step_logprobs)]):
@@ -64,13 +68,14 @@ def features(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDO
         if t == eos_id:
             f["eos"] = float(step_logprobs[j][t])
             break
-    windows = _number_windows(tokens, step_logprobs, number_ids, eos_id, window)
+    if windows is None:
+        windows = number_windows(tokens, step_logprobs, number_ids, eos_id, window)
     for name, (_, p) in zip(("u", "v"), windows, strict=False):
         f[name] = float(np.log(p.sum() + 1e-12))
     return np.array([f[k] for k in FEATURES], dtype=np.float64)
 
 
-def _number_windows(tokens, step_logprobs, number_ids, eos_id: int, window: int):
+def number_windows(tokens, step_logprobs, number_ids, eos_id: int, window: int):
     """For each generated number token (value order ids `number_ids`, before EOS): (the lowest
     value of the +-window around it, the probabilities of the window's values)."""
     value_of = {int(t): k for k, t in enumerate(np.asarray(number_ids).tolist())}
@@ -86,13 +91,14 @@ def _number_windows(tokens, step_logprobs, number_ids, eos_id: int, window: int)
     return out
 
 
-def refined_numbers(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDOW_PX):
+def refined_numbers(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDOW_PX, windows=None):
     """The first two generated numbers (u, v) as the expected value of the model's distribution
     over the number tokens within +-window of each greedy one, or None (fewer than two numbers, or
     numbers that are not single tokens). The greedy token is the mode of a distribution trained
     with a soft label over neighbouring numbers; its local mean is sub-token: measured on held-out
-    daylight, the dense set's pick error p90 3.05 -> 2.8 cm (docs/sim_vlm.md)."""
-    w = _number_windows(tokens, step_logprobs, number_ids, eos_id, window)
+    daylight, the dense set's pick error p90 3.05 -> 2.8 cm (docs/sim_vlm.md). `windows`: as in
+    features()."""
+    w = windows if windows is not None else number_windows(tokens, step_logprobs, number_ids, eos_id, window)
     if len(w) < 2:
         return None
     vals = [float((p * np.arange(lo, lo + len(p))).sum() / max(p.sum(), 1e-300)) for lo, p in w[:2]]

@@ -351,13 +351,15 @@ class Planner:
                 break
         raw = conf_mod.raw_confidence(logp)
         conf, feats = raw, None
+        eos_id = next(iter(eos))
+        windows = conf_mod.number_windows(new_tokens, step_lp, self._number_ids, eos_id, conf_mod.WINDOW_PX)
         calibration = self.calibration_for(adapter)
         if calibration:
             # Calibrated: sigmoid(w . features + b) (vlm_planner.confidence), fitted on held-out frames;
             # a temporal calibration's agreement with the previous plan is added in _fill_target.
-            feats = conf_mod.features(new_tokens, step_lp, self._number_ids, next(iter(eos)))
+            feats = conf_mod.features(new_tokens, step_lp, self._number_ids, eos_id, windows=windows)
             conf = conf_mod.calibrated(calibration, feats)
-        numbers = conf_mod.refined_numbers(new_tokens, step_lp, self._number_ids, next(iter(eos)))
+        numbers = conf_mod.refined_numbers(new_tokens, step_lp, self._number_ids, eos_id, windows=windows)
         # Prefill hidden states: hidden_states[0] is the prompt step, [-1] its last layer.
         last = out.hidden_states[0][-1][0].float()  # (n_prompt, hidden)
         mask = inputs["attention_mask"][0].to(last.dtype)[:, None]

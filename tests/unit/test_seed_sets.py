@@ -10,7 +10,7 @@ from s1s2_training.vlm.build import Recipe
 
 def _vlm_scenes() -> set[int]:
     r = Recipe.full()
-    n = build_adapters.TRAIN_EPISODES
+    n = build_adapters.max_train_episodes()  # episodes split over modes: n seeds of each is a superset
     return (
         set(dm.seeds(dm.TRAIN_DEFAULT_SEED0, r.train_default_episodes))
         | set(dm.seeds(dm.TRAIN_DENSE_SEED0, r.train_dense_episodes))

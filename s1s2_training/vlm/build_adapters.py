@@ -50,6 +50,20 @@ def max_train_episodes() -> int:
     return max([TRAIN_EPISODES] + [o.get("train_episodes", TRAIN_EPISODES) for o in OVERRIDES.values()])
 
 
+def overrides_note() -> str:
+    """OVERRIDES as `s1s2 planner finetune` flags, per domain (for the manifest's notes)."""
+
+    def flags(over: dict) -> str:
+        return " ".join(
+            ("--no-colour-constancy" if not v else "")
+            if k == "colour_constancy"
+            else f"--{k.replace('_', '-')} {v}"
+            for k, v in over.items()
+        ).strip()
+
+    return "; ".join(f"{d}: {flags(o)}" for d, o in OVERRIDES.items())
+
+
 def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | None = None,
           train_episodes: int = TRAIN_EPISODES, only: list[str] | None = None) -> dict:  # fmt: skip
     """Train, evaluate, calibrate and register one adapter per non-daylight domain in `out_dir`
@@ -92,9 +106,8 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
         "trained": True,
         "command": "s1s2 models adapters",
         "data": (
-            f"per domain: {train_episodes} training episodes of that lighting (OVERRIDES: 64 for low_sun_glare; "
-            "seeds 2000.. default, 102000.. "
-            "dense) mixed with daylight frames at lambda 0.1; held-out test seeds 930000.. / 940000..; "
+            f"per domain: {train_episodes} training episodes of that lighting, unless OVERRIDES says otherwise "
+            "(seeds 2000.. default, 102000.. dense) mixed with daylight frames at lambda 0.1; held-out test seeds 930000.. / 940000..; "
             "calibration seeds 500000.. / 510000.. (frames cached under runs/vlm_data, never committed)"
         ),
         "notes": (
@@ -102,8 +115,7 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
             f"--domain D --strategy {cfg.strategy} --rank {cfg.rank} --alpha {cfg.alpha} --mix {cfg.mix} "
             f"--steps {cfg.steps} --train-episodes {train_episodes}`; each carries its own min_confidence. "
             "daylight stays the B = 0 starter (the base model itself); frames normalised by the base card's "
-            "input colour constancy except where OVERRIDES says (low_sun_glare: --no-colour-constancy "
-            "--steps 2400 --train-episodes 64)"
+            f"input colour constancy; per-domain departures (OVERRIDES): {overrides_note()}"
         ),
         "recipe": asdict(cfg) | {"train_episodes": train_episodes, "overrides": OVERRIDES},
         "metrics": {"domains": per_domain, "seconds": round(time.monotonic() - t0, 1)},

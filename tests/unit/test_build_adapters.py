@@ -19,5 +19,9 @@ def test_each_domain_gets_the_shared_recipe_with_its_overrides_on_top():
     assert ba.max_train_episodes() == 64
 
 
+def test_the_manifest_note_names_each_override_as_finetune_flags():
+    assert ba.overrides_note() == "low_sun_glare: --no-colour-constancy --steps 2400 --train-episodes 64"
+
+
 def test_every_override_names_a_domain_that_gets_an_adapter():
     assert set(ba.OVERRIDES) <= set(ba.domains())

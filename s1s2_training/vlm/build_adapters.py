@@ -54,12 +54,9 @@ def overrides_note() -> str:
     """OVERRIDES as `s1s2 planner finetune` flags, per domain (for the manifest's notes)."""
 
     def flags(over: dict) -> str:
-        return " ".join(
-            ("--no-colour-constancy" if not v else "")
-            if k == "colour_constancy"
-            else f"--{k.replace('_', '-')} {v}"
-            for k, v in over.items()
-        ).strip()
+        parts = ["--no-colour-constancy"] if over.get("colour_constancy") is False else []
+        parts += [f"--{k.replace('_', '-')} {v}" for k, v in over.items() if k != "colour_constancy"]
+        return " ".join(parts)
 
     return "; ".join(f"{d}: {flags(o)}" for d, o in OVERRIDES.items())
 

@@ -196,7 +196,7 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
                     break
             r = conf_mod.raw_confidence(lps)
             raw.append(r)
-            win = conf_mod.number_windows(toks, logp[k], number_ids, prompt.eos, conf_mod.WINDOW_PX)
+            win = conf_mod.number_windows(toks, logp[k], number_ids, prompt.eos)
             f = conf_mod.features(toks, logp[k], number_ids, prompt.eos, windows=win)
             feats.append(f)
             numbers.append(conf_mod.refined_numbers(toks, logp[k], number_ids, prompt.eos, windows=win))

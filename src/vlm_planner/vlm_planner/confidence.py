@@ -75,7 +75,7 @@ def features(
     return np.array([f[k] for k in FEATURES], dtype=np.float64)
 
 
-def number_windows(tokens, step_logprobs, number_ids, eos_id: int, window: int):
+def number_windows(tokens, step_logprobs, number_ids, eos_id: int, window: int = WINDOW_PX):
     """For each generated number token (value order ids `number_ids`, before EOS): (the lowest
     value of the +-window around it, the probabilities of the window's values)."""
     value_of = {int(t): k for k, t in enumerate(np.asarray(number_ids).tolist())}

@@ -352,7 +352,7 @@ class Planner:
         raw = conf_mod.raw_confidence(logp)
         conf, feats = raw, None
         eos_id = next(iter(eos))
-        windows = conf_mod.number_windows(new_tokens, step_lp, self._number_ids, eos_id, conf_mod.WINDOW_PX)
+        windows = conf_mod.number_windows(new_tokens, step_lp, self._number_ids, eos_id)
         calibration = self.calibration_for(adapter)
         if calibration:
             # Calibrated: sigmoid(w . features + b) (vlm_planner.confidence), fitted on held-out frames;

@@ -208,10 +208,12 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
 
 def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch: int = 64,
              min_confidence: float | None = None, progress: bool = False, model=None,
-             colour_constancy: bool | None = None) -> dict:  # fmt: skip
+             colour_constancy: bool | None = None, calibration: dict | None = None) -> dict:  # fmt: skip
     """Fast batched evaluation (see module docstring); min_confidence None: the model card's.
     colour_constancy: apply the card's input normalisation (None: as the adapter's manifest says,
-    else yes; an adapter being trained has no manifest yet, so its finetune passes its setting)."""
+    else yes; an adapter being trained has no manifest yet, so its finetune passes its setting).
+    calibration: an adapter's own confidence calibration, for one whose manifest does not carry it
+    yet (finetune checks a new adapter at its own gate); None: the manifest's, else the card's."""
     from s1s2.adapters import MANIFEST, read_manifest
     from vlm_planner import confidence as conf_mod
     from vlm_planner.colour import InputNorm, for_adapter
@@ -226,11 +228,13 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
 
         proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
-    calibration = card.get("confidence_calibration")
+    own, calibration = calibration, card.get("confidence_calibration")
+    if own is not None and calibration:
+        calibration = conf_mod.own_or(own, calibration)
     # no manifest yet while the finetune / nightly calibrates a new adapter
     if adapter_dir and (Path(adapter_dir) / MANIFEST).is_file():
         manifest = read_manifest(Path(adapter_dir))
-        if calibration:  # an adapter's own calibration, as the planner uses it
+        if calibration and own is None:  # an adapter's own calibration, as the planner uses it
             calibration = conf_mod.own_or(manifest.metrics.get("confidence_calibration"), calibration)
         if colour_constancy is None:
             colour_constancy = manifest.input_normalisation

@@ -376,6 +376,9 @@ KEEP = ("class_acc", "item_acc", "hold_acc", "pick_err_median_cm", "pick_err_p90
         "target_frames", "hold_frames", "frames", "class_acc_2plus_candidates")  # fmt: skip
 
 
+OWN_GATE_KEEP = ("min_confidence", "confident_wrong_pick_rate", "acted_picks", "item_acc_acted")
+
+
 def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, daylight_test: dict | None,
             base_cache: dict | None = None, colour_constancy: bool | None = None) -> dict:  # fmt: skip
     """Base vs adapter on held-out domain frames, daylight with the adapter (forgetting), and the
@@ -519,6 +522,13 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             )
             if own is not None:
                 metrics["confidence_calibration"] = own
+            # measure() scored the adapter at the card's gate; the planner serves it at its own
+            # (as `python -m s1s2_training.vlm.calibrate --check` measures a shipped adapter)
+            from .evaluate import evaluate
+
+            gate = evaluate(base_dir, dom_test, adapter_dir=adir, min_confidence=metrics["min_confidence"],
+                            colour_constancy=cfg.colour_constancy, calibration=own)  # fmt: skip
+            metrics["adapter_domain_own_gate"] = {k: _r(gate.get(k)) for k in OWN_GATE_KEEP}
             metrics["confidence_threshold"]["data"] = calibration_note(domain)
             metrics["eval_s"] = round(time.time() - t1, 1)
         fields = manifest_fields(

@@ -260,6 +260,8 @@ def test_finetune_produces_an_adapter_the_library_verifies(built):
     met = m.metrics
     assert met["optimizer"] in ("adamw_bnb_8bit", "paged_adamw_8bit")
     assert {"base_domain", "adapter_domain", "adapter_daylight", "base_daylight"} <= set(met)
+    # the held-out check at the adapter's own gate (test_evaluate_own_gate.py checks the scoring)
+    assert met["adapter_domain_own_gate"]["min_confidence"] == pytest.approx(met["min_confidence"], abs=1e-4)
     # trainable parameters = sum over targeted layers of r * (d_in + d_out) (the lecture's count)
     from transformers import AutoModelForImageTextToText
 

@@ -228,16 +228,15 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
 
         proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
-    own, calibration = calibration, card.get("confidence_calibration")
-    if own is not None and calibration:
-        calibration = conf_mod.own_or(own, calibration)
     # no manifest yet while the finetune / nightly calibrates a new adapter
     if adapter_dir and (Path(adapter_dir) / MANIFEST).is_file():
         manifest = read_manifest(Path(adapter_dir))
-        if calibration and own is None:  # an adapter's own calibration, as the planner uses it
-            calibration = conf_mod.own_or(manifest.metrics.get("confidence_calibration"), calibration)
+        if calibration is None:  # an adapter's own calibration, as the planner uses it
+            calibration = manifest.metrics.get("confidence_calibration")
         if colour_constancy is None:
             colour_constancy = manifest.input_normalisation
+    card_calibration = card.get("confidence_calibration")
+    calibration = conf_mod.own_or(calibration, card_calibration) if card_calibration else card_calibration
     norm = for_adapter(InputNorm.from_card(card), colour_constancy)
     if min_confidence is None:
         min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0

@@ -55,6 +55,32 @@ def test_threshold_bounds_each_scene_type_not_only_their_mix():
     assert choose_threshold(prob, right, {"default": 100, "dense": 20}, 0.05, scene) == 0.7
 
 
+def test_threshold_at_a_confidence_bounds_the_rate_on_new_frames():
+    import torch
+
+    from s1s2_training.vlm.calibrate import binom_cdf, choose_threshold, rate_holds
+
+    for k, n, p in ((0, 10, 0.3), (8, 669, 0.02), (13, 669, 0.02), (40, 2000, 0.02)):
+        ref = torch.distributions.Binomial(n, probs=torch.tensor(p, dtype=torch.float64))
+        want = float(ref.log_prob(torch.arange(k + 1, dtype=torch.float64)).exp().sum())
+        assert abs(binom_cdf(k, n, p) - want) < 1e-9
+    # 669 frames: 13 wrong is 1.94 %, within 2 % as a rate but not as a 90 % upper bound
+    assert rate_holds(13, 669, 0.02) and not rate_holds(13, 669, 0.02, 0.9)
+    assert rate_holds(8, 669, 0.02, 0.9) and not rate_holds(9, 669, 0.02, 0.9)
+    # Coverage: over many fresh frame sets at a true rate of 2 %, the bound passes at most 10 %.
+    rng = np.random.default_rng(0)
+    passed = np.mean([rate_holds(int(w), 669, 0.02, 0.9) for w in rng.binomial(669, 0.02, 4000)])
+    assert passed <= 0.10
+    # 600 frames, 20 picks: wrong ones at 0.55..0.64; the bound cuts deeper than the rate
+    prob = np.r_[np.linspace(0.55, 0.64, 10), np.linspace(0.7, 0.99, 10)]
+    right = np.r_[np.zeros(10, bool), np.ones(10, bool)]
+    t_rate = choose_threshold(prob, right, 600, 0.02)
+    t_bound = choose_threshold(prob, right, 600, 0.02, confidence=0.9)
+    assert t_rate == 0.0  # 10 of 600 is 1.7 %
+    # at most 7 wrong of 600 keeps the 90 % upper bound within 2 % (P(X <= 7) = 0.087; 8: 0.152)
+    assert t_bound == prob[3] and ((prob >= t_bound) & ~right).sum() == 7
+
+
 def test_features_read_the_window_mass_of_the_numbers():
     v = 1000
     nums = np.arange(10, 10 + v)

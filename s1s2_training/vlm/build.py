@@ -459,8 +459,8 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
         t_cal = time.time()
         # The card takes the token features alone (calib.CARD_LAYOUTS), thresholded in each scene
         # type apart (by_scene); the daylight starter adapter the better of both layouts,
-        # thresholded over the calibration mix like every context (step 6).
-        cal = calib.fit_on(tmp, calib_data)
+        # thresholded over the calibration mix like every context (step 6), for the rate's upper bound.
+        cal = calib.fit_on(tmp, calib_data, confidence=calib.BOUND_CONFIDENCE)
         card_cal = calib.fit_on(tmp, calib_data, layouts=calib.CARD_LAYOUTS, by_scene=True)
         cal_s = time.time() - t_cal
         card_path = tmp / "s1s2_vlm.json"

@@ -227,8 +227,9 @@ def adapter_calibration(
     """An adapter's own confidence calibration (fitted like the card's, fit_on) and min_confidence
     on `data` (frames of its context in episode order, never its training frames): at most
     `max_rate` of the frames carry a wrong pick (wrong class, > 5 cm, or a pick where nothing
-    should be picked) above it (`confidence`: for the rate's upper bound, choose_threshold). Returns (calibration or None, threshold, info); None when there is
-    nothing to fit (then the card's calibration, applied to the adapter's answers, is thresholded)."""
+    should be picked) above it (`confidence`: for the rate's upper bound, choose_threshold).
+    Returns (calibration or None, threshold, info); None when there is nothing to fit (then the
+    card's calibration, applied to the adapter's answers, is thresholded)."""
     from .evaluate import evaluate
 
     cal = fit_on(
@@ -371,6 +372,8 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="change nothing: each adapter on its domain's held-out test frames at its own threshold")  # fmt: skip
     a = ap.parse_args(argv)
+    if not 0.0 <= a.bound_confidence < 1.0:
+        ap.error(f"--bound-confidence {a.bound_confidence}: must be in [0, 1) (0: the rate rule)")
     torch.set_num_threads(1)
     from conveyor_sim.lighting import DOMAINS
 

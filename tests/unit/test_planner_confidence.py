@@ -445,3 +445,13 @@ def test_fit_on_fits_every_layout_and_the_card_keeps_the_token_features(monkeypa
     own, t, info = cal_mod.own_calibration(out)
     assert own is out["params"] and t == own["min_confidence"] and info["frames"] == n
     assert info["confident_wrong_per_frame"] <= cal_mod.MAX_RATE
+
+
+def test_calibrate_refuses_a_bound_confidence_outside_0_1(capsys):
+    import pytest
+
+    from s1s2_training.vlm.calibrate import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--bound-confidence", "1.5"])
+    assert e.value.code == 2 and "--bound-confidence 1.5" in capsys.readouterr().err

@@ -31,8 +31,6 @@ plan's agreement (confidence.LAYOUTS), whichever keeps more right picks on that 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from vlm_planner import confidence as conf_mod
@@ -86,16 +84,15 @@ def auroc(score: np.ndarray, right: np.ndarray) -> float:
 
 
 def binom_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p), summed in log space (n in the thousands is fine)."""
+    """P(X <= k) for X ~ Binomial(n, p) (torch.distributions, float64)."""
+    import torch
+
     if p <= 0.0:
         return 1.0
     if p >= 1.0:
         return 1.0 if k >= n else 0.0
-    lp, lq, ln = math.log(p), math.log1p(-p), math.lgamma(n + 1)
-    return float(
-        min(1.0, sum(math.exp(ln - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
-                     for i in range(min(k, n) + 1)))
-    )  # fmt: skip
+    dist = torch.distributions.Binomial(int(n), probs=torch.tensor(float(p), dtype=torch.float64))
+    return min(1.0, float(dist.log_prob(torch.arange(min(k, n) + 1, dtype=torch.float64)).exp().sum()))
 
 
 def rate_holds(wrong: int, frames: int, max_rate: float, confidence: float | None = None) -> bool:

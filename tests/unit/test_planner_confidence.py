@@ -56,14 +56,21 @@ def test_threshold_bounds_each_scene_type_not_only_their_mix():
 
 
 def test_threshold_at_a_confidence_bounds_the_rate_on_new_frames():
-    import torch
+    import math
 
     from s1s2_training.vlm.calibrate import binom_cdf, choose_threshold, rate_holds
 
-    for k, n, p in ((0, 10, 0.3), (8, 669, 0.02), (13, 669, 0.02), (40, 2000, 0.02)):
-        ref = torch.distributions.Binomial(n, probs=torch.tensor(p, dtype=torch.float64))
-        want = float(ref.log_prob(torch.arange(k + 1, dtype=torch.float64)).exp().sum())
-        assert abs(binom_cdf(k, n, p) - want) < 1e-9
+    # closed forms (float64): P(X = 0) = (1 - p)^n; P(X <= 1) = (1 - p)^n + n p (1 - p)^(n - 1)
+    assert abs(binom_cdf(0, 10, 0.3) - 0.7**10) < 1e-12
+    assert abs(binom_cdf(1, 669, 0.02) - (0.98**669 + 669 * 0.02 * 0.98**668)) < 1e-12
+    assert (
+        binom_cdf(0, 10, 0.0) == 1.0
+        and binom_cdf(9, 10, 1.0) == 0.0
+        and binom_cdf(700, 669, 0.02) > 1 - 1e-12
+    )
+    assert abs(binom_cdf(7, 600, 0.02) - 0.087) < 1e-3 and abs(binom_cdf(8, 600, 0.02) - 0.152) < 1e-3
+    assert math.isclose(sum(math.comb(669, i) * 0.02**i * 0.98 ** (669 - i) for i in range(14)),
+                        binom_cdf(13, 669, 0.02), rel_tol=1e-9)  # fmt: skip
     # 669 frames: 13 wrong is 1.94 %, within 2 % as a rate but not as a 90 % upper bound
     assert rate_holds(13, 669, 0.02) and not rate_holds(13, 669, 0.02, 0.9)
     assert rate_holds(8, 669, 0.02, 0.9) and not rate_holds(9, 669, 0.02, 0.9)

@@ -88,9 +88,6 @@ class FinetuneConfig:
     # (normalised MSE, this weight); daylight mixing frames are pulled toward their own base
     # features (no forgetting). 0 = off. Needs daylight frames paired with the domain frames.
     distill_weight: float = 0.0
-    # exponential moving average of the LoRA weights over the steps (this decay; 0 = off): the
-    # saved adapter is the average, not the last step's weights
-    ema: float = 0.0
     optim: str = "auto"  # auto: paged_adamw_8bit on CUDA, adamw_bnb_8bit on the CPU
     gradient_checkpointing: bool = False
     # train (and later serve) on frames with the base card's input colour constancy
@@ -109,8 +106,6 @@ class FinetuneConfig:
             raise ValueError("rank, alpha, steps and batch_size must be positive")
         if not self.distill_weight >= 0:
             raise ValueError(f"distill_weight {self.distill_weight} must be >= 0")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema {self.ema} outside [0, 1)")
 
 
 def pick_optim(cfg: FinetuneConfig, cuda: bool) -> str:
@@ -281,41 +276,7 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
         disable_tqdm=not cfg.progress,
     )
     trainer = QLoRATrainer(model=module, args=args, train_dataset=ds, data_collator=collator)
-    if cfg.ema > 0:
-        trainer.add_callback(ema_callback(peft_model, cfg.ema))
     return trainer, peft_model, trainable, optim, work
-
-
-def ema_callback(model, decay: float):
-    """A TrainerCallback (transformers is imported lazily) that averages `model`'s trainable weights."""
-    from transformers import TrainerCallback
-
-    class EmaCallback(TrainerCallback):
-        """Keeps an exponential moving average of the trainable (LoRA) weights, updated after
-        every optimizer step, and writes it into the model when training ends."""
-
-        def __init__(self, model, decay: float):
-            self.decay = float(decay)
-            self.params = [p for p in model.parameters() if p.requires_grad]
-            self.shadow = [p.detach().clone() for p in self.params]
-
-        def on_step_end(self, args, state, control, **kw):
-            import torch
-
-            # the average starts short (1 - 1/(step + 1)) so early weights do not dominate
-            d = min(self.decay, 1.0 - 1.0 / (state.global_step + 1))
-            with torch.no_grad():
-                for s, p in zip(self.shadow, self.params, strict=True):
-                    s.mul_(d).add_(p.detach(), alpha=1.0 - d)
-
-        def on_train_end(self, args, state, control, **kw):
-            import torch
-
-            with torch.no_grad():
-                for s, p in zip(self.shadow, self.params, strict=True):
-                    p.copy_(s)
-
-    return EmaCallback(model, decay)
 
 
 PAIRED_KEYS = ("seed", "time", "label", "pick")
@@ -638,12 +599,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=d.distill_weight,
         help="paired-render feature distillation weight (sim: the same scenes in daylight; 0 = off)",
     )
-    p.add_argument(
-        "--ema",
-        type=float,
-        default=d.ema,
-        help="save the exponential moving average of the LoRA weights with this decay (0 = off)",
-    )
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument(
         "--no-colour-constancy",
@@ -673,7 +628,7 @@ def run(args) -> int:
         strategy=args.strategy, rank=args.rank, alpha=args.alpha, targets=args.targets, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, mix=args.mix, optim=args.optim,
         gradient_checkpointing=args.gradient_checkpointing, seed=args.seed, threads=args.threads,
-        distill_weight=args.distill, ema=args.ema, colour_constancy=args.colour_constancy,
+        distill_weight=args.distill, colour_constancy=args.colour_constancy,
     )  # fmt: skip
     res = finetune(
         cfg, args.domain, args.base, args.library, args.adapter_id, args.work_dir, args.train_episodes,

@@ -410,32 +410,3 @@ def test_distillation_targets_are_the_base_in_daylight_of_the_same_scenes(built)
     with pytest.raises(ValueError, match="'seed'"):
         other = dm.frames_of([dm.FrameSpec("default", "daylight", (77,), 6.0)], size, root / "data", 1)
         teacher_features(module.vlm, peft_model, other, dom, None, None)
-
-
-def test_ema_callback_saves_the_moving_average_of_the_lora_weights():
-    """--ema: after training the model holds the average of the weights over the steps (the decay
-    capped by 1 - 1/(step + 1) early on), not the last step's; frozen weights are untouched."""
-    import types
-
-    import torch
-
-    from s1s2_training.vlm.finetune import FinetuneConfig, ema_callback
-
-    with pytest.raises(ValueError, match="ema 1.0"):
-        FinetuneConfig(ema=1.0)
-    lin = torch.nn.Linear(2, 1)
-    lin.bias.requires_grad_(False)
-    with torch.no_grad():
-        lin.weight.zero_()  # where LoRA's B starts
-    cb = ema_callback(lin, 0.9)
-    values, expect = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.0
-    for step, v in enumerate(values, start=1):
-        with torch.no_grad():
-            lin.weight.fill_(v)
-            lin.bias.fill_(v)
-        d = min(0.9, 1.0 - 1.0 / (step + 1))
-        expect = d * expect + (1 - d) * v
-        cb.on_step_end(None, types.SimpleNamespace(global_step=step), None)
-    cb.on_train_end(None, None, None)
-    assert torch.allclose(lin.weight, torch.full_like(lin.weight, expect), atol=1e-6)  # float32
-    assert 1.0 < expect < values[-1] and float(lin.bias) == values[-1]

@@ -64,30 +64,70 @@ def overrides_note() -> str:
     return "; ".join(f"{d}: {flags(o)}" for d, o in OVERRIDES.items())
 
 
+def train_one(job: tuple) -> tuple[str, dict, float]:
+    """One domain's adapter (finetune: train, evaluate, calibrate, register in the library):
+    (domain, metrics, seconds). Module level, so a spawned worker process can run it."""
+    from .finetune import FinetuneConfig, finetune
+
+    domain, fields, episodes, base_dir, out_dir = job
+    t1 = time.monotonic()
+    res = finetune(
+        FinetuneConfig(**fields), domain, base_dir, out_dir, work_dir="runs/vlm_data", train_episodes=episodes
+    )  # fmt: skip
+    return domain, res["metrics"], round(time.monotonic() - t1, 1)
+
+
+def run_jobs(fn, jobs: list, workers: int) -> list:
+    """[fn(job) for job in jobs], in this process (workers <= 1) or over `workers` spawned
+    processes, started in the order of `jobs`. Each job trains on one thread, so two workers use
+    a 2-core machine's second core; the library's registration is atomic per adapter."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        return list(pool.map(fn, jobs))
+
+
+def default_workers() -> int:
+    import os
+
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | None = None,
-          train_episodes: int = TRAIN_EPISODES, only: list[str] | None = None) -> dict:  # fmt: skip
+          train_episodes: int = TRAIN_EPISODES, only: list[str] | None = None,
+          workers: int | None = None) -> dict:  # fmt: skip
     """Train, evaluate, calibrate and register one adapter per non-daylight domain in `out_dir`
-    (the library; registration is atomic and replaces the previous adapter of that id)."""
+    (the library; registration is atomic and replaces the previous adapter of that id).
+    `workers`: domains trained at once, one thread each (default: 2 where there are 2 cores);
+    the longest recipes start first."""
     from s1s2 import repo_root
 
-    from .finetune import FinetuneConfig, finetune
+    from .finetune import FinetuneConfig
 
     out_dir = Path(out_dir)
     base_dir = Path(base_dir) if base_dir else repo_root() / "models" / "sim_vlm"
     recipe = dict(SHIPPED, seed=seed, **({"steps": steps} if steps else {}))
     cfg = FinetuneConfig(**recipe)
-    per_domain: dict[str, dict] = {}
+    workers = default_workers() if workers is None else workers
     t0 = time.monotonic()
     names = only or domains()
-    for i, domain in enumerate(names):
-        print(f"[adapters] {i + 1}/{len(names)} {domain}", flush=True)
-        t1 = time.monotonic()
+    jobs = []
+    for domain in names:
         fields, episodes = recipe_of(domain, recipe, train_episodes)
         fields |= {"steps": steps} if steps else {}  # an explicit step count wins over OVERRIDES
-        res = finetune(
-            FinetuneConfig(**fields), domain, base_dir, out_dir, work_dir="runs/vlm_data", train_episodes=episodes
-        )  # fmt: skip
-        m = res["metrics"]
+        jobs.append((domain, fields, episodes, base_dir, out_dir))
+    jobs.sort(key=lambda j: -j[1]["steps"] * j[2])  # longest first: the other worker takes the rest
+    print(f"[adapters] {len(jobs)} domains, {workers} at a time: {', '.join(j[0] for j in jobs)}", flush=True)
+    done = {d: (m, sec) for d, m, sec in run_jobs(train_one, jobs, workers)}
+    recipes = {j[0]: j for j in jobs}
+    per_domain: dict[str, dict] = {}
+    for domain in names:
+        m, sec = done[domain]
+        _, fields, episodes, _, _ = recipes[domain]
         per_domain[domain] = {
             "base_domain": {k: m["base_domain"].get(k) for k in KEEP},
             "adapter_domain": {k: m["adapter_domain"].get(k) for k in KEEP},
@@ -102,7 +142,7 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
             "train_s": m["train_s"],
             "steps": fields["steps"],
             "train_episodes": episodes,
-            "seconds": round(time.monotonic() - t1, 1),
+            "seconds": sec,
         }
     return {
         "trained": True,
@@ -120,5 +160,5 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
             f"input colour constancy; per-domain departures (OVERRIDES): {overrides_note()}"
         ),
         "recipe": asdict(cfg) | {"train_episodes": train_episodes, "overrides": OVERRIDES},
-        "metrics": {"domains": per_domain, "seconds": round(time.monotonic() - t0, 1)},
+        "metrics": {"domains": per_domain, "seconds": round(time.monotonic() - t0, 1), "workers": workers},
     }

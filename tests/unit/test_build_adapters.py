@@ -38,3 +38,36 @@ def test_the_manifest_note_names_each_override_as_finetune_flags():
 
 def test_every_override_names_a_domain_that_gets_an_adapter():
     assert set(ba.OVERRIDES) <= set(ba.domains())
+
+
+def test_build_trains_the_longest_recipe_first_and_records_every_domain_in_order(monkeypatch, tmp_path):
+    """s1s2 models adapters over two workers: the jobs start longest first (low sun's 4800 x 128),
+    the record keeps the domains' order, each with its own steps and episodes."""
+    seen = {}
+
+    def fake_run_jobs(fn, jobs, workers):
+        seen.update(fn=fn, jobs=jobs, workers=workers)
+        metrics = {
+            k: {"class_acc": 0.5}
+            for k in ("base_domain", "adapter_domain", "base_daylight", "adapter_daylight")
+        }
+        metrics |= {"trainable_parameters": 1, "adapter_bytes": 2, "train_s": 3.0}
+        return [(j[0], metrics, 4.0) for j in jobs]
+
+    monkeypatch.setattr(ba, "run_jobs", fake_run_jobs)
+    rec = ba.build(tmp_path / "lib", 0, base_dir=tmp_path / "base", workers=2)
+    assert seen["fn"] is ba.train_one and seen["workers"] == 2 and rec["metrics"]["workers"] == 2
+    assert [j[0] for j in seen["jobs"]][0] == "low_sun_glare"
+    assert list(rec["metrics"]["domains"]) == ba.domains()
+    low, over = rec["metrics"]["domains"]["low_sun_glare"], rec["metrics"]["domains"]["overcast_dim"]
+    assert (low["steps"], low["train_episodes"]) == (4800, 128) and (
+        over["steps"],
+        over["train_episodes"],
+    ) == (2400, 64)
+    assert all(j[3] == tmp_path / "base" and j[4] == tmp_path / "lib" for j in seen["jobs"])
+
+
+def test_run_jobs_returns_results_in_job_order_in_process_and_over_workers():
+    jobs = [-3, 1, -2, 5]
+    assert ba.run_jobs(abs, jobs, 1) == ba.run_jobs(abs, jobs, 2) == [3, 1, 2, 5]
+    assert ba.default_workers() in (1, 2)

@@ -117,11 +117,21 @@ def choose_threshold(
     if strata is None:
         strata, frames = np.zeros(len(prob), dtype=int), {0: frames}
     strata = np.asarray(strata)
+    allowed = {s: allowed_wrong(n, max_rate, confidence) for s, n in frames.items()}
     for t in np.unique(np.r_[0.0, prob]):
         wrong = (prob >= t) & ~right
-        if all(rate_holds(int(wrong[strata == s].sum()), n, max_rate, confidence) for s, n in frames.items()):
+        if all(int(wrong[strata == s].sum()) <= k for s, k in allowed.items()):
             return float(t)
     return 1.0
+
+
+def allowed_wrong(frames: int, max_rate: float, confidence: float | None = None) -> int:
+    """The most wrong frames of `frames` that rate_holds accepts (-1: not even none; it is
+    monotone in the wrong count, so the threshold search compares counts)."""
+    k = -1
+    while k + 1 <= frames and rate_holds(k + 1, frames, max_rate, confidence):
+        k += 1
+    return k
 
 
 def strata_of(data: dict):

@@ -58,7 +58,7 @@ def test_threshold_bounds_each_scene_type_not_only_their_mix():
 def test_threshold_at_a_confidence_bounds_the_rate_on_new_frames():
     import math
 
-    from s1s2_training.vlm.calibrate import binom_cdf, choose_threshold, rate_holds
+    from s1s2_training.vlm.calibrate import allowed_wrong, binom_cdf, choose_threshold, rate_holds
 
     # closed forms (float64): P(X = 0) = (1 - p)^n; P(X <= 1) = (1 - p)^n + n p (1 - p)^(n - 1)
     assert abs(binom_cdf(0, 10, 0.3) - 0.7**10) < 1e-12
@@ -74,6 +74,8 @@ def test_threshold_at_a_confidence_bounds_the_rate_on_new_frames():
     # 669 frames: 13 wrong is 1.94 %, within 2 % as a rate but not as a 90 % upper bound
     assert rate_holds(13, 669, 0.02) and not rate_holds(13, 669, 0.02, 0.9)
     assert rate_holds(8, 669, 0.02, 0.9) and not rate_holds(9, 669, 0.02, 0.9)
+    assert allowed_wrong(669, 0.02, 0.9) == 8 and allowed_wrong(669, 0.02) == 13
+    assert allowed_wrong(100, 0.02, 0.9) == -1 and allowed_wrong(0, 0.02) == 0  # too few frames for any
     # Coverage: over many fresh frame sets at a true rate of 2 %, the bound passes at most 10 %.
     rng = np.random.default_rng(0)
     passed = np.mean([rate_holds(int(w), 669, 0.02, 0.9) for w in rng.binomial(669, 0.02, 4000)])

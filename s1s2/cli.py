@@ -11,6 +11,7 @@ s1s2 memory ...           memory a fine-tuning / inference job needs, and whethe
 s1s2 failover [--soak S]  what a System 2 crash costs: command gaps, hold, respawn, sorting with kills
 s1s2 nightly ...          train, gate and register an adapter from the day's recorded failures
 s1s2 nightly cycle        one full cycle: a day in new lighting, the nightly run, the next day
+s1s2 nightly sheet        the day's failure frames as a label sheet for a person (real robots)
 """
 
 from __future__ import annotations

@@ -2,11 +2,14 @@
 
     s1s2 nightly --failures runs/failures --context sodium_vapour [--library models/adapters]
                  [--classifier models/lighting/classifier.json] [--report runs/nightly]
+                 [--labels runs/sheet/metadata.jsonl]
+    s1s2 nightly sheet --failures runs/failures --out runs/sheet   # frames for a person to label
 
 1. Data: every failure the `failure_recorder` node wrote to MCAP during the day (low-confidence
    plans, frames before wrong / missed / dropped sorts) that carries its frame's ground truth
    becomes a labelled frame: the item the scripted expert would pick, or a hold
-   (`s1s2_training.vlm.data.labelled_row`; in a plant an operator labels the frames instead).
+   (`s1s2_training.vlm.data.labelled_row`). A real robot records no ground truth: there a person
+   labels the frames in a sheet (`s1s2 nightly sheet`, `--labels`; s1s2_training.label_sheet).
    Records are split by time: the first (1 - holdout) for training, the last `holdout` held out.
 2. Train: a QLoRA adapter on the NF4 base (`s1s2_training.vlm.finetune.train_adapter`: HF Trainer,
    peft LoRA) with data mixing: a share `mix` of every batch is general daylight frames.
@@ -78,12 +81,14 @@ class Day:
     records: int = 0
     labelled: int = 0
     kinds: dict = field(default_factory=dict)
+    labels: str = "ground truth"  # where the labels came from: "ground truth" or a label sheet
 
 
-def load_day(paths, cfg: NightlyConfig, image_size: int) -> tuple[dict, dict, np.ndarray, np.ndarray, Day]:
+def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None) -> tuple[dict, dict, np.ndarray, np.ndarray, Day]:  # fmt: skip
     """(train frames, held-out frames, train features, held-out features, Day) from failure MCAPs.
     Features are the adapter manager's lighting features recorded with each failure (None rows
-    are skipped)."""
+    are skipped). labels: a filled-in label sheet (s1s2_training.label_sheet), for recordings
+    without ground truth (a real robot); its labelled lines replace the ground truth."""
     from adapter_manager.failure_node import read_failures
     from conveyor_sim.items import items_from_msg
     from s1s2.cell import DEFAULT_CELL
@@ -102,7 +107,32 @@ def load_day(paths, cfg: NightlyConfig, image_size: int) -> tuple[dict, dict, np
         raise FileNotFoundError(f"no failure recordings (*.mcap) in {[str(p) for p in paths]}")
     recs = read_failures(files)
     day = Day(records=len(recs), kinds=failure_kinds(recs))
-    recs = [r for r in recs if r.get("image") is not None and r.get("truth") is not None]
+    sheet = None
+    if labels is not None:
+        from .label_sheet import image_size_of, read_labels, stamp_key
+        from .vlm.pretrain import HEIGHT, WIDTH
+
+        w, h = image_size_of(recs)
+        if (w, h) != (WIDTH, HEIGHT):  # the planner's pick pixels are of this camera frame
+            raise ValueError(f"failure frames are {w}x{h}; the sim VLM's camera frame is {WIDTH}x{HEIGHT}")
+        sheet = read_labels(labels, w, h)
+        day.labels = str(labels)
+        have = {stamp_key(r.get("stamp", 0.0)) for r in recs}
+        stray = sorted(set(sheet) - have)
+        if stray:
+            raise ValueError(
+                f"{labels}: {len(stray)} labelled stamp(s) match no failure record, e.g. {stray[0]}"
+            )
+        seen: set = set()
+        keep = []
+        for r in recs:  # a frame recorded twice (two failure kinds) is one labelled row
+            key = stamp_key(r.get("stamp", 0.0))
+            if r.get("image") is not None and key in sheet and key not in seen:
+                seen.add(key)
+                keep.append(r)
+        recs = keep
+    else:
+        recs = [r for r in recs if r.get("image") is not None and r.get("truth") is not None]
     recs.sort(key=lambda r: float(r.get("stamp", 0.0)))
     day.labelled = len(recs)
     if len(recs) < 10:
@@ -111,9 +141,12 @@ def load_day(paths, cfg: NightlyConfig, image_size: int) -> tuple[dict, dict, np
     speed = cfg.belt_speed if cfg.belt_speed >= 0 else DEFAULT_CELL.belt.speed
     rows, feats = [], []
     for r in recs:
-        rows.append(
-            dm.labelled_row(r["image"], items_from_msg(r["truth"], speed), cam, DEFAULT_CELL.arm, image_size)
-        )
+        if sheet is not None:
+            label, uv = sheet[stamp_key(r.get("stamp", 0.0))]
+            rows.append(dm.operator_row(r["image"], label, uv, cam, image_size))
+        else:
+            items = items_from_msg(r["truth"], speed)
+            rows.append(dm.labelled_row(r["image"], items, cam, DEFAULT_CELL.arm, image_size))
         ctx = r.get("context")
         feats.append(_features(ctx) if ctx is not None else None)
     cut = int(round(len(rows) * (1.0 - cfg.holdout)))
@@ -186,8 +219,9 @@ def refit_classifier(
 
 def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models/adapters",
         classifier="models/lighting/classifier.json", classifier_out: str = "", report_dir="runs/nightly",
-        work_dir="runs/vlm_data", dry_run: bool = False) -> dict:  # fmt: skip
-    """The whole night (module docstring). Returns the result (also written to report_dir)."""
+        work_dir="runs/vlm_data", dry_run: bool = False, labels=None) -> dict:  # fmt: skip
+    """The whole night (module docstring). Returns the result (also written to report_dir).
+    labels: a filled-in label sheet instead of the recorded ground truth (`s1s2 nightly sheet`)."""
     from s1s2 import resolve_path
     from s1s2.adapters import add_adapter
 
@@ -201,7 +235,8 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
     card = json.loads((base_dir / "s1s2_vlm.json").read_text())
     size = int(card.get("image_size", 128))
     print(f"[nightly] 1/5 the day's failures -> labelled frames ({cfg.context})", flush=True)
-    train, test, ftr, fte, day = load_day([resolve_path(str(p)) for p in failures], cfg, size)
+    labels = resolve_path(str(labels)) if labels else None
+    train, test, ftr, fte, day = load_day([resolve_path(str(p)) for p in failures], cfg, size, labels)
     wd = resolve_path(str(work_dir))
     daylight = dm.frames_of(dm.domain_train_specs("daylight", cfg.daylight_episodes), size, wd, 1)
     day_test = dm.frames_of(dm.domain_test_specs("daylight", 14, 8), size, wd, 1)
@@ -330,7 +365,7 @@ def write_report(r: dict, out: Path) -> None:
         f"# Nightly report: context `{r['context']}`",
         "",
         f"- Day: {d['records']} failure records ({', '.join(f'{k} {v}' for k, v in d['kinds'].items())}), "
-        f"{d['labelled']} with frame ground truth; first {1 - r['config']['holdout']:.0%} for training "
+        f"{d['labelled']} labelled ({d.get('labels', 'ground truth')}); first {1 - r['config']['holdout']:.0%} for training "
         f"({r['frames']['train']['frames']} frames, {r['frames']['train']['targets']} with a target), "
         f"last {r['config']['holdout']:.0%} held out ({r['frames']['heldout']['frames']} frames).",
         f"- Training: QLoRA {r['config']['strategy']} r={r['config']['rank']} alpha={r['config']['alpha']}, "
@@ -388,10 +423,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", default="runs/nightly")
     p.add_argument("--work-dir", default="runs/vlm_data", help="daylight frame cache")
     p.add_argument("--dry-run", action="store_true", help="train, evaluate and gate, but register nothing")
+    p.add_argument("--labels", default="", help="a filled-in label sheet (s1s2 nightly sheet) instead of the "
+                   "recorded ground truth: how a real robot's failures are labelled")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`s1s2 nightly ...` or `s1s2 nightly cycle ...` (s1s2_training.nightly_cycle)."""
+    """`s1s2 nightly ...`, `s1s2 nightly cycle ...` (s1s2_training.nightly_cycle) or
+    `s1s2 nightly sheet ...` (s1s2_training.label_sheet)."""
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -399,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         from .nightly_cycle import main as cycle_main
 
         return cycle_main(argv[1:])
+    if argv[:1] == ["sheet"]:
+        from .label_sheet import main as sheet_main
+
+        return sheet_main(argv[1:])
     from s1s2.params import ConfigError, param_specs
 
     ap = argparse.ArgumentParser(prog="s1s2 nightly", description=__doc__.split("\n\n")[0])
@@ -418,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             a.report,
             a.work_dir,
             a.dry_run,
+            a.labels or None,
         )
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"s1s2 nightly: {exc}", file=sys.stderr)

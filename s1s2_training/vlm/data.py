@@ -249,6 +249,35 @@ def labelled_row(image, items, camera, arm, image_size: int, keep_full: bool = F
     return row
 
 
+def operator_row(image, label: str, uv, camera, image_size: int) -> dict:
+    """A training / test row from a camera image and a person's label (`s1s2 nightly sheet`): the
+    class to pick and its pick pixel in the image as the camera published it, or "none". The pick
+    point is that pixel on the belt plane, as the planner deprojects it. No item list comes with
+    such a label, so the item table is empty and n_on_belt / n_candidates are 0 (not known)."""
+    target = label != "none"
+    if target and label not in CLASSES:
+        raise ValueError(f"label {label!r} is not one of {', '.join(CLASSES)} or none")
+    uv = np.asarray(uv if target else (0.0, 0.0), np.float32)
+    return {
+        "pixels": resize(image, image_size),
+        "label": CLASSES.index(label) if target else -1,
+        "uv": uv,
+        "pick": np.asarray(camera.pixel_to_plane(float(uv[0]), float(uv[1]), BELT_Z), np.float32)
+        if target
+        else np.zeros(3, np.float32),
+        "target_index": -1,
+        "item_cls": np.full(MAX_ITEMS, -1, np.int16),
+        "item_uv": np.zeros((MAX_ITEMS, 2), np.float32),
+        "item_state": np.zeros(MAX_ITEMS, np.int8),
+        "n_on_belt": 0,
+        "n_candidates": 0,
+        "holding": 0,
+        "belt_position": 0.0,
+        "time": 0.0,
+        "seed": -1,
+    }
+
+
 def _worker(args):
     spec, seed, image_size = args
     return episode(spec, seed, image_size)

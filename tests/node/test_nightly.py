@@ -138,3 +138,83 @@ def test_cli_parses_and_reports_a_missing_recording(tmp_path, capsys):
     assert "no failure recordings" in capsys.readouterr().err
     assert main(["--failures", str(tmp_path), "--context", "bad/id"]) == 2
     assert "not a valid adapter id" in capsys.readouterr().err
+
+
+def _lines(sheet):
+    return [json.loads(t) for t in (sheet / "metadata.jsonl").read_text().splitlines()]
+
+
+def _write_lines(sheet, lines):
+    (sheet / "metadata.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_a_sheet_filled_from_the_truth_gives_the_ground_truths_labels(tmp_path):
+    """The operator path (sheet -> labels) trains on what the automatic one derives from ground
+    truth: same frames, classes, pick pixels and, on the belt plane, pick points."""
+    import cv2
+
+    from s1s2_training.label_sheet import write_sheet
+    from s1s2_training.nightly import NightlyConfig, load_day
+
+    _record_day(tmp_path / "day" / "day.mcap")
+    r = write_sheet([tmp_path / "day"], tmp_path / "sheet", prefill_truth=True)
+    assert r["frames"] == 12 and r["prefilled"] == 12
+    lines = _lines(tmp_path / "sheet")
+    assert {x["label"] for x in lines} - {"none"}, "the day should hold frames with a target"
+    img = cv2.imread(str(tmp_path / "sheet" / lines[0]["file_name"]))
+    assert img.shape == (240, 320, 3)
+    cfg = NightlyConfig(context="test_light", holdout=0.25)
+    truth = load_day([tmp_path / "day"], cfg, 128)
+    sheet = load_day([tmp_path / "day"], cfg, 128, labels=tmp_path / "sheet" / "metadata.jsonl")
+    assert sheet[4].labelled == 12 and sheet[4].labels.endswith("metadata.jsonl")
+    for a, b in zip(truth[:2], sheet[:2], strict=True):
+        np.testing.assert_array_equal(a["label"], b["label"])
+        np.testing.assert_array_equal(a["pixels"], b["pixels"])  # PNG is lossless
+        np.testing.assert_allclose(a["uv"], b["uv"], atol=1e-3)
+        tgt = a["label"] >= 0
+        np.testing.assert_allclose(a["pick"][tgt, :2], b["pick"][tgt, :2], atol=1e-4)  # metres
+
+
+def test_a_sheet_takes_only_labelled_lines_and_names_a_bad_one(tmp_path, capsys):
+    from s1s2_training.label_sheet import write_sheet
+    from s1s2_training.nightly import NightlyConfig, load_day, main
+
+    _record_day(tmp_path / "day" / "day.mcap")
+    assert main(["sheet", "--failures", str(tmp_path / "day"), "--out", str(tmp_path / "sheet")]) == 0
+    assert '"frames": 12' in capsys.readouterr().out
+    with pytest.raises(FileExistsError, match="never overwritten"):  # it may hold a person's labels
+        write_sheet([tmp_path / "day"], tmp_path / "sheet")
+    sheet, cfg = tmp_path / "sheet", NightlyConfig(context="x", holdout=0.25)
+    lines = _lines(sheet)
+    assert all(x["label"] is None and x["u"] is None for x in lines)
+    with pytest.raises(ValueError, match="only 0 labelled failures"):  # nothing filled in yet
+        load_day([tmp_path / "day"], cfg, 128, labels=sheet / "metadata.jsonl")
+    for x in lines[:10]:
+        x.update(label="none")
+    lines[3].update(label="pet_bottle", u=160.5, v=120)
+    _write_lines(sheet, lines)
+    train, test, *_, day = load_day([tmp_path / "day"], cfg, 128, labels=sheet / "metadata.jsonl")
+    assert day.labelled == 10 and len(train["label"]) + len(test["label"]) == 10  # two left null
+    assert (np.concatenate([train["label"], test["label"]]) >= 0).sum() == 1
+    bad = [
+        ({"label": "banana"}, "label 'banana' is not one of"),
+        ({"label": "pet_bottle", "u": None}, "u None must be a pixel of the 320x240 image"),
+        ({"label": "pet_bottle", "u": 3.0, "v": 240}, "v 240 must be a pixel"),
+        ({"label": "pet_bottle", "u": float("nan"), "v": 3}, "u nan must be a pixel"),
+        ({"stamp": "noon"}, "stamp 'noon' is not a number"),
+        ({"stamp": lines[0]["stamp"]}, "labelled twice"),
+        ({"stamp": 5.0}, "match no failure record"),
+    ]
+    for change, message in bad:
+        edited = [dict(x) for x in lines]
+        edited[4].update(change)
+        _write_lines(sheet, edited)
+        with pytest.raises(ValueError, match=message) as e:
+            load_day([tmp_path / "day"], cfg, 128, labels=sheet / "metadata.jsonl")
+        if "stamp" not in change or change["stamp"] != 5.0:
+            assert "metadata.jsonl:5" in str(e.value)  # names the line
+    (sheet / "metadata.jsonl").write_text("{not json\n")
+    with pytest.raises(ValueError, match="metadata.jsonl:1: not JSON"):
+        load_day([tmp_path / "day"], cfg, 128, labels=sheet / "metadata.jsonl")
+    with pytest.raises(FileNotFoundError, match="label sheet"):
+        load_day([tmp_path / "day"], cfg, 128, labels=tmp_path / "nowhere.jsonl")

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         r = write_sheet(a.failures, a.out, a.prefill_truth, a.belt_speed)
     except (OSError, ValueError) as exc:
-        print(f"s1s2 nightly sheet: {exc}")
+        print(f"s1s2 nightly sheet: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(r))
     print(

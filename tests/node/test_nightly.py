@@ -182,6 +182,8 @@ def test_a_sheet_takes_only_labelled_lines_and_names_a_bad_one(tmp_path, capsys)
     _record_day(tmp_path / "day" / "day.mcap")
     assert main(["sheet", "--failures", str(tmp_path / "day"), "--out", str(tmp_path / "sheet")]) == 0
     assert '"frames": 12' in capsys.readouterr().out
+    assert main(["sheet", "--failures", str(tmp_path / "nowhere"), "--out", str(tmp_path / "s2")]) == 2
+    assert "nowhere'] do not exist" in capsys.readouterr().err and not (tmp_path / "s2").exists()
     with pytest.raises(FileExistsError, match="never overwritten"):  # it may hold a person's labels
         write_sheet([tmp_path / "day"], tmp_path / "sheet")
     sheet, cfg = tmp_path / "sheet", NightlyConfig(context="x", holdout=0.25)

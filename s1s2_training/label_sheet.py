@@ -50,15 +50,12 @@ def write_sheet(failures, out_dir, prefill_truth: bool = False, belt_speed: floa
 
     from adapter_manager.failure_node import read_failures
 
+    from .nightly import failure_files
+
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists; a sheet is never overwritten (choose another --out)")
-    files = [Path(p) for p in failures]
-    missing = [str(p) for p in files if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"failure recording(s) {missing} do not exist")
-    files = [f for p in files for f in (sorted(p.glob("*.mcap")) if p.is_dir() else [p])]
-    recs = [r for r in read_failures(files) if r.get("image") is not None]
+    recs = [r for r in read_failures(failure_files(failures)) if r.get("image") is not None]
     recs.sort(key=lambda r: float(r.get("stamp", 0.0)))
     truth_label = _truth_labeller(belt_speed) if prefill_truth else None
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,20 @@ class Day:
     labels: str = "ground truth"  # where the labels came from: "ground truth" or a label sheet
 
 
+def failure_files(paths) -> list[Path]:
+    """The failure MCAP files of `paths` (files, or folders of *.mcap); an error names what is missing."""
+    files = [Path(p) for p in paths]
+    missing = [str(p) for p in files if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"failure recording(s) {missing} do not exist (failure_recorder's output_dir?)"
+        )
+    files = [f for p in files for f in (sorted(p.glob("*.mcap")) if p.is_dir() else [p])]
+    if not files:
+        raise FileNotFoundError(f"no failure recordings (*.mcap) in {[str(p) for p in paths]}")
+    return files
+
+
 def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None) -> tuple[dict, dict, np.ndarray, np.ndarray, Day]:  # fmt: skip
     """(train frames, held-out frames, train features, held-out features, Day) from failure MCAPs.
     Features are the adapter manager's lighting features recorded with each failure (None rows
@@ -96,15 +110,7 @@ def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None) -> tuple[d
     from .vlm import data as dm
     from .vlm.evaluate import camera
 
-    files = [Path(p) for p in paths]
-    missing = [str(p) for p in files if not p.exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"failure recording(s) {missing} do not exist (failure_recorder's output_dir?)"
-        )
-    files = [f for p in files for f in (sorted(p.glob("*.mcap")) if p.is_dir() else [p])]
-    if not files:
-        raise FileNotFoundError(f"no failure recordings (*.mcap) in {[str(p) for p in paths]}")
+    files = failure_files(paths)
     recs = read_failures(files)
     day = Day(records=len(recs), kinds=failure_kinds(recs))
     sheet = None

@@ -96,20 +96,17 @@ def write_sheet(failures, out_dir, prefill_truth: bool = False, belt_speed: floa
 
 def _truth_labeller(belt_speed: float):
     """(image, GroundTruth) -> {label, u, v}, the label `s1s2 nightly` derives from ground truth."""
-    from conveyor_sim.items import items_from_msg
-    from s1s2.cell import DEFAULT_CELL
-
-    from .vlm import data as dm
+    from .nightly import truth_row
+    from .vlm.data import CLASSES
     from .vlm.evaluate import camera
 
     cam = camera()
-    speed = belt_speed if belt_speed >= 0 else DEFAULT_CELL.belt.speed
 
     def label(image, truth) -> dict:
-        row = dm.labelled_row(image, items_from_msg(truth, speed), cam, DEFAULT_CELL.arm, 32)
+        row = truth_row(image, truth, cam, belt_speed, 32)  # the label only: a small resize will do
         if row["label"] < 0:
             return {"label": "none", "u": None, "v": None}
-        return {"label": dm.CLASSES[row["label"]], "u": float(row["uv"][0]), "v": float(row["uv"][1])}
+        return {"label": CLASSES[row["label"]], "u": float(row["uv"][0]), "v": float(row["uv"][1])}
 
     return label
 

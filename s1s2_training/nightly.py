@@ -98,14 +98,24 @@ def failure_files(paths) -> list[Path]:
     return files
 
 
+def truth_row(image, truth, cam, belt_speed: float, image_size: int) -> dict:
+    """A failure frame labelled from its recorded ground truth (GroundTruth message) by the sim
+    data's rule (`vlm.data.labelled_row`); belt_speed < 0: the cell's nominal speed."""
+    from conveyor_sim.items import items_from_msg
+    from s1s2.cell import DEFAULT_CELL
+
+    from .vlm import data as dm
+
+    speed = belt_speed if belt_speed >= 0 else DEFAULT_CELL.belt.speed
+    return dm.labelled_row(image, items_from_msg(truth, speed), cam, DEFAULT_CELL.arm, image_size)
+
+
 def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None) -> tuple[dict, dict, np.ndarray, np.ndarray, Day]:  # fmt: skip
     """(train frames, held-out frames, train features, held-out features, Day) from failure MCAPs.
     Features are the adapter manager's lighting features recorded with each failure (None rows
     are skipped). labels: a filled-in label sheet (s1s2_training.label_sheet), for recordings
     without ground truth (a real robot); its labelled lines replace the ground truth."""
     from adapter_manager.failure_node import read_failures
-    from conveyor_sim.items import items_from_msg
-    from s1s2.cell import DEFAULT_CELL
 
     from .vlm import data as dm
     from .vlm.evaluate import camera
@@ -144,15 +154,13 @@ def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None) -> tuple[d
     if len(recs) < 10:
         raise ValueError(f"only {len(recs)} labelled failures in {len(files)} file(s): too few to learn from")
     cam = camera()
-    speed = cfg.belt_speed if cfg.belt_speed >= 0 else DEFAULT_CELL.belt.speed
     rows, feats = [], []
     for r in recs:
         if sheet is not None:
             label, uv = sheet[stamp_key(r.get("stamp", 0.0))]
             rows.append(dm.operator_row(r["image"], label, uv, cam, image_size))
         else:
-            items = items_from_msg(r["truth"], speed)
-            rows.append(dm.labelled_row(r["image"], items, cam, DEFAULT_CELL.arm, image_size))
+            rows.append(truth_row(r["image"], r["truth"], cam, cfg.belt_speed, image_size))
         ctx = r.get("context")
         feats.append(_features(ctx) if ctx is not None else None)
     cut = int(round(len(rows) * (1.0 - cfg.holdout)))

@@ -280,9 +280,10 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
             f"[nightly] 3/5 evaluate on {len(test['label'])} held-out frames + {len(day_test['label'])} daylight",
             flush=True,
         )
-        m = measure(base_dir, adir, test, day_test)
+        scored: dict = {}
+        m = measure(base_dir, adir, test, day_test, results=scored)
         own, m["min_confidence"], m["confidence_threshold"] = adapter_calibration(
-            base_dir, adir, test, cfg.max_confident_wrong
+            base_dir, adir, test, cfg.max_confident_wrong, evaluated=scored["domain"]
         )
         if own is not None:
             m["confidence_calibration"] = own

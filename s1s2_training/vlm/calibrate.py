@@ -160,7 +160,7 @@ def layout_key(layout) -> str:
 
 def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4", params=None,
            layouts=conf_mod.LAYOUTS, adapter_dir=None, colour_constancy: bool | None = None,
-           by_scene: bool = False, confidence: float | None = None) -> dict:  # fmt: skip
+           by_scene: bool = False, confidence: float | None = None, evaluated: dict | None = None) -> dict:  # fmt: skip
     """Fit on `data` (held-out frames, in episode order, 1 s apart) with the model as the planner
     loads it; returns params (incl. min_confidence) and metrics (AUROC / ECE of calibrated vs raw,
     rates at the threshold; `by_layout`: those of every layout tried). Of the feature `layouts`,
@@ -170,10 +170,15 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
     calibration): keep its weights (and feature layout), only choose min_confidence again.
     `adapter_dir`: the base with that adapter active (`colour_constancy`: evaluate.evaluate's).
     `by_scene`: the threshold holds max_rate in each scene type of `data` apart (strata_of).
-    `confidence`: it holds for the rate's upper bound at that confidence (choose_threshold)."""
+    `confidence`: it holds for the rate's upper bound at that confidence (choose_threshold).
+    `evaluated`: evaluate()'s result of this model on `data`, when the caller has it (no new generation)."""
     from .evaluate import evaluate
 
-    res = evaluate(model_dir, data, quant, adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy)
+    res = evaluated
+    if res is None:
+        res = evaluate(
+            model_dir, data, quant, adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy
+        )
     picked, right, raw = res["_picked"], res["_good"], res["_raw"]
     if picked.sum() < 4 or right[picked].all() or not right[picked].any():
         # Nothing to fit (an untrained model picks nothing): no calibration, the planner keeps the raw proxy.
@@ -229,28 +234,27 @@ def fit_on(model_dir, data: dict, max_rate: float = MAX_RATE, quant: str = "nf4"
 
 def adapter_calibration(
     base_dir, adapter_dir, data: dict, max_rate: float = MAX_RATE, colour_constancy: bool | None = None,
-    confidence: float | None = BOUND_CONFIDENCE,
+    confidence: float | None = BOUND_CONFIDENCE, evaluated: dict | None = None,
 ) -> tuple[dict | None, float, dict]:  # fmt: skip
     """An adapter's own confidence calibration (fitted like the card's, fit_on) and min_confidence
     on `data` (frames of its context in episode order, never its training frames): at most
     `max_rate` of the frames carry a wrong pick (wrong class, > 5 cm, or a pick where nothing
     should be picked) above it (`confidence`: for the rate's upper bound, choose_threshold).
     Returns (calibration or None, threshold, info); None when there is nothing to fit (then the
-    card's calibration, applied to the adapter's answers, is thresholded)."""
+    card's calibration, applied to the adapter's answers, is thresholded). `evaluated`: the
+    adapter's evaluate() result on `data` (no manifest yet, so at the card's calibration), when
+    the caller has it."""
     from .evaluate import evaluate
 
-    cal = fit_on(
-        base_dir,
-        data,
-        max_rate,
-        adapter_dir=adapter_dir,
-        colour_constancy=colour_constancy,
-        confidence=confidence,
-    )
+    ev = evaluated
+    if ev is None:
+        ev = evaluate(
+            base_dir, data, "nf4", adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy
+        )
+    cal = fit_on(base_dir, data, max_rate, adapter_dir=adapter_dir, confidence=confidence, evaluated=ev)
     n = len(data["label"])
     if cal["params"] is not None:
         return own_calibration(cal, max_rate)
-    ev = evaluate(base_dir, data, "nf4", adapter_dir, min_confidence=0.0, colour_constancy=colour_constancy)
     conf, good, picked = ev["_conf"], ev["_good"], ev["_picked"]
     t = choose_threshold(conf[picked], good[picked], n, max_rate, confidence=confidence)
     act = picked & (conf >= t)

@@ -156,17 +156,17 @@ def load_model(model_dir, quant: str = "nf4", adapter_dir=None):
     return model, proc
 
 
-def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int = 8, calibration=None,
-                     progress: bool = False):  # fmt: skip
+def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int = 8, progress: bool = False):
     """Greedy answers of uint8 resized frames (N, S, S, 3) with the planner's prompt ids: (texts,
-    raw confidences, calibrated confidences (= raw without calibration), pooled prompt states,
-    confidence features (N, 4), sub-token (u, v) or None per answer)."""
+    raw confidences, pooled prompt states, confidence features (N, 4), sub-token (u, v) or None per
+    answer). Calibrated confidences come from the features (_gated), so one generation serves
+    every gate."""
     import torch
     from tqdm import tqdm
 
     from vlm_planner import confidence as conf_mod
 
-    texts, raw, cal, pooled, feats, numbers = [], [], [], [], [], []
+    texts, raw, pooled, feats, numbers = [], [], [], [], []
     number_ids = np.asarray(prompt.number_ids)
     for s in tqdm(range(0, len(pixels), batch), desc="evaluate", disable=not progress, leave=False):
         pix = prompt.pixel_values(pixels[s : s + batch])
@@ -200,10 +200,9 @@ def generate_batched(model, prompt, pixels, batch: int = 64, max_new_tokens: int
             f = conf_mod.features(toks, logp[k], number_ids, prompt.eos, windows=win)
             feats.append(f)
             numbers.append(conf_mod.refined_numbers(toks, logp[k], number_ids, prompt.eos, windows=win))
-            cal.append(conf_mod.calibrated(calibration, f) if calibration else r)
             texts.append(prompt.decode(toks))
     pooled = np.concatenate(pooled) if pooled else np.zeros((0, 1))
-    return texts, np.array(raw), np.array(cal), pooled, np.array(feats).reshape(-1, 4), numbers
+    return texts, np.array(raw), pooled, np.array(feats).reshape(-1, 4), numbers
 
 
 def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch: int = 64,
@@ -215,7 +214,6 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     calibration: an adapter's own confidence calibration, for one whose manifest does not carry it
     yet (finetune checks a new adapter at its own gate); None: the manifest's, else the card's."""
     from s1s2.adapters import MANIFEST, read_manifest
-    from vlm_planner import confidence as conf_mod
     from vlm_planner.colour import InputNorm, for_adapter
 
     from .pretrain import Prompt
@@ -235,33 +233,68 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
             calibration = manifest.metrics.get("confidence_calibration")
         if colour_constancy is None:
             colour_constancy = manifest.input_normalisation
-    card_calibration = card.get("confidence_calibration")
-    calibration = conf_mod.own_or(calibration, card_calibration) if card_calibration else card_calibration
+    calibration, min_confidence = _gate(card, calibration, min_confidence)
     norm = for_adapter(InputNorm.from_card(card), colour_constancy)
-    if min_confidence is None:
-        min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
     prompt = Prompt(proc, INSTRUCTION, norm=norm)
     t0 = time.time()
-    texts, raw, cal, pooled, feats, numbers = generate_batched(
-        model, prompt, data["pixels"], batch, calibration=calibration, progress=progress
+    texts, raw, pooled, feats, numbers = generate_batched(
+        model, prompt, data["pixels"], batch, progress=progress
     )
     labels, uvs = parse_all(texts, numbers=numbers)
-    cam = camera()
-    temporal = temporal_of_frames(labels, uvs, data, cam)
+    gen = {
+        "seconds": time.time() - t0,
+        "_texts": texts,
+        "_numbers": numbers,
+        "_raw": raw,
+        "_pooled": pooled,
+        "_features": feats,
+        "_temporal": temporal_of_frames(labels, uvs, data, camera()),
+        "_labels": np.asarray(labels),
+        "_uvs": uvs,
+    }
+    return _gated(gen, data, calibration, min_confidence)
+
+
+GENERATED = ("seconds", "_texts", "_numbers", "_raw", "_pooled", "_features", "_temporal", "_labels", "_uvs")
+
+
+def _gate(card: dict, calibration: dict | None, min_confidence: float | None) -> tuple[dict | None, float]:
+    """The calibration and threshold plans are scored at: an adapter's own calibration when usable,
+    else the card's; min_confidence None: that calibration's (0 without one)."""
+    from vlm_planner import confidence as conf_mod
+
+    card_calibration = card.get("confidence_calibration")
+    calibration = conf_mod.own_or(calibration, card_calibration) if card_calibration else card_calibration
+    if min_confidence is None:
+        min_confidence = float(calibration.get("min_confidence", 0.0)) if calibration else 0.0
+    return calibration, min_confidence
+
+
+def _gated(gen: dict, data: dict, calibration: dict | None, min_confidence: float) -> dict:
+    """score() of generated answers (GENERATED) at one calibration and threshold."""
+    from vlm_planner import confidence as conf_mod
+
+    cal = np.asarray(gen["_raw"], dtype=np.float64)
     if calibration:  # a temporal calibration: agreement with the frame before counts, as in the planner
         cal = np.array(
-            [conf_mod.with_temporal(calibration, c, t) for c, t in zip(cal, temporal, strict=True)]
-        )
-    res = score(labels, uvs, cal, data, cam, min_confidence)
-    res["seconds"] = time.time() - t0
-    res["_texts"] = texts
-    res["_numbers"] = numbers
-    res["_raw"] = raw
-    res["_pooled"] = pooled
-    res["_features"] = feats
-    res["_temporal"] = temporal
-    res["_labels"] = np.asarray(labels)
+            [
+                conf_mod.with_temporal(calibration, conf_mod.calibrated(calibration, f), t)
+                for f, t in zip(gen["_features"], gen["_temporal"], strict=True)
+            ]
+        ).reshape(-1)
+    res = score(gen["_labels"], gen["_uvs"], cal, data, camera(), min_confidence)
+    res.update({k: gen[k] for k in GENERATED})
     return res
+
+
+def rescore(res: dict, data: dict, model_dir, calibration: dict | None = None,
+            min_confidence: float | None = None) -> dict:  # fmt: skip
+    """An evaluate() result of `data` scored again at another confidence gate, without generating
+    again (greedy answers do not depend on the gate): `calibration` an adapter's own (None or
+    unusable: the card's), `min_confidence` None: the calibration's. The answers must come from
+    the model and input normalisation the gate is meant for."""
+    card = json.loads((Path(model_dir) / "s1s2_vlm.json").read_text())
+    return _gated(res, data, *_gate(card, calibration, min_confidence))
 
 
 def temporal_of_frames(labels, uvs, data: dict, cam) -> np.ndarray:

@@ -380,9 +380,12 @@ OWN_GATE_KEEP = ("min_confidence", "confident_wrong_pick_rate", "acted_picks", "
 
 
 def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, daylight_test: dict | None,
-            base_cache: dict | None = None, colour_constancy: bool | None = None) -> dict:  # fmt: skip
+            base_cache: dict | None = None, colour_constancy: bool | None = None,
+            results: dict | None = None) -> dict:  # fmt: skip
     """Base vs adapter on held-out domain frames, daylight with the adapter (forgetting), and the
-    latent agreement (base in daylight vs adapter in the domain, same scenes)."""
+    latent agreement (base in daylight vs adapter in the domain, same scenes). `results`, when
+    given, receives the adapter's evaluate() results by "domain" / "daylight", to be scored again
+    at another gate (evaluate.rescore) without generating again."""
     import torch
     from safetensors.numpy import load_file
 
@@ -404,7 +407,7 @@ def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, dayligh
     if adapter_dir is None:
         return out
     tuned, _ = load_model(base_dir, "nf4", adapter_dir)
-    res = {}
+    res = results if results is not None else {}
     for key, d in (("domain", domain_test), ("daylight", daylight_test)):
         if d is None:
             continue
@@ -512,7 +515,12 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                     workers,
                 )
             )
-            metrics.update(measure(base_dir, adir, dom_test, day_test, colour_constancy=cfg.colour_constancy))
+            scored: dict = {}
+            metrics.update(
+                measure(
+                    base_dir, adir, dom_test, day_test, colour_constancy=cfg.colour_constancy, results=scored
+                )
+            )
             # The adapter's own calibration and min_confidence, on its domain's calibration frames.
             from .calibrate import adapter_calibration, calibration_note, calibration_specs
 
@@ -523,11 +531,11 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             if own is not None:
                 metrics["confidence_calibration"] = own
             # measure() scored the adapter at the card's gate; the planner serves it at its own
-            # (as `python -m s1s2_training.vlm.calibrate --check` measures a shipped adapter)
-            from .evaluate import evaluate
+            # (as `python -m s1s2_training.vlm.calibrate --check` measures a shipped adapter): the
+            # same answers, scored again
+            from .evaluate import rescore
 
-            gate = evaluate(base_dir, dom_test, adapter_dir=adir, min_confidence=metrics["min_confidence"],
-                            colour_constancy=cfg.colour_constancy, calibration=own)  # fmt: skip
+            gate = rescore(scored["domain"], dom_test, base_dir, own, metrics["min_confidence"])
             metrics["adapter_domain_own_gate"] = {k: _r(gate.get(k)) for k in OWN_GATE_KEEP}
             metrics["confidence_threshold"]["data"] = calibration_note(domain)
             metrics["eval_s"] = round(time.time() - t1, 1)

@@ -1,6 +1,7 @@
-"""finetune scores a new adapter at its own gate before the adapter has a manifest, by passing its
-calibration to `evaluate(calibration=...)`: that must give the confidences the registered adapter
-gets from its manifest (what the planner serves and `calibrate --check` measures)."""
+"""finetune scores a new adapter at its own gate before the adapter has a manifest: its answers,
+generated once at the card's gate, scored again with its own calibration (`rescore`), or its
+calibration passed to `evaluate(calibration=...)`. Both must give what the registered adapter gets
+from its manifest (what the planner serves and `calibrate --check` measures)."""
 
 import json
 import shutil
@@ -9,7 +10,7 @@ import numpy as np
 
 from s1s2 import repo_root
 from s1s2_training.vlm import data as dm
-from s1s2_training.vlm.evaluate import evaluate
+from s1s2_training.vlm.evaluate import evaluate, rescore
 
 
 def test_an_own_calibration_passed_in_scores_like_the_registered_adapter(tmp_path):
@@ -31,3 +32,9 @@ def test_an_own_calibration_passed_in_scores_like_the_registered_adapter(tmp_pat
     assert passed["acted_picks"] == served["acted_picks"]
     # without it the card's calibration scores the frames, and the confidences differ
     assert np.abs(card["_conf"] - served["_conf"]).max() > 1e-3
+    # the card-gate answers scored again at the adapter's own gate: the served result, every metric
+    again = rescore(card, test, models / "sim_vlm", own, gate)
+    np.testing.assert_allclose(again["_conf"], served["_conf"], rtol=0, atol=1e-12)
+    public = [k for k in served if not k.startswith("_") and k != "seconds"]
+    assert {k: again[k] for k in public} == {k: served[k] for k in public}
+    assert again["acted_picks"] != card["acted_picks"] or np.abs(again["_conf"] - card["_conf"]).max() > 1e-3

@@ -4,6 +4,7 @@ by the evaluations of the learned System 1 (oracle stack) and of the adapter man
 
     r = run_shift_day("config/recycling_sim.yaml", [("daylight", 60), ("night_noise", 60)], seed=3)
     r["domains"]["night_noise"] -> {"correct": .., "wrong_bin": .., "missed": .., "dropped": ..}
+    r["failures"] -> [{"seed", "domain", "class", "outcome", "item"}, ...]  # each item not sorted right
 
 Everything goes through the ROS nodes at their real rates: the cell is reset (seed) once the stack
 is up, its `lighting_schedule` then starts at 0, and an outside subscriber counts /sim/sort_events
@@ -31,6 +32,45 @@ def _count(events) -> dict[str, dict]:
         dom = domains.setdefault(ev.lighting_domain, dict.fromkeys(OUTCOMES, 0))
         dom[OUTCOMES[ev.outcome]] += 1
     return domains
+
+
+def _failures(events, seed: int) -> list[dict]:
+    """Every item not sorted correctly, with its light and class: misses that cluster in one class
+    under one light point at what an adapter cannot read, which counts per domain hide."""
+    return [
+        {
+            "seed": int(seed),
+            "domain": ev.lighting_domain,
+            "class": ev.class_label,
+            "outcome": OUTCOMES[ev.outcome],
+            "item": ev.item_id,
+        }  # fmt: skip
+        for ev in events
+        if OUTCOMES[ev.outcome] != "correct"
+    ]
+
+
+def failures_by_class(records) -> dict[str, dict[str, dict[str, int]]]:
+    """{domain: {class: {outcome: n}}} of the `failures` of run_shift_day / run_episodes records."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for r in records:
+        for f in r.get("failures", []):
+            c = out.setdefault(f["domain"], {}).setdefault(f["class"], {})
+            c[f["outcome"]] = c.get(f["outcome"], 0) + 1
+    return out
+
+
+def failures_text(record: dict) -> str:
+    """One line of a record's failures by light and class ("night_noise: glass_bottle m2; ..."),
+    w / m / d as in `table`; "none" when every item was sorted right."""
+    parts = []
+    for d, classes in failures_by_class([record]).items():
+        items = ", ".join(
+            f"{c} " + " ".join(f"{o[0]}{n}" for o, n in sorted(outs.items()))
+            for c, outs in sorted(classes.items())
+        )
+        parts.append(f"{d}: {items}")
+    return "; ".join(parts) or "none"
 
 
 PLANNER_COUNTERS = ("plans", "skipped_ticks", "plans_waited_for_swap")
@@ -126,7 +166,8 @@ def run_episodes(
             t0 = time.monotonic()
             spin_for(episode_s)
             wall = time.monotonic() - t0
-            domains = _count(list(events))
+            done = list(events)
+            domains = _count(done)
             if planner_diag:  # a planner runs: its next diagnostics (1 Hz) cover the whole episode
                 spin_for(1.2)
             failed = launcher.failed()
@@ -137,6 +178,7 @@ def run_episodes(
                 "wall_s": round(wall, 1),
                 "domains": domains,
                 "totals": _totals(domains),
+                "failures": _failures(done, seed),
                 "planner": _planner_delta(diag0, planner_diag),
             }
             episodes.append(rec)
@@ -163,6 +205,7 @@ def run_episodes(
         "episodes": episodes,
         "domains": domains,
         "totals": _totals(domains),
+        "failures": [f for e in episodes for f in e["failures"]],
         "adapter_swaps": (statuses[-1].swap_count - (swaps0 or 0)) if statuses else None,
         "adapters_seen": sorted({s.active_adapter for s in statuses}) if statuses else [],
     }
@@ -192,6 +235,7 @@ def run_shift_day(
         "wall_s": r["episodes"][0]["wall_s"],
         "domains": domains,
         "totals": r["totals"],
+        "failures": r["failures"],
         "adapter_swaps": r["adapter_swaps"],
         "adapters_seen": r["adapters_seen"],
         "planner": r["planner"],

@@ -25,3 +25,34 @@ def test_planner_counters_over_an_episode():
         "plans": 60, "skipped_ticks": 0, "plans_waited_for_swap": 2, "swap_wait_ms_max": 4.5
     }  # fmt: skip
     assert _planner_delta({}, {}) == {}  # no planner (oracle stack)
+
+
+def test_failures_name_the_light_and_class_of_every_item_not_sorted_right():
+    from types import SimpleNamespace as E
+
+    from s1s2.shiftday import _failures, failures_by_class, failures_text
+
+    events = [
+        E(lighting_domain="daylight", class_label="can", outcome=0, item_id="i0"),
+        E(lighting_domain="night_noise", class_label="glass_bottle", outcome=2, item_id="i1"),
+        E(lighting_domain="night_noise", class_label="glass_bottle", outcome=2, item_id="i2"),
+        E(lighting_domain="night_noise", class_label="can", outcome=1, item_id="i3"),
+        E(lighting_domain="low_sun_glare", class_label="carton", outcome=3, item_id="i4"),
+    ]
+    f = _failures(events, seed=7)
+    assert [x["item"] for x in f] == ["i1", "i2", "i3", "i4"]  # the correct one is not a failure
+    assert f[0] == {
+        "seed": 7,
+        "domain": "night_noise",
+        "class": "glass_bottle",
+        "outcome": "missed",
+        "item": "i1",
+    }
+    assert failures_by_class([{"failures": f}, {"failures": f[:1]}]) == {
+        "night_noise": {"glass_bottle": {"missed": 3}, "can": {"wrong_bin": 1}},
+        "low_sun_glare": {"carton": {"dropped": 1}},
+    }
+    assert failures_text({"failures": f}) == (
+        "night_noise: can w1, glass_bottle m2; low_sun_glare: carton d1"
+    )
+    assert failures_text({"failures": []}) == "none"

@@ -44,7 +44,7 @@ def _failures(events, seed: int) -> list[dict]:
             "class": ev.class_label,
             "outcome": OUTCOMES[ev.outcome],
             "item": ev.item_id,
-        }  # fmt: skip
+        }
         for ev in events
         if OUTCOMES[ev.outcome] != "correct"
     ]

@@ -212,7 +212,8 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     colour_constancy: apply the card's input normalisation (None: as the adapter's manifest says,
     else yes; an adapter being trained has no manifest yet, so its finetune passes its setting).
     calibration: an adapter's own confidence calibration, for one whose manifest does not carry it
-    yet (finetune checks a new adapter at its own gate); None: the manifest's, else the card's."""
+    yet; None: the manifest's, else the card's. (Answers already generated are scored at another
+    gate by `rescore`, as finetune does, without generating again.)"""
     from s1s2.adapters import MANIFEST, read_manifest
     from vlm_planner.colour import InputNorm, for_adapter
 

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
     if not args.skip_shift:
         from conveyor_sim.lighting import DOMAINS
-        from s1s2.shiftday import failures_text, table
+        from s1s2.shiftday import causes_text, failures_text, table
 
         schedule = [(d, args.domain_s) for d in DOMAINS]
         shifts = run_shift_days(schedule, args.seed, run_dir)
@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"({len(schedule) - 1} lighting changes)")  # fmt: skip
         lines.append("Not sorted right, by light and class:")
         lines += [f"  {k}: {failures_text(v)}" for k, v in ok.items()]
+        lines.append("Why (s1s2.shiftday.ItemTrace: never named / wrong class = System 2; named, not picked / "
+                     "lost after grasp / placed wrong / picked unnamed = System 1):")  # fmt: skip
+        lines += [f"  {k}: {causes_text(v)}" for k, v in ok.items()]
         lines.append("ORACLE goals = ground truth with a planner's timing (1 Hz, 0.3-0.5 s latency, 1.5 cm noise): "
                      "System 1 evaluated on its own.")  # fmt: skip
     if not args.skip_expert:

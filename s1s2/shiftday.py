@@ -4,11 +4,15 @@ by the evaluations of the learned System 1 (oracle stack) and of the adapter man
 
     r = run_shift_day("config/recycling_sim.yaml", [("daylight", 60), ("night_noise", 60)], seed=3)
     r["domains"]["night_noise"] -> {"correct": .., "wrong_bin": .., "missed": .., "dropped": ..}
-    r["failures"] -> [{"seed", "domain", "class", "outcome", "item"}, ...]  # each item not sorted right
+    r["failures"] -> [{"seed", "domain", "class", "outcome", "item", "why"}, ...]  # each item not sorted right
+    r["failures"][0]["why"] -> {"cause": "never named", "right": 0, "holds": 5, ...}  # see ItemTrace
 
 Everything goes through the ROS nodes at their real rates: the cell is reset (seed) once the stack
 is up, its `lighting_schedule` then starts at 0, and an outside subscriber counts /sim/sort_events
-and the adapter manager's swaps. Items still on the belt at the end are not counted.
+and the adapter manager's swaps. Items still on the belt at the end are not counted. The same
+subscriber follows the published goals and the cell's ground truth (ItemTrace) to say, for each
+item not sorted right, whether System 2 never named it, named the wrong class, or named it and
+System 1 did not sort it.
 """
 
 from __future__ import annotations
@@ -34,20 +38,119 @@ def _count(events) -> dict[str, dict]:
     return domains
 
 
-def _failures(events, seed: int) -> list[dict]:
+# A plan "names" an item when its pick point lies this close to the item on the belt: the issue's
+# line between a right pick and a wrong one (a confident wrong pick is > 5 cm off).
+NAMES_ITEM_M = 0.05
+CAUSES = (
+    "never named",  # no confident plan named it: System 2 held or named other items
+    "wrong class",  # the plan that named it last before the grasp gave another class: System 2
+    "named, not picked",  # confident right plans named it, the cup never held it: System 1 or time
+    "lost after grasp",  # the cup held it, it left play unsorted: System 1 or the grasp
+    "placed wrong",  # named with its class, still in the wrong bin: System 1
+    "picked unnamed",  # in a wrong bin, though no plan named it: System 1 took another item
+)
+
+
+class ItemTrace:
+    """Why each item not sorted right was lost, from what an outside observer sees: the cell's
+    ground truth (items on the belt, the cup's hold) and the goals System 2 published. Pure Python:
+    run_episodes feeds it from ROS messages; times are the observer's clock (seconds).
+
+    A goal names an item when its pick point (belt frame) is within NAMES_ITEM_M of the item's
+    position on the belt; holds (no label) name nothing. Items move with the belt, so their belt
+    coordinates stay put while they lie on it."""
+
+    def __init__(self, names_item_m: float = NAMES_ITEM_M):
+        self.names_item_m = float(names_item_m)
+        self.items: dict[str, dict] = {}
+        self.plans: list[tuple[float, str]] = []  # (t, named item id, "" hold, "?" nothing near)
+
+    def on_truth(self, t: float, belt_position: float, items) -> None:
+        """`items`: (item_id, class_label, x_world, y_world, on_belt, grasped) per item in play."""
+        for item_id, label, x, y, on_belt, grasped in items:
+            it = self.items.setdefault(
+                item_id, {"class": label, "seen": t, "xy": None, "grasped": None, "names": []}
+            )
+            if grasped and it["grasped"] is None:
+                it["grasped"] = t
+            if on_belt and not grasped:
+                it["xy"] = (x - belt_position, y)
+
+    def on_goal(self, t: float, label: str, belt_xy, confidence: float) -> str:
+        """Record one published goal; return the id of the item it names ("" hold, "?" none)."""
+        if not label:
+            self.plans.append((t, ""))
+            return ""
+        best, best_d = "?", self.names_item_m
+        for item_id, it in self.items.items():
+            if it["xy"] is None or it["grasped"] is not None or it.get("gone") is not None:
+                continue
+            d = ((it["xy"][0] - belt_xy[0]) ** 2 + (it["xy"][1] - belt_xy[1]) ** 2) ** 0.5
+            if d <= best_d:
+                best, best_d = item_id, d
+        if best != "?":
+            self.items[best]["names"].append((t, label, float(confidence)))
+        self.plans.append((t, best))
+        return best
+
+    def on_sort(self, t: float, item_id: str) -> None:
+        if item_id in self.items:
+            self.items[item_id]["gone"] = t
+
+    def why(self, item_id: str, outcome: str) -> dict:
+        """{"cause": one of CAUSES, and the evidence: plans naming it before any grasp (right class /
+        other class), and, while it was in play, holds, plans naming other items and plans whose
+        pick point named no item}."""
+        it = self.items.get(item_id)
+        if it is None:
+            return {"cause": "never named", "right": 0, "other_class": 0, "holds": 0, "other_items": 0,
+                    "nowhere": 0}  # fmt: skip
+        end = it.get("gone") if it.get("gone") is not None else float("inf")
+        before_grasp = [n for n in it["names"] if it["grasped"] is None or n[0] <= it["grasped"]]
+        right = sum(1 for n in before_grasp if n[1] == it["class"])
+        during = [p for p in self.plans if it["seen"] <= p[0] <= end]
+        out = {
+            "right": right,
+            "other_class": len(before_grasp) - right,
+            "holds": sum(1 for p in during if p[1] == ""),
+            "other_items": sum(1 for p in during if p[1] not in ("", "?", item_id)),
+            "nowhere": sum(1 for p in during if p[1] == "?"),  # > names_item_m from every item
+        }
+        if outcome == "wrong_bin" and not before_grasp:
+            cause = "picked unnamed"
+        elif outcome == "wrong_bin":
+            cause = "placed wrong" if before_grasp[-1][1] == it["class"] else "wrong class"
+        elif it["grasped"] is not None:
+            cause = "lost after grasp"
+        elif right:
+            cause = "named, not picked"
+        elif before_grasp:
+            cause = "wrong class"
+        else:
+            cause = "never named"
+        return {"cause": cause, **out}
+
+
+def _failures(events, seed: int, trace: ItemTrace | None = None) -> list[dict]:
     """Every item not sorted correctly, with its light and class: misses that cluster in one class
-    under one light point at what an adapter cannot read, which counts per domain hide."""
-    return [
-        {
+    under one light point at what an adapter cannot read, which counts per domain hide. With a
+    `trace`, each also says why (ItemTrace.why: "cause" and its evidence)."""
+    out = []
+    for ev in events:
+        outcome = OUTCOMES[ev.outcome]
+        if outcome == "correct":
+            continue
+        f = {
             "seed": int(seed),
             "domain": ev.lighting_domain,
             "class": ev.class_label,
-            "outcome": OUTCOMES[ev.outcome],
+            "outcome": outcome,
             "item": ev.item_id,
         }
-        for ev in events
-        if OUTCOMES[ev.outcome] != "correct"
-    ]
+        if trace is not None:
+            f["why"] = trace.why(ev.item_id, outcome)
+        out.append(f)
+    return out
 
 
 def failures_by_class(records) -> dict[str, dict[str, dict[str, int]]]:
@@ -70,6 +173,26 @@ def failures_text(record: dict) -> str:
             for c, outs in sorted(classes.items())
         )
         parts.append(f"{d}: {items}")
+    return "; ".join(parts) or "none"
+
+
+def failures_by_cause(records) -> dict[str, dict[str, int]]:
+    """{domain: {cause: n}} over the traced `failures` of run_shift_day / run_episodes records."""
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        for f in r.get("failures", []):
+            if "why" in f:
+                c = out.setdefault(f["domain"], {})
+                c[f["why"]["cause"]] = c.get(f["why"]["cause"], 0) + 1
+    return out
+
+
+def causes_text(record: dict) -> str:
+    """One line of a record's failures by light and cause ("night_noise: never named 2, ...")."""
+    parts = [
+        f"{d}: " + ", ".join(f"{c} {n}" for c, n in sorted(causes.items()))
+        for d, causes in failures_by_cause([record]).items()
+    ]
     return "; ".join(parts) or "none"
 
 
@@ -110,7 +233,7 @@ def run_episodes(
 
     from s1s2 import topics
     from s1s2.ros import qos_profile
-    from s1s2_interfaces.msg import AdapterStatus, SortEvent
+    from s1s2_interfaces.msg import AdapterStatus, Goal, GroundTruth, SortEvent
     from s1s2_interfaces.srv import ResetSim
 
     stack = stack_config if isinstance(stack_config, StackConfig) else load_stack(stack_config)
@@ -128,9 +251,31 @@ def run_episodes(
             if st.name.endswith(": planner"):
                 planner_diag.update({kv.key: kv.value for kv in st.values})
 
+    trace = ItemTrace()  # rebound per episode; the callbacks read the current one
+    belt = [0.0]  # the latest belt odometry, for a goal in the world frame
+
+    def on_sort(msg) -> None:
+        events.append(msg)
+        trace.on_sort(time.monotonic(), msg.item_id)
+
+    def on_truth(msg) -> None:
+        belt[0] = msg.belt_position
+        trace.on_truth(time.monotonic(), msg.belt_position, [
+            (i.item_id, i.class_label, i.pose.position.x, i.pose.position.y, i.on_belt, i.grasped)
+            for i in msg.items
+        ])  # fmt: skip
+
+    def on_goal(msg) -> None:
+        x, y = msg.target_pose.position.x, msg.target_pose.position.y
+        if msg.header.frame_id == topics.WORLD_FRAME:
+            x -= belt[0]
+        trace.on_goal(time.monotonic(), msg.target_label, (x, y), msg.confidence)
+
+    node.create_subscription(SortEvent, topics.SORT_EVENTS.name, on_sort, qos_profile(topics.SORT_EVENTS.qos))
     node.create_subscription(
-        SortEvent, topics.SORT_EVENTS.name, events.append, qos_profile(topics.SORT_EVENTS.qos)
+        GroundTruth, topics.GROUND_TRUTH.name, on_truth, qos_profile(topics.GROUND_TRUTH.qos)
     )
+    node.create_subscription(Goal, topics.GOAL_TOPIC.name, on_goal, qos_profile(topics.GOAL_TOPIC.qos))
     node.create_subscription(AdapterStatus, topics.ADAPTER_STATUS.name, statuses.append,
                              qos_profile(topics.ADAPTER_STATUS.qos))  # fmt: skip
     node.create_subscription(
@@ -160,6 +305,7 @@ def run_episodes(
             if not (fut.done() and fut.result().success):
                 raise LaunchError(f"the cell did not reset to seed {seed}")
             events.clear()
+            trace = ItemTrace()  # a new episode: the reset removed every item
             if swaps0 is None:
                 swaps0 = statuses[-1].swap_count if statuses else 0
             diag0 = dict(planner_diag)
@@ -178,7 +324,7 @@ def run_episodes(
                 "wall_s": round(wall, 1),
                 "domains": domains,
                 "totals": _totals(domains),
-                "failures": _failures(done, seed),
+                "failures": _failures(done, seed, trace),
                 "planner": _planner_delta(diag0, planner_diag),
             }
             episodes.append(rec)

@@ -56,3 +56,67 @@ def test_failures_name_the_light_and_class_of_every_item_not_sorted_right():
         "night_noise: can w1, glass_bottle m2; low_sun_glare: carton d1"
     )
     assert failures_text({"failures": []}) == "none"
+
+
+def test_item_trace_says_which_system_lost_each_item():
+    """Each cause from what an observer sees: ground truth (belt frame = world - odometry) and
+    goals (belt frame, within 5 cm names an item); holds and goals on other items are counted."""
+    from s1s2.shiftday import ItemTrace
+
+    tr = ItemTrace()
+    belt = 1.0
+    items = [  # id, class, x world, y, on belt, grasped
+        ("a", "can", 1.30, 0.00, True, False),  # belt x 0.30
+        ("b", "paper", 1.50, 0.10, True, False),  # belt x 0.50
+        ("c", "glass", 1.70, -0.10, True, False),
+        ("d", "can", 1.90, 0.05, True, False),
+        ("e", "paper", 2.10, 0.00, True, False),
+    ]
+    tr.on_truth(0.0, belt, items)
+    tr.on_truth(0.5, belt + 0.2, [(i, c, x + 0.2, y, o, g) for i, c, x, y, o, g in items])  # moved
+    assert tr.on_goal(1.0, "", (0.0, 0.0), 0.0) == ""  # a hold names nothing
+    assert tr.on_goal(2.0, "paper", (0.52, 0.12), 0.9) == "b"  # 2.8 cm from b
+    assert tr.on_goal(2.5, "paper", (0.56, 0.10), 0.9) == "?"  # 6 cm: names nothing
+    assert tr.on_goal(3.0, "can", (0.70, -0.10), 0.9) == "c"  # c named as a can
+    assert tr.on_goal(3.5, "can", (0.90, 0.05), 0.9) == "d"
+    assert tr.on_goal(4.0, "paper", (1.10, 0.0), 0.9) == "e"
+    # b and c are grasped (no longer on the belt); e is grasped later
+    tr.on_truth(5.0, belt + 0.4, [("b", "paper", 0, 0, False, True), ("c", "glass", 0, 0, False, True)])
+    tr.on_truth(6.0, belt + 0.5, [("e", "paper", 0, 0, False, True)])
+    for item, t in (("a", 9.0), ("b", 7.0), ("c", 8.0), ("d", 9.0), ("e", 9.5)):
+        tr.on_sort(t, item)
+    a = tr.why("a", "missed")
+    assert a["cause"] == "never named" and a["right"] == 0
+    assert (a["holds"], a["other_items"], a["nowhere"]) == (1, 4, 1)  # 6 cm off: names nothing
+    assert tr.why("b", "dropped")["cause"] == "lost after grasp"
+    assert tr.why("b", "wrong_bin")["cause"] == "placed wrong"
+    assert tr.why("c", "wrong_bin") | {} == {
+        "cause": "wrong class", "right": 0, "other_class": 1, "holds": 1, "other_items": 3, "nowhere": 1
+    }  # fmt: skip
+    assert tr.why("d", "missed")["cause"] == "named, not picked"
+    assert tr.why("e", "wrong_bin")["cause"] == "placed wrong"
+    assert tr.why("zz", "missed")["cause"] == "never named"  # never seen in the ground truth
+    tr2 = ItemTrace()
+    tr2.on_truth(0.0, 0.0, [("f", "can", 0.3, 0.0, True, False)])
+    tr2.on_truth(1.0, 0.0, [("f", "can", 0.3, 0.0, False, True)])
+    assert tr2.why("f", "wrong_bin")["cause"] == "picked unnamed"
+
+
+def test_failures_carry_the_traced_cause_and_a_text_per_light():
+    from types import SimpleNamespace as E
+
+    from s1s2.shiftday import ItemTrace, _failures, causes_text, failures_by_cause
+
+    tr = ItemTrace()
+    tr.on_truth(0.0, 0.0, [("i1", "can", 0.3, 0.0, True, False)])
+    tr.on_goal(1.0, "can", (0.3, 0.0), 0.9)
+    events = [
+        E(lighting_domain="night_noise", class_label="can", outcome=2, item_id="i1"),
+        E(lighting_domain="night_noise", class_label="can", outcome=2, item_id="i2"),
+        E(lighting_domain="daylight", class_label="can", outcome=0, item_id="i3"),
+    ]
+    f = _failures(events, 1, tr)
+    assert [x["why"]["cause"] for x in f] == ["named, not picked", "never named"]
+    assert failures_by_cause([{"failures": f}]) == {"night_noise": {"named, not picked": 1, "never named": 1}}
+    assert causes_text({"failures": f}) == "night_noise: named, not picked 1, never named 1"
+    assert causes_text({"failures": _failures(events, 1)}) == "none"  # untraced: no causes

@@ -60,8 +60,9 @@ class ItemTrace:
     position on the belt; holds (no label) name nothing. Items move with the belt, so their belt
     coordinates stay put while they lie on it."""
 
-    def __init__(self, names_item_m: float = NAMES_ITEM_M):
+    def __init__(self, names_item_m: float = NAMES_ITEM_M, t0: float = 0.0):
         self.names_item_m = float(names_item_m)
+        self.t0 = float(t0)  # the episode's start: why() gives times from it
         self.items: dict[str, dict] = {}
         self.plans: list[tuple[float, str]] = []  # (t, named item id, "" hold, "?" nothing near)
 
@@ -76,8 +77,9 @@ class ItemTrace:
             if on_belt and not grasped:
                 it["xy"] = (x - belt_position, y)
 
-    def on_goal(self, t: float, label: str, belt_xy, confidence: float) -> str:
-        """Record one published goal; return the id of the item it names ("" hold, "?" none)."""
+    def on_goal(self, t: float, label: str, belt_xy, confidence: float, adapter: str = "") -> str:
+        """Record one published goal (made with `adapter`, "" the base); return the id of the item
+        it names ("" hold, "?" none)."""
         if not label:
             self.plans.append((t, ""))
             return ""
@@ -89,7 +91,7 @@ class ItemTrace:
             if d <= best_d:
                 best, best_d = item_id, d
         if best != "?":
-            self.items[best]["names"].append((t, label, float(confidence)))
+            self.items[best]["names"].append((t, label, float(confidence), adapter))
         self.plans.append((t, best))
         return best
 
@@ -104,7 +106,7 @@ class ItemTrace:
         it = self.items.get(item_id)
         if it is None:
             return {"cause": "never named", "right": 0, "other_class": 0, "holds": 0, "other_items": 0,
-                    "nowhere": 0}  # fmt: skip
+                    "nowhere": 0, "named_as": [], "named_with": []}  # fmt: skip
         end = it.get("gone") if it.get("gone") is not None else float("inf")
         before_grasp = [n for n in it["names"] if it["grasped"] is None or n[0] <= it["grasped"]]
         right = sum(1 for n in before_grasp if n[1] == it["class"])
@@ -115,6 +117,8 @@ class ItemTrace:
             "holds": sum(1 for p in during if p[1] == ""),
             "other_items": sum(1 for p in during if p[1] not in ("", "?", item_id)),
             "nowhere": sum(1 for p in during if p[1] == "?"),  # > names_item_m from every item
+            "named_as": sorted({n[1] for n in before_grasp}),
+            "named_with": sorted({n[3] for n in before_grasp}),  # adapters ("" = the base)
         }
         if outcome == "wrong_bin" and not before_grasp:
             cause = "picked unnamed"
@@ -128,6 +132,12 @@ class ItemTrace:
             cause = "wrong class"
         else:
             cause = "never named"
+        times = {  # seconds from the episode's start: first seen in play, first named, left play
+            "seen_s": it["seen"],
+            "named_s": it["names"][0][0] if it["names"] else None,
+            "gone_s": it.get("gone"),
+        }
+        out |= {k: None if v is None else round(v - self.t0, 1) for k, v in times.items()}
         return {"cause": cause, **out}
 
 
@@ -269,7 +279,7 @@ def run_episodes(
         x, y = msg.target_pose.position.x, msg.target_pose.position.y
         if msg.header.frame_id == topics.WORLD_FRAME:
             x -= belt[0]
-        trace.on_goal(time.monotonic(), msg.target_label, (x, y), msg.confidence)
+        trace.on_goal(time.monotonic(), msg.target_label, (x, y), msg.confidence, msg.adapter_id)
 
     node.create_subscription(SortEvent, topics.SORT_EVENTS.name, on_sort, qos_profile(topics.SORT_EVENTS.qos))
     node.create_subscription(
@@ -305,11 +315,11 @@ def run_episodes(
             if not (fut.done() and fut.result().success):
                 raise LaunchError(f"the cell did not reset to seed {seed}")
             events.clear()
-            trace = ItemTrace()  # a new episode: the reset removed every item
             if swaps0 is None:
                 swaps0 = statuses[-1].swap_count if statuses else 0
             diag0 = dict(planner_diag)
             t0 = time.monotonic()
+            trace = ItemTrace(t0=t0)  # a new episode: the reset removed every item
             spin_for(episode_s)
             wall = time.monotonic() - t0
             done = list(events)

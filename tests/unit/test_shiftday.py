@@ -77,7 +77,7 @@ def test_item_trace_says_which_system_lost_each_item():
     assert tr.on_goal(1.0, "", (0.0, 0.0), 0.0) == ""  # a hold names nothing
     assert tr.on_goal(2.0, "paper", (0.52, 0.12), 0.9) == "b"  # 2.8 cm from b
     assert tr.on_goal(2.5, "paper", (0.56, 0.10), 0.9) == "?"  # 6 cm: names nothing
-    assert tr.on_goal(3.0, "can", (0.70, -0.10), 0.9) == "c"  # c named as a can
+    assert tr.on_goal(3.0, "can", (0.70, -0.10), 0.9, "night") == "c"  # c named as a can
     assert tr.on_goal(3.5, "can", (0.90, 0.05), 0.9) == "d"
     assert tr.on_goal(4.0, "paper", (1.10, 0.0), 0.9) == "e"
     # b and c are grasped (no longer on the belt); e is grasped later
@@ -91,7 +91,8 @@ def test_item_trace_says_which_system_lost_each_item():
     assert tr.why("b", "dropped")["cause"] == "lost after grasp"
     assert tr.why("b", "wrong_bin")["cause"] == "placed wrong"
     assert tr.why("c", "wrong_bin") | {} == {
-        "cause": "wrong class", "right": 0, "other_class": 1, "holds": 1, "other_items": 3, "nowhere": 1
+        "cause": "wrong class", "right": 0, "other_class": 1, "holds": 1, "other_items": 3, "nowhere": 1,
+        "named_as": ["can"], "named_with": ["night"], "seen_s": 0.0, "named_s": 3.0, "gone_s": 8.0,
     }  # fmt: skip
     assert tr.why("d", "missed")["cause"] == "named, not picked"
     assert tr.why("e", "wrong_bin")["cause"] == "placed wrong"

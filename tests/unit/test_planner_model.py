@@ -536,3 +536,47 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     low = planner.plan(image, "sort the recyclables", 15.0, 0.55, camera)
     assert low.target_label == "" and "below min_confidence" in low.reason and low.publish
     planner._last_pick = planner._confirmed_stamp = None
+
+
+def test_gate_keeps_goal_leaves_a_standing_pick_to_its_validity(planner, camera, image, monkeypatch):
+    """gate_keeps_goal: a plan under min_confidence is a hold, but not published while the last
+    pick sent (same adapter) is still valid, so it does not cancel the pick System 1 is making; once
+    that pick has expired, or for an answer that is not a gate failure, the hold is published.
+    On by default."""
+    import dataclasses
+
+    real = planner._infer
+    answer = ["label=aluminium_can u=260 v=60", 0.999]
+
+    def fake(img, prompt):
+        inf = real(img, prompt)
+        inf.text, inf.confidence = answer
+        return inf
+
+    monkeypatch.setattr(planner, "_infer", fake)
+    monkeypatch.setattr(planner, "min_confidence", 0.5)
+    planner._last_pick = planner._confirmed_stamp = planner._published_pick = None
+    assert PlannerConfig().gate_keeps_goal is True
+    answer[1] = 0.999
+    off = dataclasses.replace(planner.config, gate_keeps_goal=False)
+    monkeypatch.setattr(planner, "config", off)
+    assert planner.plan(image, "sort the recyclables", 3.5, 0.1, camera).target_label == "aluminium_can"
+    answer[1] = 0.1
+    assert planner.plan(image, "sort the recyclables", 4.0, 0.15, camera).publish  # off: the hold goes
+    monkeypatch.setattr(planner, "config", dataclasses.replace(off, gate_keeps_goal=True))
+    planner._last_pick = planner._published_pick = None
+    nothing_sent = planner.plan(image, "sort the recyclables", 4.5, 0.2, camera)
+    assert nothing_sent.target_label == "" and nothing_sent.publish  # no pick stands: hold sent
+    answer[1] = 0.999
+    pick = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
+    assert pick.target_label == "aluminium_can" and pick.publish
+    answer[1] = 0.1
+    low = planner.plan(image, "sort the recyclables", 6.0, 0.35, camera)
+    assert low.target_label == "" and "below min_confidence" in low.reason
+    assert not low.publish  # the pick stamped 5.0 stands until 8.0
+    answer[0] = "no parse"  # not a gate failure: the hold is sent
+    assert planner.plan(image, "sort the recyclables", 7.0, 0.45, camera).publish
+    answer[0] = "label=aluminium_can u=273 v=60"
+    late = planner.plan(image, "sort the recyclables", 8.5, 0.6, camera)  # 3.5 s > valid_for_s
+    assert late.target_label == "" and late.publish
+    planner._last_pick = planner._published_pick = None

@@ -167,6 +167,7 @@ class Planner:
         # the stamp of the last confirmed (published) pick
         self._last_pick: tuple[str, np.ndarray, str, float] | None = None
         self._confirmed_stamp: float | None = None
+        self._published_pick: tuple[float, str] | None = None  # (stamp, adapter) of the last pick sent
         self.calibration, self.min_confidence = self._calibration()
         try:  # the colour constancy the model was trained with (None: frames go in unchanged)
             self.input_norm = InputNorm.from_card(self.vlm.card)
@@ -450,6 +451,8 @@ class Planner:
         why = ""
         if not (conf >= min_confidence):  # also refuses a NaN confidence
             why = f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
+            if self.config.gate_keeps_goal and self._pick_stands(stamp, adapter):
+                result.publish = False  # an answer the gate does not trust is no reason to cancel
         elif self.config.confirm_pick_cm > 0:
             why = self._unconfirmed(previous)
             if not why:
@@ -464,7 +467,13 @@ class Planner:
             result.bin_id, result.place_world = "", None
             return why
         result.confidence = float(min(max(conf, 0.0), 1.0))
+        self._published_pick = (float(stamp), adapter)
         return ""
+
+    def _pick_stands(self, stamp: float, adapter: str) -> bool:
+        """Whether the last pick sent, made with `adapter`, is still valid at `stamp`."""
+        p = self._published_pick
+        return p is not None and p[1] == adapter and 0.0 <= stamp - p[0] <= self.config.valid_for_s
 
     def _unconfirmed(self, previous) -> str:
         """Why the pick in self._last_pick is not confirmed by `previous` ("" when it is): two

@@ -168,6 +168,7 @@ def test_goal_carries_image_stamp_belt_frame_and_latent(harness):
         "yes" if trained else "no"
     )
     assert float(values["inference_latency_ms_last"]) > 0
+    assert int(values["plans_withheld"]) >= 0  # gate_keeps_goal's withheld holds are counted
 
 
 def test_swap_adapter_service_and_malformed_images(harness):

@@ -20,9 +20,10 @@ def test_planner_counters_over_an_episode():
     from s1s2.shiftday import _planner_delta
 
     before = {"plans": "10", "skipped_ticks": "1", "plans_waited_for_swap": "0", "swap_wait_ms_max": "0.0"}
-    after = {"plans": "70", "skipped_ticks": "1", "plans_waited_for_swap": "2", "swap_wait_ms_max": "4.5"}
+    after = {"plans": "70", "skipped_ticks": "1", "plans_waited_for_swap": "2", "swap_wait_ms_max": "4.5",
+             "plans_withheld": "7"}  # fmt: skip
     assert _planner_delta(before, after) == {
-        "plans": 60, "skipped_ticks": 0, "plans_waited_for_swap": 2, "swap_wait_ms_max": 4.5
+        "plans": 60, "skipped_ticks": 0, "plans_waited_for_swap": 2, "swap_wait_ms_max": 4.5, "plans_withheld": 7
     }  # fmt: skip
     assert _planner_delta({}, {}) == {}  # no planner (oracle stack)
 

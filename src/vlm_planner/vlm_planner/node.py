@@ -94,6 +94,7 @@ class VlmPlannerNode(Node):
         self._latencies: deque[float] = deque(maxlen=20)
         self._plan_times: deque[float] = deque(maxlen=20)
         self._skipped = 0
+        self._withheld = 0  # plans not published: a hold or an unconfirmed pick while a pick stands
         self._dropped_images = 0
         self._last_image_error = ""
         self._errors = 0
@@ -221,6 +222,8 @@ class VlmPlannerNode(Node):
                 return
             if result.publish:
                 self.goal_pub.publish(self._goal(result))
+            else:
+                self._withheld += 1
             self._plans += 1
             self._latencies.append(result.total_s)
             self._plan_times.append(time.monotonic())
@@ -319,6 +322,7 @@ class VlmPlannerNode(Node):
             "plan_rate_hz": f"{rate:.2f}",
             "skipped_ticks": str(self._skipped),
             "plans": str(self._plans),
+            "plans_withheld": str(self._withheld),
             "plans_waited_for_swap": str(self.planner.plans_waited_for_swap),
             "swap_wait_ms_max": f"{self.planner.swap_wait_ms_max:.1f}",
             "dropped_images": str(self._dropped_images),

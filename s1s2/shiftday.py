@@ -206,7 +206,7 @@ def causes_text(record: dict) -> str:
     return "; ".join(parts) or "none"
 
 
-PLANNER_COUNTERS = ("plans", "skipped_ticks", "plans_waited_for_swap", "plans_withheld")
+PLANNER_COUNTERS = ("plans", "skipped_ticks", "plans_waited_for_swap", "plans_withheld", "picks_resent")
 
 
 def _planner_delta(before: dict[str, str], after: dict[str, str]) -> dict:

@@ -168,7 +168,7 @@ def test_goal_carries_image_stamp_belt_frame_and_latent(harness):
         "yes" if trained else "no"
     )
     assert float(values["inference_latency_ms_last"]) > 0
-    assert int(values["plans_withheld"]) >= 0  # gate_keeps_goal's withheld holds are counted
+    assert int(values["plans_withheld"]) >= 0 and int(values["picks_resent"]) >= 0  # counted
 
 
 def test_swap_adapter_service_and_malformed_images(harness):

@@ -487,15 +487,8 @@ def test_warm_adapter_slots_fill_the_resident_set_and_later_disk_swaps_copy_in_p
     assert len(warm.switcher.peft.peft_config) == 2  # no new slot
 
 
-def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
-    planner, camera, image, monkeypatch
-):
-    """confirm_pick_cm > 0: the first plan of a pick is a hold; the next plan confirms it when it
-    names the same class within the distance on the belt (the belt moved between the images: the
-    world pixel moves with it); another class, a far point, a gap or a parse failure in between
-    do not confirm. Off by default (the card's gate)."""
-    import dataclasses
-
+def _scripted_answers(planner, monkeypatch) -> list:
+    """The planner's model answers what the returned [text, confidence] list holds at each plan."""
     real = planner._infer
     answer = ["label=aluminium_can u=260 v=60", 0.999]
 
@@ -505,6 +498,19 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
         return inf
 
     monkeypatch.setattr(planner, "_infer", fake)
+    return answer
+
+
+def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
+    planner, camera, image, monkeypatch
+):
+    """confirm_pick_cm > 0: the first plan of a pick is a hold; the next plan confirms it when it
+    names the same class within the distance on the belt (the belt moved between the images: the
+    world pixel moves with it); another class, a far point, a gap or a parse failure in between
+    do not confirm. Off by default (the card's gate)."""
+    import dataclasses
+
+    answer = _scripted_answers(planner, monkeypatch)
     assert PlannerConfig().confirm_pick_cm == 0.0 and PlannerConfig().card_min_confidence  # the defaults
     monkeypatch.setattr(planner, "config", dataclasses.replace(planner.config, confirm_pick_cm=3.0))
     monkeypatch.setattr(planner, "min_confidence", 0.5)
@@ -538,45 +544,43 @@ def test_confirm_pick_cm_publishes_a_pick_only_when_two_consecutive_plans_agree(
     planner._last_pick = planner._confirmed_stamp = None
 
 
-def test_gate_keeps_goal_leaves_a_standing_pick_to_its_validity(planner, camera, image, monkeypatch):
-    """gate_keeps_goal: a plan under min_confidence is a hold, but not published while the last
-    pick sent (same adapter) is still valid, so it does not cancel the pick System 1 is making; once
-    that pick has expired, or for an answer that is not a gate failure, the hold is published.
-    On by default."""
+def test_gate_keeps_goal_resends_a_standing_pick_until_it_expires(planner, camera, image, monkeypatch):
+    """gate_keeps_goal: a plan under min_confidence, while the last new pick (same adapter) is
+    still valid, re-sends that pick (target, bin, latent, confidence) on the new image's stamp with
+    valid_for cut so that it expires when the pick would have: a hold would cancel the pick System 1
+    is making, and goals stay at one per plan. Once the pick has expired, or for an answer that is
+    not a gate failure, the plan is a hold. On by default."""
     import dataclasses
 
-    real = planner._infer
-    answer = ["label=aluminium_can u=260 v=60", 0.999]
-
-    def fake(img, prompt):
-        inf = real(img, prompt)
-        inf.text, inf.confidence = answer
-        return inf
-
-    monkeypatch.setattr(planner, "_infer", fake)
+    answer = _scripted_answers(planner, monkeypatch)
     monkeypatch.setattr(planner, "min_confidence", 0.5)
     planner._last_pick = planner._confirmed_stamp = planner._published_pick = None
     assert PlannerConfig().gate_keeps_goal is True
-    answer[1] = 0.999
     off = dataclasses.replace(planner.config, gate_keeps_goal=False)
     monkeypatch.setattr(planner, "config", off)
     assert planner.plan(image, "sort the recyclables", 3.5, 0.1, camera).target_label == "aluminium_can"
     answer[1] = 0.1
-    assert planner.plan(image, "sort the recyclables", 4.0, 0.15, camera).publish  # off: the hold goes
+    assert planner.plan(image, "sort the recyclables", 4.0, 0.15, camera).target_label == ""  # off: hold
     monkeypatch.setattr(planner, "config", dataclasses.replace(off, gate_keeps_goal=True))
     planner._last_pick = planner._published_pick = None
-    nothing_sent = planner.plan(image, "sort the recyclables", 4.5, 0.2, camera)
-    assert nothing_sent.target_label == "" and nothing_sent.publish  # no pick stands: hold sent
+    assert planner.plan(image, "sort the recyclables", 4.5, 0.2, camera).target_label == ""  # none stands
     answer[1] = 0.999
     pick = planner.plan(image, "sort the recyclables", 5.0, 0.25, camera)
-    assert pick.target_label == "aluminium_can" and pick.publish
+    assert pick.target_label == "aluminium_can" and pick.reason == "" and pick.valid_for_s == 3.0
     answer[1] = 0.1
+    n0 = planner.picks_resent
     low = planner.plan(image, "sort the recyclables", 6.0, 0.35, camera)
-    assert low.target_label == "" and "below min_confidence" in low.reason
-    assert not low.publish  # the pick stamped 5.0 stands until 8.0
-    answer[0] = "no parse"  # not a gate failure: the hold is sent
-    assert planner.plan(image, "sort the recyclables", 7.0, 0.45, camera).publish
+    assert low.target_label == "aluminium_can" and "below min_confidence" in low.reason
+    assert "stands until it expires" in low.reason and low.publish and planner.picks_resent == n0 + 1
+    assert low.stamp == 6.0 and low.valid_for_s == pytest.approx(2.0)  # expires at 8.0, as the pick
+    np.testing.assert_array_equal(low.target_belt, pick.target_belt)
+    np.testing.assert_array_equal(low.latent, pick.latent)
+    assert low.bin_id == pick.bin_id and low.confidence == pick.confidence
+    again = planner.plan(image, "sort the recyclables", 7.0, 0.45, camera)
+    assert again.target_label == "aluminium_can" and again.valid_for_s == pytest.approx(1.0)
+    answer[0] = "no parse"  # not a gate failure: a hold
+    assert planner.plan(image, "sort the recyclables", 7.5, 0.5, camera).target_label == ""
     answer[0] = "label=aluminium_can u=273 v=60"
-    late = planner.plan(image, "sort the recyclables", 8.5, 0.6, camera)  # 3.5 s > valid_for_s
-    assert late.target_label == "" and late.publish
+    late = planner.plan(image, "sort the recyclables", 8.0, 0.55, camera)  # the pick's valid_for is over
+    assert late.target_label == "" and "stands" not in late.reason
     planner._last_pick = planner._published_pick = None

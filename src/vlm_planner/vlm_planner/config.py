@@ -81,11 +81,12 @@ class PlannerConfig:
         True, "also hold below the calibrated min_confidence in the model card (s1s2_vlm.json), if any",
         read_only=True,
     )  # fmt: skip
-    # Off, a hold from the gate cancelled picks under way: at night it cost ~1 item in 10 (ItemTrace:
+    # Off, a hold from the gate cancels picks under way: at night it cost ~1 item in 10 (ItemTrace:
     # "named, not picked"; docs/adapter_manager.md, "A hold from the gate cancelled picks")
     gate_keeps_goal: bool = param(
-        True, "a plan under min_confidence is not published while the last pick sent (same adapter) is "
-        "still valid: a hold would cancel the pick System 1 is making on an answer the gate does not trust",
+        True, "a plan under min_confidence re-sends the last pick (same adapter) while that pick is still "
+        "valid, expiring when it would have: a hold would cancel the pick System 1 is making on an answer "
+        "the gate does not trust",
     )  # fmt: skip
     confirm_pick_cm: float = param(
         0.0,

@@ -94,7 +94,7 @@ class VlmPlannerNode(Node):
         self._latencies: deque[float] = deque(maxlen=20)
         self._plan_times: deque[float] = deque(maxlen=20)
         self._skipped = 0
-        self._withheld = 0  # plans not published: a hold or an unconfirmed pick while a pick stands
+        self._withheld = 0  # plans not published: an unconfirmed pick while a confirmed one stands
         self._dropped_images = 0
         self._last_image_error = ""
         self._errors = 0
@@ -323,6 +323,7 @@ class VlmPlannerNode(Node):
             "skipped_ticks": str(self._skipped),
             "plans": str(self._plans),
             "plans_withheld": str(self._withheld),
+            "picks_resent": str(self.planner.picks_resent),
             "plans_waited_for_swap": str(self.planner.plans_waited_for_swap),
             "swap_wait_ms_max": f"{self.planner.swap_wait_ms_max:.1f}",
             "dropped_images": str(self._dropped_images),

@@ -49,7 +49,7 @@ class PlanResult:
     adapter_id: str
     model_id: str
     raw_text: str  # what the model generated
-    reason: str  # why there is no target ("" when there is one)
+    reason: str  # why there is no new target ("" for a new pick; gate_keeps_goal: why it re-sends one)
     inference_s: float = 0.0  # generate() wall time
     total_s: float = 0.0  # whole plan() wall time
     new_tokens: int = 0  # tokens generated (up to and including EOS)
@@ -167,7 +167,9 @@ class Planner:
         # the stamp of the last confirmed (published) pick
         self._last_pick: tuple[str, np.ndarray, str, float] | None = None
         self._confirmed_stamp: float | None = None
-        self._published_pick: tuple[float, str] | None = None  # (stamp, adapter) of the last pick sent
+        # (stamp, adapter, target fields) of the last new pick sent, for gate_keeps_goal
+        self._published_pick: tuple[float, str, dict] | None = None
+        self.picks_resent = 0  # plans under the gate that re-sent the standing pick
         self.calibration, self.min_confidence = self._calibration()
         try:  # the colour constancy the model was trained with (None: frames go in unchanged)
             self.input_norm = InputNorm.from_card(self.vlm.card)
@@ -452,7 +454,14 @@ class Planner:
         if not (conf >= min_confidence):  # also refuses a NaN confidence
             why = f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
             if self.config.gate_keeps_goal and self._pick_stands(stamp, adapter):
-                result.publish = False  # an answer the gate does not trust is no reason to cancel
+                # an answer the gate does not trust is no reason to cancel the pick System 1 is
+                # making: send that pick again, expiring when it would have (goals stay at 1 Hz)
+                stamp0, _, fields = self._published_pick
+                for k, v in fields.items():
+                    setattr(result, k, v.copy() if isinstance(v, np.ndarray) else v)
+                result.valid_for_s = stamp0 + self.config.valid_for_s - float(stamp)
+                self.picks_resent += 1
+                return f"{why}; the pick of the image at {stamp0:.2f} stands until it expires"
         elif self.config.confirm_pick_cm > 0:
             why = self._unconfirmed(previous)
             if not why:
@@ -467,13 +476,16 @@ class Planner:
             result.bin_id, result.place_world = "", None
             return why
         result.confidence = float(min(max(conf, 0.0), 1.0))
-        self._published_pick = (float(stamp), adapter)
+        fields = ("target_label", "target_belt", "target_world", "pixel", "bin_id", "place_world",
+                  "latent", "confidence")  # fmt: skip
+        self._published_pick = (float(stamp), adapter, {k: getattr(result, k) for k in fields})
         return ""
 
     def _pick_stands(self, stamp: float, adapter: str) -> bool:
-        """Whether the last pick sent, made with `adapter`, is still valid at `stamp`."""
+        """Whether the last new pick sent, made with `adapter`, is still valid at `stamp` (by more
+        than 50 ms: a Goal.valid_for of 0 would mean "not set")."""
         p = self._published_pick
-        return p is not None and p[1] == adapter and 0.0 <= stamp - p[0] <= self.config.valid_for_s
+        return p is not None and p[1] == adapter and 0.0 <= stamp - p[0] < self.config.valid_for_s - 0.05
 
     def _unconfirmed(self, previous) -> str:
         """Why the pick in self._last_pick is not confirmed by `previous` ("" when it is): two

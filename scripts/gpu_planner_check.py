@@ -53,7 +53,9 @@ def _planner(device: str, library: Path, **kw):
     from vlm_planner.config import PlannerConfig
     from vlm_planner.planner import Planner
 
-    return Planner(PlannerConfig(device=device, quantization="nf4", adapter_library=str(library), **kw))
+    # gate_keeps_goal off: each frame's own answer, not a pick re-sent from an earlier frame
+    return Planner(PlannerConfig(device=device, quantization="nf4", adapter_library=str(library),
+                                 gate_keeps_goal=False, **kw))  # fmt: skip
 
 
 def _plans(planner, frames: dict) -> dict:

@@ -335,6 +335,7 @@ def eval_planner(model_dir, data: dict, adapter: str = "", adapter_library: str 
         device="cpu",
         quantization="nf4",
         num_threads=1,
+        gate_keeps_goal=False,  # score each frame's own answer, not a pick re-sent from an earlier frame
     )
     planner = Planner(cfg)
     cam = camera()

@@ -82,7 +82,7 @@ class PlannerConfig:
         read_only=True,
     )  # fmt: skip
     # Off, a hold from the gate cancels picks under way: at night it cost ~1 item in 10 (ItemTrace:
-    # "named, not picked"; docs/adapter_manager.md, "A hold from the gate cancelled picks")
+    # "named, not picked"; docs/adapter_manager.md, "Why items are lost")
     gate_keeps_goal: bool = param(
         True, "a plan under min_confidence re-sends the last pick (same adapter) while that pick is still "
         "valid, expiring when it would have: a hold would cancel the pick System 1 is making on an answer "

@@ -148,6 +148,18 @@ class AdapterManifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
 
+LIGHTING_TAG = "lighting:"  # context tag prefix naming the lighting domain an adapter is for
+
+
+def lighting_domains(context_tags) -> list[str]:
+    """The lighting domains an adapter's context tags name ("lighting:night_noise" -> "night_noise")."""
+    return [
+        t[len(LIGHTING_TAG) :]
+        for t in context_tags or ()
+        if isinstance(t, str) and t.startswith(LIGHTING_TAG)
+    ]
+
+
 MANIFEST_FIELDS = {
     "adapter_id": str, "base_fingerprint": str, "strategy": str, "rank": int, "alpha": (int, float),
     "target_modules": (list, str), "context_tags": list, "files": dict, "data": dict, "metrics": dict,

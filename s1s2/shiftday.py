@@ -206,7 +206,9 @@ def causes_text(record: dict) -> str:
     return "; ".join(parts) or "none"
 
 
-PLANNER_COUNTERS = ("plans", "skipped_ticks", "plans_waited_for_swap", "plans_withheld", "picks_resent")
+PLANNER_COUNTERS = (
+    "plans", "skipped_ticks", "plans_waited_for_swap", "plans_withheld", "picks_resent", "lighting_holds",
+)  # fmt: skip
 
 
 def _planner_delta(before: dict[str, str], after: dict[str, str]) -> dict:

@@ -301,7 +301,7 @@ def build_adapters(model_dir: Path, out_dir: Path, seed: int) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from s1s2.adapters import base_fingerprint, write_manifest
+    from s1s2.adapters import LIGHTING_TAG, base_fingerprint, write_manifest
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {}
@@ -332,7 +332,7 @@ def build_adapters(model_dir: Path, out_dir: Path, seed: int) -> dict:
             rank=LORA_RANK,
             alpha=LORA_ALPHA,
             target_modules=LORA_TARGETS,
-            context_tags=[f"lighting:{domain}"],
+            context_tags=[f"{LIGHTING_TAG}{domain}"],
             data={"frames": 0, "notes": "none: untrained starter"},
             metrics={},
             trained=False,

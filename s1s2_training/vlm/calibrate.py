@@ -359,7 +359,7 @@ def main(argv=None) -> int:
     import torch
 
     from s1s2 import resolve_path
-    from s1s2.adapters import list_adapters, read_manifest
+    from s1s2.adapters import lighting_domains, list_adapters, read_manifest
 
     from . import data as dm
 
@@ -393,7 +393,7 @@ def main(argv=None) -> int:
     lib = resolve_path(a.library)
     for name in a.ids or list_adapters(lib):
         m = read_manifest(lib / name)
-        doms = [t.split(":", 1)[1] for t in m.context_tags if t.startswith("lighting:")]
+        doms = lighting_domains(m.context_tags)
         if not doms or doms[0] not in DOMAINS:
             print(
                 f"{name}: no simulated lighting domain to calibrate on ({m.context_tags}); skipped",

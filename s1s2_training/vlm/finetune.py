@@ -441,7 +441,7 @@ def measure(base_dir: Path, adapter_dir: Path | None, domain_test: dict, dayligh
 def manifest_fields(cfg: FinetuneConfig, base_dir: Path, info: dict, lighting: str, **fields) -> dict:
     """The library manifest fields of an adapter `train_adapter` made (`info`) for a lighting
     context; `fields` adds what differs by who trained it: base_model, data, metrics, notes."""
-    from s1s2.adapters import base_fingerprint
+    from s1s2.adapters import LIGHTING_TAG, base_fingerprint
 
     return dict(
         base_fingerprint=base_fingerprint(base_dir),
@@ -449,7 +449,7 @@ def manifest_fields(cfg: FinetuneConfig, base_dir: Path, info: dict, lighting: s
         rank=cfg.rank,
         alpha=cfg.alpha,
         target_modules=info["targets"],
-        context_tags=[f"lighting:{lighting}"],
+        context_tags=[f"{LIGHTING_TAG}{lighting}"],
         trained=True,
         input_normalisation=cfg.colour_constancy,
         **fields,

@@ -169,6 +169,7 @@ def test_goal_carries_image_stamp_belt_frame_and_latent(harness):
     )
     assert float(values["inference_latency_ms_last"]) > 0
     assert int(values["plans_withheld"]) >= 0 and int(values["picks_resent"]) >= 0  # counted
+    assert int(values["lighting_holds"]) >= 0
 
 
 def test_swap_adapter_service_and_malformed_images(harness):

@@ -576,6 +576,7 @@ def test_gate_keeps_goal_resends_a_standing_pick_until_it_expires(planner, camer
     np.testing.assert_array_equal(low.target_belt, pick.target_belt)
     np.testing.assert_array_equal(low.latent, pick.latent)
     assert low.bin_id == pick.bin_id and low.confidence == pick.confidence
+    assert low.pixel is None and low.target_world is None  # they were points of the earlier image
     again = planner.plan(image, "sort the recyclables", 7.0, 0.45, camera)
     assert again.target_label == "aluminium_can" and again.valid_for_s == pytest.approx(1.0)
     answer[0] = "no parse"  # not a gate failure: a hold
@@ -584,3 +585,56 @@ def test_gate_keeps_goal_resends_a_standing_pick_until_it_expires(planner, camer
     late = planner.plan(image, "sort the recyclables", 8.0, 0.55, camera)  # the pick's valid_for is over
     assert late.target_label == "" and "stands" not in late.reason
     planner._last_pick = planner._published_pick = None
+
+
+def test_lighting_check_stops_new_picks_of_an_adapter_the_frame_is_not_for(
+    planner, camera, image, monkeypatch
+):
+    """lighting_check: with an adapter tagged for one lighting domain active, a frame the classifier
+    puts in another known domain (p >= lighting_check_min_p) gets no new pick: a hold, or the
+    standing pick re-sent (gate_keeps_goal). Frames of its own domain, 'unknown' frames, doubtful
+    ones and the base model are not stopped."""
+    from adapter_manager.classifier import UNKNOWN, Prediction
+
+    answer = _scripted_answers(planner, monkeypatch)
+    monkeypatch.setattr(planner, "min_confidence", 0.5)
+    planner._last_pick = planner._confirmed_stamp = planner._published_pick = None
+    seen = {"label": "daylight", "p": 0.99}
+
+    class Classifier:
+        class_names = ["daylight", "overcast_dim", "night_noise"]
+
+        def predict(self, features):
+            assert features == "features of the frame"
+            p = np.full(3, (1 - seen["p"]) / 2)
+            return Prediction(seen["label"], seen["p"], p, 0)
+
+    monkeypatch.setattr(planner, "lighting", (Classifier(), lambda img: "features of the frame"))
+    assert planner.swap_adapter("night_noise").success
+    n0 = planner.lighting_holds
+    stopped = planner.plan(image, "sort the recyclables", 20.0, 0.1, camera)
+    assert stopped.target_label == "" and stopped.publish and planner.lighting_holds == n0 + 1
+    assert "lighting is daylight" in stopped.reason and "'night_noise' is for night_noise" in stopped.reason
+    seen["label"] = "night_noise"  # its own light: the pick goes out
+    pick = planner.plan(image, "sort the recyclables", 21.0, 0.2, camera)
+    assert pick.target_label == "aluminium_can" and pick.reason == ""
+    seen["label"] = "overcast_dim"  # the light changed: the standing pick is re-sent, no new one
+    answer[0] = "label=pet_bottle u=200 v=60"
+    kept = planner.plan(image, "sort the recyclables", 22.0, 0.3, camera)
+    assert kept.target_label == "aluminium_can" and "lighting is overcast_dim" in kept.reason
+    assert "stands until it expires" in kept.reason and planner.lighting_holds == n0 + 2
+    np.testing.assert_array_equal(kept.target_belt, pick.target_belt)
+    seen["p"] = 0.8  # not sure enough: not stopped
+    assert planner.plan(image, "sort the recyclables", 25.0, 0.6, camera).target_label == "pet_bottle"
+    seen["label"], seen["p"] = UNKNOWN, 0.2  # lighting no domain covers: not stopped
+    assert planner.plan(image, "sort the recyclables", 29.0, 1.0, camera).target_label == "pet_bottle"
+    seen["label"], seen["p"] = "daylight", 0.99
+    assert planner.swap_adapter("").success  # the base model is for no lighting: never stopped
+    assert planner.plan(image, "sort the recyclables", 33.0, 1.4, camera).target_label == "pet_bottle"
+    assert planner.lighting_holds == n0 + 2
+    planner._last_pick = planner._published_pick = None
+
+
+def test_lighting_check_with_a_wrong_path_is_a_config_error_naming_it():
+    with pytest.raises(ConfigError, match="lighting_check.*no_such_classifier.json"):
+        Planner(PlannerConfig(lighting_check="models/lighting/no_such_classifier.json"))

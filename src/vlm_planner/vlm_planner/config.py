@@ -88,6 +88,22 @@ class PlannerConfig:
         "valid, expiring when it would have: a hold would cancel the pick System 1 is making on an answer "
         "the gate does not trust",
     )  # fmt: skip
+    # The adapter manager swaps 3-6 s after a light change (its dwell and hysteresis); until then the
+    # outgoing adapter plans on frames it was not trained for, and its first plan after the change
+    # named the wrong class on 2 of 20 changes (docs/adapter_manager.md, "Plans across a light change")
+    lighting_check: str = param(
+        "", "lighting classifier JSON (the adapter manager's); when set, a frame it puts in a known lighting "
+        "domain other than the active adapter's 'lighting:' tag (probability >= lighting_check_min_p) gets "
+        "no new pick, as if under the gate; the base model and adapters without a known domain's tag are "
+        "never checked ('' = off)",
+        read_only=True,
+    )  # fmt: skip
+    lighting_check_min_p: float = param(
+        0.9,
+        "classifier probability a frame's other lighting domain needs to stop new picks",
+        min=0.5,
+        max=1.0,
+    )
     confirm_pick_cm: float = param(
         0.0,
         "0 = off; > 0: publish a pick only when the previous plan (at most valid_for_s earlier, same "

@@ -217,9 +217,12 @@ class VlmPlannerNode(Node):
         try:
             with self._lock:
                 belt = self._odometry.at(stamp)
+            stopped = self.planner.lighting_holds
             result = self.planner.plan(img, instruction, stamp, belt, camera)
             if self._closed:
                 return
+            if self.planner.lighting_holds != stopped:  # when and why, for the operator and the traces
+                self.get_logger().info(f"image at {stamp:.2f}: {result.reason}")
             if result.publish:
                 self.goal_pub.publish(self._goal(result))
             else:
@@ -324,6 +327,7 @@ class VlmPlannerNode(Node):
             "plans": str(self._plans),
             "plans_withheld": str(self._withheld),
             "picks_resent": str(self.planner.picks_resent),
+            "lighting_holds": str(self.planner.lighting_holds),
             "plans_waited_for_swap": str(self.planner.plans_waited_for_swap),
             "swap_wait_ms_max": f"{self.planner.swap_wait_ms_max:.1f}",
             "dropped_images": str(self._dropped_images),

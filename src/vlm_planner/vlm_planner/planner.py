@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from s1s2 import resolve_path
+from s1s2.adapters import lighting_domains
 from s1s2.params import ConfigError
 from s1s2.topics import LATENT_DIM
 
@@ -123,6 +124,7 @@ class Planner:
         self.log = log or (lambda msg: None)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
+        self.lighting = self._lighting_check()  # before the model: a wrong path fails at once
         self.vlm = load_vlm(config)
         try:
             self.projection, self.projection_source = load_projection(
@@ -170,6 +172,7 @@ class Planner:
         # (stamp, adapter, target fields) of the last new pick sent, for gate_keeps_goal
         self._published_pick: tuple[float, str, dict] | None = None
         self.picks_resent = 0  # plans under the gate that re-sent the standing pick
+        self.lighting_holds = 0  # plans whose new pick the lighting check stopped
         self.calibration, self.min_confidence = self._calibration()
         try:  # the colour constancy the model was trained with (None: frames go in unchanged)
             self.input_norm = InputNorm.from_card(self.vlm.card)
@@ -178,6 +181,41 @@ class Planner:
         # number tokens "0".."999" (empty when numbers are not single tokens): the calibration's
         # features and the sub-token pick point read them
         self._number_ids = conf_mod.number_token_ids(self.vlm.processor.tokenizer)
+
+    def _lighting_check(self):
+        """(classifier, feature extractor) for `lighting_check`, or None when it is off."""
+        if not self.config.lighting_check:
+            return None
+        from adapter_manager.classifier import ClassifierFileError, LightingClassifier
+        from adapter_manager.features import FeatureExtractor
+
+        try:
+            clf = LightingClassifier.load(resolve_path(self.config.lighting_check))
+        except ClassifierFileError as exc:
+            raise ConfigError(f"parameter 'lighting_check': {exc}") from exc
+        if not clf.trained:
+            self.log(
+                f"lighting_check: {self.config.lighting_check} is untrained (uniform output): no frame is stopped"
+            )
+        return clf, FeatureExtractor(clf.config.feature_params)
+
+    def lighting_mismatch(self, image_rgb: np.ndarray, adapter: str) -> str:
+        """Why `adapter` should not start a pick on this frame ("" when it may): the lighting
+        classifier puts the frame in another known domain than the one the adapter is tagged for."""
+        if self.lighting is None or adapter == BASE:
+            return ""
+        m = self.switcher.manifests.get(adapter)  # verified when the adapter was loaded
+        domains = lighting_domains(m.context_tags if m is not None else ())
+        clf, extract = self.lighting
+        if not domains or not set(domains) & set(clf.class_names):
+            return ""  # not for a domain the classifier knows (e.g. a nightly adapter for new light)
+        pred = clf.predict(extract(image_rgb))
+        if not pred.known or pred.label in domains or pred.confidence < self.config.lighting_check_min_p:
+            return ""
+        return (
+            f"the frame's lighting is {pred.label} (p {pred.confidence:.2f}), adapter {adapter!r} is for "
+            f"{', '.join(domains)}: no new pick until the adapter manager swaps"
+        )
 
     def _calibration(self) -> tuple[dict | None, float]:
         """(the model card's confidence calibration or None, the min_confidence plans must reach)."""
@@ -387,6 +425,7 @@ class Planner:
         prompt = self.build_prompt(instruction, w, h)
         inf = self._infer(image_rgb, prompt)
         text, conf, seconds, adapter = inf.text, inf.confidence, inf.seconds, inf.adapter
+        lighting_why = self.lighting_mismatch(image_rgb, adapter)
         latent = project(inf.pooled, self.projection)
         assert latent.shape == (LATENT_DIM,)
         result = PlanResult(
@@ -421,6 +460,7 @@ class Planner:
             stamp,
             adapter,
             inf.numbers,
+            lighting_why,
         )
         result.total_s = time.perf_counter() - t_start
         return result
@@ -438,6 +478,7 @@ class Planner:
         stamp: float,
         adapter: str,
         numbers=None,
+        lighting_why: str = "",
     ) -> str:
         """Turn the parsed answer into a target in place; return why not ("" on success)."""
         previous, self._last_pick = self._last_pick, None
@@ -451,14 +492,19 @@ class Planner:
                 calibration, conf, conf_mod.temporal_features(self._last_pick, previous)
             )
         why = ""
-        if not (conf >= min_confidence):  # also refuses a NaN confidence
-            why = f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
+        if lighting_why or not (conf >= min_confidence):  # also refuses a NaN confidence
+            # a frame under lighting the adapter is not for is treated as an answer under the gate
+            why = lighting_why or f"confidence {conf:.3f} below min_confidence {min_confidence:.3f}"
+            self.lighting_holds += bool(lighting_why)
             if self.config.gate_keeps_goal and self._pick_stands(stamp, adapter):
                 # an answer the gate does not trust is no reason to cancel the pick System 1 is
                 # making: send that pick again, expiring when it would have (goals stay at 1 Hz)
                 stamp0, _, fields = self._published_pick
                 for k, v in fields.items():
                     setattr(result, k, v.copy() if isinstance(v, np.ndarray) else v)
+                # the belt-frame target moves with the belt; a pixel or world point of the earlier
+                # image would be wrong for this one
+                result.pixel, result.target_world = None, None
                 result.valid_for_s = stamp0 + self.config.valid_for_s - float(stamp)
                 self.picks_resent += 1
                 return f"{why}; the pick of the image at {stamp0:.2f} stands until it expires"
@@ -476,8 +522,7 @@ class Planner:
             result.bin_id, result.place_world = "", None
             return why
         result.confidence = float(min(max(conf, 0.0), 1.0))
-        fields = ("target_label", "target_belt", "target_world", "pixel", "bin_id", "place_world",
-                  "latent", "confidence")  # fmt: skip
+        fields = ("target_label", "target_belt", "bin_id", "place_world", "latent", "confidence")
         self._published_pick = (float(stamp), adapter, {k: getattr(result, k) for k in fields})
         return ""
 

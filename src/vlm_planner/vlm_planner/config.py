@@ -88,7 +88,7 @@ class PlannerConfig:
         "valid, expiring when it would have: a hold would cancel the pick System 1 is making on an answer "
         "the gate does not trust",
     )  # fmt: skip
-    # The adapter manager swaps 3-6 s after a light change (its dwell and hysteresis); until then the
+    # The adapter manager swaps 2-6 s after a light change (its dwell and hysteresis); until then the
     # outgoing adapter plans on frames it was not trained for, and its first plan after the change
     # named the wrong class on 2 of 20 changes (docs/adapter_manager.md, "Plans across a light change")
     lighting_check: str = param(

@@ -12,6 +12,7 @@ s1s2 failover [--soak S]  what a System 2 crash costs: command gaps, hold, respa
 s1s2 nightly ...          train, gate and register an adapter from the day's recorded failures
 s1s2 nightly cycle        one full cycle: a day in new lighting, the nightly run, the next day
 s1s2 nightly sheet        the day's failure frames as a label sheet for a person (real robots)
+s1s2 shiftday run|table   shift days through the nodes per seed; manager ON vs OFF pooled, with targets
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ COMMANDS = {
     "memory": "s1s2.memory:main",
     "failover": "s1s2.failover:main",
     "nightly": "s1s2_training.nightly:main",
+    "shiftday": "s1s2.shiftday:main",
 }
 
 

@@ -415,3 +415,230 @@ def table(results: dict[str, dict], domains: list[str], percent: bool = False) -
             cells.append(f"{c['correct']}/{tot} ({share}w{c['wrong_bin']} m{c['missed']} d{c['dropped']})")
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     return lines
+
+
+# --- Pooling shift days and the manager ON / OFF comparison (`s1s2 shiftday`) ---------------------
+
+# The adapter manager's targets (issue 10): ON beats OFF by GAIN_PTS where the base alone drops by
+# DROP_PTS or more from its own daylight, and ON stays within WITHIN_PTS of ON's daylight.
+GAIN_PTS = 20.0
+DROP_PTS = 20.0
+WITHIN_PTS = 5.0
+RUNS = {"on": "manager ON", "off": "manager OFF", "oracle": "ORACLE goals", "expert": "scripted expert"}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """ "31-34" -> [31, 32, 33, 34]; "3,5-6" -> [3, 5, 6]. ValueError names the bad part."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        a, _, b = part.strip().partition("-")
+        try:
+            lo, hi = int(a), int(b) if b else int(a)
+        except ValueError:
+            raise ValueError(f"bad seed range {part!r} in {text!r} (use e.g. 31-34 or 3,5-6)") from None
+        if hi < lo:
+            raise ValueError(f"bad seed range {part!r} in {text!r}: end before start")
+        out += range(lo, hi + 1)
+    return out
+
+
+def pool(records) -> dict[str, dict[str, int]]:
+    """Counts per domain summed over run_shift_day records (the days of one run), in the order
+    the domains first appear."""
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        for d, c in r["domains"].items():
+            acc = out.setdefault(d, dict.fromkeys(OUTCOMES, 0))
+            for k in OUTCOMES:
+                acc[k] += int(c.get(k, 0))
+    return out
+
+
+def _rate(c: dict[str, int]) -> float | None:
+    n = sum(c[k] for k in OUTCOMES)
+    return 100.0 * c["correct"] / n if n else None
+
+
+def _gain_interval(
+    on_records, off_records, domain: str, n_boot: int, seed: int
+) -> tuple[float, float] | None:
+    """95 % interval of ON - OFF in `domain` by resampling whole days (items of one day share a
+    scene stream, so they are not independent draws). Days with the same seed in both runs are
+    resampled as pairs; otherwise each run's days are resampled on their own."""
+    import random
+
+    rng = random.Random(seed)
+    by_seed_on = {r.get("seed"): r for r in on_records}
+    by_seed_off = {r.get("seed"): r for r in off_records}
+    paired = len(by_seed_on) == len(on_records) and set(by_seed_on) == set(by_seed_off)
+    keys = sorted(by_seed_on, key=str)
+    gains = []
+    for _ in range(n_boot):
+        if paired:
+            pick = [rng.choice(keys) for _ in keys]
+            on_s, off_s = [by_seed_on[k] for k in pick], [by_seed_off[k] for k in pick]
+        else:
+            on_s = [rng.choice(on_records) for _ in on_records]
+            off_s = [rng.choice(off_records) for _ in off_records]
+        a, b = pool(on_s).get(domain), pool(off_s).get(domain)
+        ra, rb = (None if a is None else _rate(a)), (None if b is None else _rate(b))
+        if ra is not None and rb is not None:
+            gains.append(ra - rb)
+    if len(gains) < n_boot // 2:
+        return None
+    gains.sort()
+    return gains[int(0.025 * (len(gains) - 1))], gains[int(round(0.975 * (len(gains) - 1)))]
+
+
+def compare(
+    on_records,
+    off_records,
+    reference: str = "daylight",
+    drop_pts: float = DROP_PTS,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict]:
+    """Manager ON against OFF (the base alone), pooled over days, one row per domain: both rates,
+    ON - OFF with its 95 % interval over days (`gain_ci`, `n_boot` resamples, None with one day),
+    OFF's drop from its own `reference` light, ON's gap to its own, and the targets. `gain_met` is
+    None where the base drops less than `drop_pts` (no 20-point gain to make)."""
+    on, off = pool(on_records), pool(off_records)
+    if reference not in on or reference not in off:
+        raise ValueError(f"reference light {reference!r} is in neither or only one of the runs")
+    on_ref, off_ref = _rate(on[reference]), _rate(off[reference])
+    rows = []
+    for d in [*on, *(d for d in off if d not in on)]:
+        c_on, c_off = on.get(d, dict.fromkeys(OUTCOMES, 0)), off.get(d, dict.fromkeys(OUTCOMES, 0))
+        r_on, r_off = _rate(c_on), _rate(c_off)
+        row = {"domain": d, "on": c_on, "off": c_off, "on_rate": r_on, "off_rate": r_off,
+               "gain": None, "gain_ci": None, "off_drop": None, "on_gap": None, "within": None, "gain_met": None}  # fmt: skip
+        if r_on is not None and r_off is not None:
+            row["gain"] = r_on - r_off
+            if n_boot and min(len(on_records), len(off_records)) > 1:
+                row["gain_ci"] = _gain_interval(on_records, off_records, d, n_boot, seed)
+        if d != reference and None not in (r_on, r_off, on_ref, off_ref):
+            row["off_drop"] = r_off - off_ref
+            row["on_gap"] = r_on - on_ref
+            row["within"] = row["on_gap"] >= -WITHIN_PTS
+            if row["off_drop"] <= -drop_pts:
+                row["gain_met"] = row["gain"] >= GAIN_PTS
+        rows.append(row)
+    return rows
+
+
+def _cell(c: dict[str, int]) -> str:
+    r = _rate(c)
+    extra = ", ".join(f"{c[k]} {k[0]}" for k in OUTCOMES[1:] if c[k])
+    share = "n/a" if r is None else f"{r:.1f} %"
+    return f"{c['correct']}/{sum(c[k] for k in OUTCOMES)} ({share}{'; ' + extra if extra else ''})"
+
+
+def compare_table(rows: list[dict], reference: str = "daylight") -> list[str]:
+    """Markdown of compare(): w / m / d = wrong bin / missed / dropped; bold where a target is
+    missed."""
+
+    def pts(v, bold=False):
+        s = "-" if v is None else f"{v:+.1f}"
+        return f"**{s}**" if bold else s
+
+    lines = [
+        f"| domain | ON | OFF (base alone) | ON - OFF (target +{GAIN_PTS:g} where OFF drops {DROP_PTS:g}+) "
+        f"| 95 % interval over days | OFF drop from {reference} | ON vs ON {reference} (within {WITHIN_PTS:g}?) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ci = "-" if r.get("gain_ci") is None else f"{r['gain_ci'][0]:+.1f} to {r['gain_ci'][1]:+.1f}"
+        gap = (
+            "-"
+            if r["on_gap"] is None
+            else f"{pts(r['on_gap'], r['within'] is False)} ({'yes' if r['within'] else 'no'})"
+        )
+        lines.append(f"| {r['domain']} | {_cell(r['on'])} | {_cell(r['off'])} | "
+                     f"{pts(r['gain'], r['gain_met'] is False)} | {ci} | {pts(r['off_drop'])} | {gap} |")  # fmt: skip
+    return lines
+
+
+def _load_run(path: Path, name: str) -> dict:
+    """The `name` record of a shift-day file ({run name: record}, as `s1s2 shiftday run` writes)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable shift-day record ({exc})") from None
+    rec = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(rec, dict) or not isinstance(rec.get("domains"), dict):
+        raise ValueError(f"{path}: no {name!r} record with per-domain counts")
+    return rec
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`s1s2 shiftday run|table`."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(
+        prog="s1s2 shiftday", description="Shift days through the ROS nodes, and their table."
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser(
+        "run", help="shift days of the six lighting domains, one stack at a time, one file per run and seed"
+    )
+    run.add_argument("--seeds", required=True, help="e.g. 31-34 or 3,5-6")
+    run.add_argument("--runs", nargs="+", choices=list(RUNS), default=["on", "off"])
+    run.add_argument(
+        "--domain-s", type=float, default=60.0, help="seconds of each lighting domain (default 60)"
+    )
+    run.add_argument(
+        "--out", default="runs/shiftday/{run}_seed{seed}.json", help="file per run and seed ({run}, {seed})"
+    )
+    tab = sub.add_parser(
+        "table", help="pool shift-day files: manager ON against OFF per domain, with the targets"
+    )
+    tab.add_argument("--on", nargs="+", required=True, type=Path, help="files with a 'manager ON' record")
+    tab.add_argument("--off", nargs="+", required=True, type=Path, help="files with a 'manager OFF' record")
+    tab.add_argument("--reference", default="daylight")
+    a = ap.parse_args(argv)
+
+    if a.cmd == "table":
+        try:
+            on = [_load_run(p, RUNS["on"]) for p in a.on]
+            off = [_load_run(p, RUNS["off"]) for p in a.off]
+            rows = compare(on, off, a.reference)
+        except ValueError as exc:
+            ap.error(str(exc))
+        days = lambda rs: ", ".join(str(r.get("seed")) for r in rs)  # noqa: E731
+        print(f"manager ON: {len(on)} days (seeds {days(on)}); OFF: {len(off)} days (seeds {days(off)})")
+        print("\n".join(compare_table(rows, a.reference)))
+        return 0
+
+    from conveyor_sim.lighting import DOMAINS
+    from s1s2.demo import run_shift_days
+
+    try:
+        seeds = parse_seeds(a.seeds)
+        a.out.format(run="on", seed=0)
+    except ValueError as exc:
+        ap.error(str(exc))
+    except (KeyError, IndexError):
+        ap.error(f"--out {a.out!r}: only {{run}} and {{seed}} may be filled in")
+    if not a.domain_s > 0:
+        ap.error(f"--domain-s {a.domain_s}: must be > 0")
+    schedule = [(d, a.domain_s) for d in DOMAINS]
+    code = 0
+    for seed in seeds:
+        for key in a.runs:
+            name = RUNS[key]
+            out = Path(a.out.format(run=key, seed=seed))
+            r = run_shift_days(schedule, seed, out.parent / f"{out.stem}_logs", names=(name,))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(r, indent=1, default=str) + "\n")
+            if "error" in r[name]:
+                print(f"seed {seed} {name}: FAILED: {r[name]['error'][:300]}", flush=True)
+                code = 1
+                continue
+            print(
+                f"seed {seed} {name}: " + " ".join(table({name: r[name]}, list(DOMAINS))[-1:]) + f" -> {out}",
+                flush=True,
+            )
+    return code

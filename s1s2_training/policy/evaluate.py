@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s1s2.shiftday import parse_seeds
 from s1s2_training.policy.parallel import make_pool, run_tasks, worker_session, worker_sim
 from s1s2_training.policy.rollout import (
     OUTCOMES,
@@ -199,12 +200,7 @@ def table(res: dict) -> str:
     return "\n".join(rows)
 
 
-def _range(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    return out
+_range = parse_seeds  # one parser for seed ranges (s1s2.shiftday)
 
 
 def main(argv=None) -> int:

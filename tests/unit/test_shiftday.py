@@ -122,3 +122,115 @@ def test_failures_carry_the_traced_cause_and_a_text_per_light():
     assert failures_by_cause([{"failures": f}]) == {"night_noise": {"named, not picked": 1, "never named": 1}}
     assert causes_text({"failures": f}) == "night_noise: named, not picked 1, never named 1"
     assert causes_text({"failures": _failures(events, 1)}) == "none"  # untraced: no causes
+
+
+def _rec(seed, **domains):
+    """A run_shift_day record: domain=(correct, wrong_bin, missed, dropped)."""
+    from s1s2.shiftday import OUTCOMES
+
+    return {"seed": seed, "domains": {d: dict(zip(OUTCOMES, c, strict=True)) for d, c in domains.items()}}
+
+
+def test_compare_pools_days_and_applies_the_managers_targets_only_where_the_base_drops():
+    import pytest
+
+    from s1s2.shiftday import compare, compare_table, pool
+
+    on = [_rec(1, daylight=(5, 0, 0, 0), night=(4, 0, 1, 0), dim=(5, 0, 0, 0), glare=(3, 1, 1, 0)),
+          _rec(2, daylight=(5, 0, 0, 0), night=(5, 0, 0, 0), dim=(4, 0, 0, 0), glare=(4, 0, 1, 0))]  # fmt: skip
+    off = [_rec(1, daylight=(4, 0, 0, 0), night=(3, 1, 1, 0), dim=(4, 0, 1, 0), glare=(1, 0, 4, 0)),
+           _rec(2, daylight=(6, 0, 0, 0), night=(2, 0, 3, 0), dim=(5, 0, 0, 0), glare=(2, 0, 3, 0))]  # fmt: skip
+    assert pool(on)["night"] == {"correct": 9, "wrong_bin": 0, "missed": 1, "dropped": 0}
+    rows = {r["domain"]: r for r in compare(on, off)}
+    assert rows["daylight"]["gain"] == 0.0 and rows["daylight"]["off_drop"] is None
+    n = rows["night"]  # ON 90 %, OFF 50 %: the base drops 50, ON gains 40, 10 under daylight
+    assert (n["on_rate"], n["off_rate"], n["gain"], n["off_drop"], n["on_gap"]) == (
+        90.0,
+        50.0,
+        40.0,
+        -50.0,
+        -10.0,
+    )
+    assert n["gain_met"] is True and n["within"] is False
+    d = rows["dim"]  # the base drops 10: no 20-point gain to make
+    assert d["off_drop"] == -10.0 and d["gain_met"] is None and d["within"] is True
+    g = rows["glare"]  # ON 70 %, OFF 30 %
+    assert round(g["gain"], 6) == 40.0 and g["gain_met"] is True and g["within"] is False
+    tab = compare_table(list(rows.values()))
+    # the interval resamples whole days, as pairs of the same seed: night gains +20 on day 1, +60
+    # on day 2, +40 pooled, so the 95 % interval over days runs from +20 to +60
+    assert n["gain_ci"] == pytest.approx((20.0, 60.0))
+    assert tab[2] == "| daylight | 10/10 (100.0 %) | 10/10 (100.0 %) | +0.0 | +0.0 to +0.0 | - | - |"
+    assert tab[3] == (
+        "| night | 9/10 (90.0 %; 1 m) | 5/10 (50.0 %; 1 w, 4 m) | +40.0 | +20.0 to +60.0 | -50.0 | **-10.0** (no) |"
+    )
+    # a gain short of 20 where the base drops 20 or more is a missed target, and shown as such
+    weak = compare(
+        [_rec(1, daylight=(10, 0, 0, 0), night=(8, 0, 2, 0))],
+        [_rec(1, daylight=(10, 0, 0, 0), night=(7, 0, 3, 0))],
+    )
+    assert weak[1]["off_drop"] == -30.0 and weak[1]["gain_met"] is False
+    assert weak[1]["gain_ci"] is None  # one day: no interval over days
+    assert "**+10.0**" in compare_table(weak)[3]
+
+
+def test_compare_refuses_runs_without_the_reference_light():
+    import pytest
+
+    from s1s2.shiftday import compare
+
+    with pytest.raises(ValueError, match="'daylight'"):
+        compare([_rec(1, night=(1, 0, 0, 0))], [_rec(1, daylight=(1, 0, 0, 0))])
+
+
+def test_parse_seeds_and_its_errors():
+    import pytest
+
+    from s1s2.shiftday import parse_seeds
+
+    assert parse_seeds("31-34") == [31, 32, 33, 34] and parse_seeds("3, 5-6") == [3, 5, 6]
+    with pytest.raises(ValueError, match="'x1'"):
+        parse_seeds("2,x1")
+    with pytest.raises(ValueError, match="end before start"):
+        parse_seeds("9-3")
+
+
+def test_shiftday_table_command_reads_records_and_names_a_bad_file(tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from s1s2.shiftday import main
+
+    on, off = tmp_path / "on.json", tmp_path / "off.json"
+    on.write_text(json.dumps({"manager ON": _rec(7, daylight=(4, 0, 0, 0), night=(4, 0, 0, 0))}))
+    off.write_text(json.dumps({"manager OFF": _rec(7, daylight=(4, 0, 0, 0), night=(2, 0, 2, 0))}))
+    assert main(["table", "--on", str(on), "--off", str(off)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "seeds 7" in out
+        and "| night | 4/4 (100.0 %) | 2/4 (50.0 %; 2 m) | +50.0 | - | -50.0 | +0.0 (yes) |" in out
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(SystemExit) as e:
+        main(["table", "--on", str(bad), "--off", str(off)])
+    assert e.value.code == 2 and str(bad) in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the OFF file has no ON record
+        main(["table", "--on", str(off), "--off", str(off)])
+    assert "no 'manager ON' record" in capsys.readouterr().err
+
+
+def test_shiftday_run_refuses_bad_arguments_before_starting_a_stack(capsys):
+    import pytest
+
+    from s1s2.shiftday import main
+
+    for argv, msg in (
+        (["--seeds", "4-x"], "'4-x'"),
+        (["--seeds", "4", "--out", "r/{day}.json"], "{run} and {seed}"),
+        (["--seeds", "4", "--domain-s", "0"], "--domain-s 0"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["run", *argv])
+        assert e.value.code == 2 and msg in capsys.readouterr().err

@@ -592,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--out", default="runs/shiftday/{run}_seed{seed}.json", help="file per run and seed ({run}, {seed})"
     )
+    run.add_argument(
+        "--logs", default="runs/shiftday/logs", help="node logs, one folder per record (not results/)"
+    )
     tab = sub.add_parser(
         "table", help="pool shift-day files: manager ON against OFF per domain, with the targets"
     )
@@ -630,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in a.runs:
             name = RUNS[key]
             out = Path(a.out.format(run=key, seed=seed))
-            r = run_shift_days(schedule, seed, out.parent / f"{out.stem}_logs", names=(name,))
+            r = run_shift_days(schedule, seed, Path(a.logs) / out.stem, names=(name,))
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(r, indent=1, default=str) + "\n")
             if "error" in r[name]:

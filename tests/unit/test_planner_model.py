@@ -606,6 +606,7 @@ def test_lighting_check_stops_new_picks_of_an_adapter_the_frame_is_not_for(
 
         def predict(self, features):
             assert features == "features of the frame"
+            seen["calls"] = seen.get("calls", 0) + 1
             p = np.full(3, (1 - seen["p"]) / 2)
             return Prediction(seen["label"], seen["p"], p, 0)
 
@@ -629,6 +630,10 @@ def test_lighting_check_stops_new_picks_of_an_adapter_the_frame_is_not_for(
     seen["label"], seen["p"] = UNKNOWN, 0.2  # lighting no domain covers: not stopped
     assert planner.plan(image, "sort the recyclables", 29.0, 1.0, camera).target_label == "pet_bottle"
     seen["label"], seen["p"] = "daylight", 0.99
+    calls, answer[0] = seen["calls"], "label=none"  # a hold starts no pick: the classifier is not run
+    hold = planner.plan(image, "sort the recyclables", 31.0, 1.2, camera)
+    assert hold.target_label == "" and seen["calls"] == calls and planner.lighting_holds == n0 + 2
+    answer[0] = "label=pet_bottle u=200 v=60"
     assert planner.swap_adapter("").success  # the base model is for no lighting: never stopped
     assert planner.plan(image, "sort the recyclables", 33.0, 1.4, camera).target_label == "pet_bottle"
     assert planner.lighting_holds == n0 + 2

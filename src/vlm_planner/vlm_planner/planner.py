@@ -425,7 +425,6 @@ class Planner:
         prompt = self.build_prompt(instruction, w, h)
         inf = self._infer(image_rgb, prompt)
         text, conf, seconds, adapter = inf.text, inf.confidence, inf.seconds, inf.adapter
-        lighting_why = self.lighting_mismatch(image_rgb, adapter)
         latent = project(inf.pooled, self.projection)
         assert latent.shape == (LATENT_DIM,)
         result = PlanResult(
@@ -460,7 +459,7 @@ class Planner:
             stamp,
             adapter,
             inf.numbers,
-            lighting_why,
+            image_rgb,
         )
         result.total_s = time.perf_counter() - t_start
         return result
@@ -478,13 +477,15 @@ class Planner:
         stamp: float,
         adapter: str,
         numbers=None,
-        lighting_why: str = "",
+        image_rgb: np.ndarray | None = None,
     ) -> str:
         """Turn the parsed answer into a target in place; return why not ("" on success)."""
         previous, self._last_pick = self._last_pick, None
         reason = self._target(result, text, w, h, belt_position, camera, numbers)
         if reason:
             return reason
+        # only an answer that names a target can start a pick: holds skip the classifier
+        lighting_why = "" if image_rgb is None else self.lighting_mismatch(image_rgb, adapter)
         self._last_pick = (result.target_label, result.target_belt[:2].copy(), adapter, float(stamp))
         calibration = self.calibration_for(adapter)
         if calibration:  # a temporal calibration: agreement with the previous plan counts

@@ -459,20 +459,23 @@ def _rate(c: dict[str, int]) -> float | None:
     return 100.0 * c["correct"] / n if n else None
 
 
-def _gain_interval(
-    on_records, off_records, domain: str, n_boot: int, seed: int
-) -> tuple[float, float] | None:
-    """95 % interval of ON - OFF in `domain` by resampling whole days (items of one day share a
-    scene stream, so they are not independent draws). Days with the same seed in both runs are
-    resampled as pairs; otherwise each run's days are resampled on their own."""
+def _gain_intervals(on_records, off_records, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
+    """95 % interval of ON - OFF per domain by resampling whole days (items of one day share a
+    scene stream, so they are not independent draws); one set of resamples serves every domain.
+    Days with the same seed in both runs are resampled as pairs; otherwise each run's days are
+    resampled on their own. A domain absent from over half of the resamples gets no interval."""
     import random
 
     rng = random.Random(seed)
     by_seed_on = {r.get("seed"): r for r in on_records}
     by_seed_off = {r.get("seed"): r for r in off_records}
-    paired = len(by_seed_on) == len(on_records) and set(by_seed_on) == set(by_seed_off)
+    paired = (
+        len(by_seed_on) == len(on_records)
+        and len(by_seed_off) == len(off_records)
+        and set(by_seed_on) == set(by_seed_off)
+    )
     keys = sorted(by_seed_on, key=str)
-    gains = []
+    gains: dict[str, list[float]] = {}
     for _ in range(n_boot):
         if paired:
             pick = [rng.choice(keys) for _ in keys]
@@ -480,14 +483,17 @@ def _gain_interval(
         else:
             on_s = [rng.choice(on_records) for _ in on_records]
             off_s = [rng.choice(off_records) for _ in off_records]
-        a, b = pool(on_s).get(domain), pool(off_s).get(domain)
-        ra, rb = (None if a is None else _rate(a)), (None if b is None else _rate(b))
-        if ra is not None and rb is not None:
-            gains.append(ra - rb)
-    if len(gains) < n_boot // 2:
-        return None
-    gains.sort()
-    return gains[int(0.025 * (len(gains) - 1))], gains[int(round(0.975 * (len(gains) - 1)))]
+        on, off = pool(on_s), pool(off_s)
+        for d in on.keys() & off.keys():
+            ra, rb = _rate(on[d]), _rate(off[d])
+            if ra is not None and rb is not None:
+                gains.setdefault(d, []).append(ra - rb)
+    out = {}
+    for d, g in gains.items():
+        if len(g) >= n_boot // 2:
+            g.sort()
+            out[d] = g[int(0.025 * (len(g) - 1))], g[int(round(0.975 * (len(g) - 1)))]
+    return out
 
 
 def compare(
@@ -506,6 +512,8 @@ def compare(
     if reference not in on or reference not in off:
         raise ValueError(f"reference light {reference!r} is in neither or only one of the runs")
     on_ref, off_ref = _rate(on[reference]), _rate(off[reference])
+    several = n_boot and min(len(on_records), len(off_records)) > 1
+    intervals = _gain_intervals(on_records, off_records, n_boot, seed) if several else {}
     rows = []
     for d in [*on, *(d for d in off if d not in on)]:
         c_on, c_off = on.get(d, dict.fromkeys(OUTCOMES, 0)), off.get(d, dict.fromkeys(OUTCOMES, 0))
@@ -514,8 +522,7 @@ def compare(
                "gain": None, "gain_ci": None, "off_drop": None, "on_gap": None, "within": None, "gain_met": None}  # fmt: skip
         if r_on is not None and r_off is not None:
             row["gain"] = r_on - r_off
-            if n_boot and min(len(on_records), len(off_records)) > 1:
-                row["gain_ci"] = _gain_interval(on_records, off_records, d, n_boot, seed)
+            row["gain_ci"] = intervals.get(d)
         if d != reference and None not in (r_on, r_off, on_ref, off_ref):
             row["off_drop"] = r_off - off_ref
             row["on_gap"] = r_on - on_ref

@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from s1s2.shiftday import parse_seeds
 from s1s2_training.policy.build import BuildConfig, build
-from s1s2_training.policy.evaluate import _range
 from s1s2_training.policy.rollout import DartConfig, ExpertParams
 
 VARIANTS = {
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         over = dict(over)
         if a.reuse_expert and not (DEMO_KEYS & set(over)):
             over["expert_data_path"] = a.reuse_expert
-        cfg = BuildConfig(policy_type=a.type, eval_seeds=tuple(_range(a.seeds)), **over)
+        cfg = BuildConfig(policy_type=a.type, eval_seeds=tuple(parse_seeds(a.seeds)), **over)
         rec = build(root / name, cfg.seed, cfg, work_dir=root / f"{name}_work", progress=True)
         rec.update(variant=name, description=desc)
         (root / name / "record.json").write_text(json.dumps(rec, indent=1, default=str) + "\n")

@@ -200,9 +200,6 @@ def table(res: dict) -> str:
     return "\n".join(rows)
 
 
-_range = parse_seeds  # one parser for seed ranges (s1s2.shiftday)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=[], help="name=path/policy.onnx (repeatable)")
@@ -224,7 +221,7 @@ def main(argv=None) -> int:
     for o in a.override:
         k, _, v = o.partition("=")
         over[k] = json.loads(v) if v not in ("aim", "temporal_ensemble") else v
-    res = evaluate(models, _range(a.seeds), [float(s) for s in a.speeds.split(",")], a.timings.split(","),
+    res = evaluate(models, parse_seeds(a.seeds), [float(s) for s in a.speeds.split(",")], a.timings.split(","),
                    a.noise, a.episode_s, a.workers, a.controller_expert, over)  # fmt: skip
     print(table(res))
     for name, e in res["policies"].items():

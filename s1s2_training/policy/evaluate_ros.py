@@ -22,7 +22,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from s1s2_training.policy.evaluate import SPEEDS, TEST_SEEDS, _range, evaluate
+from s1s2.shiftday import parse_seeds
+from s1s2_training.policy.evaluate import SPEEDS, TEST_SEEDS, evaluate
 
 STACK = "config/recycling_oracle.yaml"
 
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     params = parse_overrides(a.param)
     res = evaluate_ros(
         a.model,
-        _range(a.seeds),
+        parse_seeds(a.seeds),
         [float(s) for s in a.speeds.split(",")],
         a.episode_s,
         a.log_dir,

@@ -98,20 +98,19 @@ def failure_files(paths) -> list[Path]:
     return files
 
 
-def truth_row(image, truth, cam, belt_speed: float, image_size: int, crop=None) -> dict:
+def truth_row(image, truth, cam, belt_speed: float, image_size: int) -> dict:
     """A failure frame labelled from its recorded ground truth (GroundTruth message) by the sim
-    data's rule (`vlm.data.labelled_row`); belt_speed < 0: the cell's nominal speed. crop: the
-    base's input crop box."""
+    data's rule (`vlm.data.labelled_row`); belt_speed < 0: the cell's nominal speed."""
     from conveyor_sim.items import items_from_msg
     from s1s2.cell import DEFAULT_CELL
 
     from .vlm import data as dm
 
     speed = belt_speed if belt_speed >= 0 else DEFAULT_CELL.belt.speed
-    return dm.labelled_row(image, items_from_msg(truth, speed), cam, DEFAULT_CELL.arm, image_size, crop=crop)
+    return dm.labelled_row(image, items_from_msg(truth, speed), cam, DEFAULT_CELL.arm, image_size)
 
 
-def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None, crop=None) -> tuple[dict, dict, np.ndarray, np.ndarray, Day]:  # fmt: skip
+def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None) -> tuple[dict, dict, np.ndarray, np.ndarray, Day]:  # fmt: skip
     """(train frames, held-out frames, train features, held-out features, Day) from failure MCAPs.
     Features are the adapter manager's lighting features recorded with each failure (None rows
     are skipped). labels: a filled-in label sheet (s1s2_training.label_sheet), for recordings
@@ -159,9 +158,9 @@ def load_day(paths, cfg: NightlyConfig, image_size: int, labels=None, crop=None)
     for r in recs:
         if sheet is not None:
             label, uv = sheet[stamp_key(r.get("stamp", 0.0))]
-            rows.append(dm.operator_row(r["image"], label, uv, cam, image_size, crop))
+            rows.append(dm.operator_row(r["image"], label, uv, cam, image_size))
         else:
-            rows.append(truth_row(r["image"], r["truth"], cam, cfg.belt_speed, image_size, crop))
+            rows.append(truth_row(r["image"], r["truth"], cam, cfg.belt_speed, image_size))
         ctx = r.get("context")
         feats.append(_features(ctx) if ctx is not None else None)
     cut = int(round(len(rows) * (1.0 - cfg.holdout)))
@@ -251,11 +250,10 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
     size = int(card.get("image_size", 128))
     print(f"[nightly] 1/5 the day's failures -> labelled frames ({cfg.context})", flush=True)
     labels = resolve_path(str(labels)) if labels else None
-    crop = dm.crop_of(base_dir)  # the frames cut as the base was trained on them
-    train, test, ftr, fte, day = load_day([resolve_path(str(p)) for p in failures], cfg, size, labels, crop)
+    train, test, ftr, fte, day = load_day([resolve_path(str(p)) for p in failures], cfg, size, labels)
     wd = resolve_path(str(work_dir))
-    daylight = dm.frames_of(dm.domain_train_specs("daylight", cfg.daylight_episodes), size, wd, 1, crop=crop)
-    day_test = dm.frames_of(dm.domain_test_specs("daylight", 14, 8), size, wd, 1, crop=crop)
+    daylight = dm.frames_of(dm.domain_train_specs("daylight", cfg.daylight_episodes), size, wd, 1)
+    day_test = dm.frames_of(dm.domain_test_specs("daylight", 14, 8), size, wd, 1)
     t_data = time.time() - t0
     fcfg = FinetuneConfig(strategy=cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, mix=cfg.mix, steps=cfg.steps,
                           lr=cfg.lr, seed=cfg.seed)  # fmt: skip

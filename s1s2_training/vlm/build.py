@@ -366,10 +366,6 @@ class Recipe:
     # (oversubscribed OpenMP spin-waits); pass threads=1 then (the weights may then differ in the last bits).
     threads: int = 2
     latency_plans: int = 300  # Planner.plan calls timed on one thread (0: skip)
-    # cut every frame to the belt's box before the resize (vlm_planner.view; the box from the
-    # cell's geometry: data.belt_crop) and record it in the card. Off in the shipped recipe
-    # (docs/sim_vlm.md, "The belt's box as input": measured, not shipped).
-    crop: bool = False
 
     @classmethod
     def full(cls) -> Recipe:
@@ -384,38 +380,21 @@ class Recipe:
         )
 
 
-def _spec(mode, seed0, n, episode_s, every, keep_full=False, crop=None):
+def _spec(mode, seed0, n, episode_s, every, keep_full=False):
     from .data import FrameSpec, seeds
 
     return FrameSpec(
-        mode,
-        "daylight",
-        seeds(seed0, n),
-        episode_s=episode_s,
-        frame_every_s=every,
-        keep_full=keep_full,
-        crop=crop,
+        mode, "daylight", seeds(seed0, n), episode_s=episode_s, frame_every_s=every, keep_full=keep_full
     )
-
-
-def input_crop(r: Recipe) -> tuple[float, float, float, float] | None:
-    """The recipe's input crop box (fractions of the frame), None for whole frames."""
-    if not r.crop:
-        return None
-    from . import data as dm
-    from . import evaluate as ev
-
-    return dm.belt_crop(ev.camera()).box
 
 
 def calibration_specs(r: Recipe) -> list:
     """Daylight frames the confidence calibration is fitted on (1 Hz, as the planner plans)."""
     from . import data as dm
 
-    crop = input_crop(r)
     return [
-        _spec("default", dm.CALIB_DEFAULT_SEED0, r.calib_default_episodes, r.episode_s, 1.0, crop=crop),
-        _spec("dense", dm.CALIB_DENSE_SEED0, r.calib_dense_episodes, r.episode_s, 1.0, crop=crop),
+        _spec("default", dm.CALIB_DEFAULT_SEED0, r.calib_default_episodes, r.episode_s, 1.0),
+        _spec("dense", dm.CALIB_DENSE_SEED0, r.calib_dense_episodes, r.episode_s, 1.0),
     ]
 
 
@@ -423,14 +402,9 @@ def held_out_specs(r: Recipe) -> dict:
     """The held-out daylight test sets (1 Hz): default density and dense."""
     from . import data as dm
 
-    crop = input_crop(r)
     return {
-        "default": _spec(
-            "default", dm.TEST_DEFAULT_SEED0, r.test_default_episodes, r.episode_s, 1.0, crop=crop
-        ),
-        "dense": _spec(
-            "dense", dm.TEST_DENSE_SEED0, r.test_dense_episodes, r.episode_s, 1.0, keep_full=True, crop=crop
-        ),
+        "default": _spec("default", dm.TEST_DEFAULT_SEED0, r.test_default_episodes, r.episode_s, 1.0),
+        "dense": _spec("dense", dm.TEST_DENSE_SEED0, r.test_dense_episodes, r.episode_s, 1.0, keep_full=True),
     }
 
 
@@ -459,24 +433,9 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
     size = cfg.arch.image_size
     r = recipe
     t0 = time.time()
-    cfg.input_crop = input_crop(r)
     train_specs = [
-        _spec(
-            "default",
-            dm.TRAIN_DEFAULT_SEED0,
-            r.train_default_episodes,
-            r.episode_s,
-            r.frame_every_s,
-            crop=cfg.input_crop,
-        ),
-        _spec(
-            "dense",
-            dm.TRAIN_DENSE_SEED0,
-            r.train_dense_episodes,
-            r.episode_s,
-            r.frame_every_s,
-            crop=cfg.input_crop,
-        ),
+        _spec("default", dm.TRAIN_DEFAULT_SEED0, r.train_default_episodes, r.episode_s, r.frame_every_s),
+        _spec("dense", dm.TRAIN_DENSE_SEED0, r.train_dense_episodes, r.episode_s, r.frame_every_s),
     ]
     calib_specs = calibration_specs(r)
     test_specs = held_out_specs(r)

@@ -404,25 +404,13 @@ def main(argv=None) -> int:
             from .evaluate import evaluate, public
 
             t = m.metrics.get("min_confidence")
-            test = dm.frames_of(
-                dm.domain_test_specs(doms[0], 14, 8),
-                128,
-                resolve_path(a.work_dir),
-                1,
-                crop=dm.crop_of(resolve_path(a.base)),
-            )
+            test = dm.frames_of(dm.domain_test_specs(doms[0], 14, 8), 128, resolve_path(a.work_dir), 1)
             r = public(evaluate(resolve_path(a.base), test, "nf4", lib / name, min_confidence=t))
             keep = ("frames", "target_frames", "class_acc", "min_confidence", "acted_picks",
                     "confident_wrong_pick_rate", "item_acc_acted")  # fmt: skip
             print(f"{name}: { ({k: r[k] for k in keep}) }", flush=True)
             continue
-        data = dm.frames_of(
-            calibration_specs(doms[0]),
-            128,
-            resolve_path(a.work_dir),
-            1,
-            crop=dm.crop_of(resolve_path(a.base)),
-        )
+        data = dm.frames_of(calibration_specs(doms[0]), 128, resolve_path(a.work_dir), 1)
         cal, t, info = adapter_calibration(
             resolve_path(a.base), lib / name, data, a.max_rate, confidence=a.bound_confidence or None
         )
@@ -447,7 +435,7 @@ def _recalibrate_base(base, max_rate: float, work_dir, refit: bool = False) -> i
     if not params:
         print(f"{card_path}: no confidence_calibration to re-threshold", flush=True)
         return 1
-    data = dm.frames_of(build_calibration_specs(Recipe.full()), 128, work_dir, 1, crop=dm.crop_of(base))
+    data = dm.concat([dm.cached(s, 128, work_dir, 1) for s in build_calibration_specs(Recipe.full())])
     cal = fit_on(base, data, max_rate, params=None if refit else params, layouts=CARD_LAYOUTS, by_scene=True)
     old = params.get("min_confidence")
     card["confidence_calibration"] = cal["params"]

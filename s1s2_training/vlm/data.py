@@ -42,7 +42,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from s1s2.cell import DEFAULT_CELL
-from vlm_planner.view import InputCrop
 
 CLASSES = tuple(DEFAULT_CELL.class_names)
 BINS = tuple(DEFAULT_CELL.bin_ids)
@@ -67,9 +66,6 @@ class FrameSpec:
     # also store `target_visible`: the share of the target's pixels the arm leaves in view
     # (segmentation renders with and without the arm; NaN on hold frames). Evaluation only.
     visibility: bool = False
-    # the model's input crop (vlm_planner.view.InputCrop.box, fractions of the frame) applied
-    # before the resize; None: the whole frame. Labels stay in full-frame pixels.
-    crop: tuple[float, float, float, float] | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -80,25 +76,6 @@ def target_pixel(camera, item) -> np.ndarray:
     """(u, v) of the item's pick point projected at belt height."""
     p = np.array([item.pick_point[0], item.pick_point[1], BELT_Z])
     return camera.project(p[None])[0]
-
-
-CROP_MARGIN_PX = 6.0  # around the belt box: items overhang the belt's edge a little
-
-
-def belt_crop(camera, cell=DEFAULT_CELL, margin_px: float = CROP_MARGIN_PX) -> InputCrop:
-    """The input crop that holds every pick target: the belt's top face, and the tallest item
-    standing at its edges (its top projects off the belt band), in the camera's frame."""
-    belt = cell.belt
-    top = belt.surface_height + max(c.bbox(1.0 + c.size_jitter)[2] for c in cell.items)
-    pts = np.array(
-        [
-            [x, y, z]
-            for x in (-belt.length / 2, belt.length / 2)
-            for y in (-belt.width / 2, belt.width / 2)
-            for z in (belt.surface_height, top)
-        ]
-    )
-    return InputCrop.around(camera.project(pts), camera.width, camera.height, margin_px)
 
 
 def candidates(items, arm=DEFAULT_CELL.arm, horizon_s: float = 1.8) -> int:
@@ -180,7 +157,7 @@ def episode(spec: FrameSpec, seed: int, image_size: int) -> list[dict]:
                 lo, hi = spec.dense_items
                 if _inject(sim, rng, int(rng.integers(lo, hi + 1)), spec.mode == "dense_hold"):
                     drv.run_for(rng.uniform(0.05, 0.4))
-            rows.append(frame(sim, camera, seed, image_size, spec.keep_full, spec.crop))
+            rows.append(frame(sim, camera, seed, image_size, spec.keep_full))
             if spec.visibility:
                 seg = seg or _Segmenter(sim)
                 k = rows[-1]["target_index"]
@@ -225,20 +202,19 @@ class _Segmenter:
         self.renderer.close()
 
 
-def frame(sim, camera, seed: int, image_size: int, keep_full: bool = False, crop=None) -> dict:
+def frame(sim, camera, seed: int, image_size: int, keep_full: bool = False) -> dict:
     """The labelled frame of the sim's current state."""
-    row = labelled_row(sim.render(), sim.ground_truth(), camera, sim.desc.arm, image_size, keep_full, crop)
+    row = labelled_row(sim.render(), sim.ground_truth(), camera, sim.desc.arm, image_size, keep_full)
     row.update(
         holding=int(sim.holding() is not None), belt_position=sim.belt_position(), time=sim.time, seed=seed
     )
     return row
 
 
-def labelled_row(image, items, camera, arm, image_size: int, keep_full: bool = False, crop=None) -> dict:
+def labelled_row(image, items, camera, arm, image_size: int, keep_full: bool = False) -> dict:
     """A training / test row from a camera image and the ground truth of that moment (the sim's
     items, or a recorded /sim/frame_ground_truth read back by `conveyor_sim.items.items_from_msg`):
-    the label is the item the scripted expert would pick (select_target), or a hold.
-    crop: the model's InputCrop box (fractions), applied to the image before the resize."""
+    the label is the item the scripted expert would pick (select_target), or a hold."""
     from conveyor_sim.expert import select_target
 
     tgt = select_target(items, arm)
@@ -253,7 +229,7 @@ def labelled_row(image, items, camera, arm, image_size: int, keep_full: bool = F
         if tgt is not None and it.item_id == tgt.item_id:
             t_index = k
     row = {
-        "pixels": resize(image if crop is None else InputCrop(crop).apply(image), image_size),
+        "pixels": resize(image, image_size),
         "label": -1 if tgt is None else CLASSES.index(tgt.class_label),
         "uv": np.zeros(2, np.float32) if tgt is None else target_pixel(camera, tgt).astype(np.float32),
         "pick": np.zeros(3, np.float32) if tgt is None else np.asarray(tgt.pick_point, np.float32),
@@ -273,7 +249,7 @@ def labelled_row(image, items, camera, arm, image_size: int, keep_full: bool = F
     return row
 
 
-def operator_row(image, label: str, uv, camera, image_size: int, crop=None) -> dict:
+def operator_row(image, label: str, uv, camera, image_size: int) -> dict:
     """A training / test row from a camera image and a person's label (`s1s2 nightly sheet`): the
     class to pick and its pick pixel in the image as the camera published it, or "none". The pick
     point is that pixel on the belt plane, as the planner deprojects it. No item list comes with
@@ -283,7 +259,7 @@ def operator_row(image, label: str, uv, camera, image_size: int, crop=None) -> d
         raise ValueError(f"label {label!r} is not one of {', '.join(CLASSES)} or none")
     uv = np.asarray(uv if target else (0.0, 0.0), np.float32)
     return {
-        "pixels": resize(image if crop is None else InputCrop(crop).apply(image), image_size),
+        "pixels": resize(image, image_size),
         "label": CLASSES.index(label) if target else -1,
         "uv": uv,
         "pick": np.asarray(camera.pixel_to_plane(float(uv[0]), float(uv[1]), BELT_Z), np.float32)
@@ -388,9 +364,8 @@ def cached(
     if cache_dir is None:
         return generate(spec, image_size, workers, progress, desc)
     fields = asdict(spec)
-    for name in ("visibility", "crop"):  # the caches made before these fields existed keep their keys
-        if not fields[name]:
-            del fields[name]
+    if not spec.visibility:
+        del fields["visibility"]  # the caches made before that field existed keep their keys
     if spec.mode == "lazy":
         fields["lazy_p"] = LAZY_P
     key = hashlib.sha256(repr((sorted(fields.items()), image_size, 1)).encode()).hexdigest()[:12]
@@ -457,25 +432,6 @@ def domain_test_specs(
 
 
 def frames_of(
-    specs: list[FrameSpec],
-    image_size: int,
-    cache_dir=None,
-    workers: int = 1,
-    progress: bool = True,
-    crop=None,
+    specs: list[FrameSpec], image_size: int, cache_dir=None, workers: int = 1, progress: bool = True
 ) -> dict:
-    """The frames of `specs`, cut to `crop` (a model's input crop box: `crop_of`) when given."""
-    from dataclasses import replace
-
-    if crop is not None:
-        specs = [replace(s, crop=tuple(crop)) for s in specs]
     return concat([cached(s, image_size, cache_dir, workers, progress) for s in specs])
-
-
-def crop_of(model_dir) -> tuple[float, float, float, float] | None:
-    """The input crop box of a model (its card's `input_crop`), None for whole frames."""
-    import json
-    from pathlib import Path
-
-    crop = InputCrop.from_card(json.loads((Path(model_dir) / "s1s2_vlm.json").read_text()))
-    return crop.box if crop else None

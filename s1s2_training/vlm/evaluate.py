@@ -413,20 +413,16 @@ def main(argv=None):
     torch.set_num_threads(1)
     allres = {}
     named = [(Path(p).stem, None) for p in a.sets]
-    from vlm_planner.view import InputCrop
-
     from . import data as dm
 
-    crop = InputCrop.from_card(json.loads((Path(a.model) / "s1s2_vlm.json").read_text()))
     for kind, n, seed0 in (
         ("default", a.default_episodes, dm.TEST_DEFAULT_SEED0),
         ("dense", a.dense_episodes, dm.TEST_DENSE_SEED0),
     ):
         if n:
             spec = dm.FrameSpec(
-                kind, a.lighting, dm.seeds(seed0, n), keep_full=a.planner, visibility=a.visibility,
-                crop=crop.box if crop else None,
-            )  # fmt: skip
+                kind, a.lighting, dm.seeds(seed0, n), keep_full=a.planner, visibility=a.visibility
+            )
             d = dm.cached(spec, 128, a.work_dir, 2)
             if kind == "dense":
                 d = dm.subset(d, (d["n_on_belt"] >= 2) & (d["n_on_belt"] <= 4))

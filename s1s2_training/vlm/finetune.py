@@ -478,7 +478,6 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
     base_dir = resolve_path(str(base_dir))
     card = json.loads((base_dir / "s1s2_vlm.json").read_text())
     size = int(card.get("image_size", 128))
-    crop = dm.crop_of(base_dir)  # the frames cut as the base was trained on them
     work_dir = resolve_path(str(work_dir)) if work_dir else None
     adapter_id = adapter_id or domain
     t0 = time.time()
@@ -487,15 +486,10 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
         size,
         work_dir,
         workers,
-        crop=crop,
     )
     day_train = (
         dm.frames_of(
-            dm.domain_train_specs("daylight", train_episodes, episode_s=episode_s),
-            size,
-            work_dir,
-            workers,
-            crop=crop,
+            dm.domain_train_specs("daylight", train_episodes, episode_s=episode_s), size, work_dir, workers
         )
         if cfg.mix > 0 or cfg.distill_weight > 0
         else None
@@ -509,11 +503,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
         if evaluate_after:
             t1 = time.time()
             dom_test = dm.frames_of(
-                dm.domain_test_specs(domain, *test_episodes, episode_s=episode_s),
-                size,
-                work_dir,
-                workers,
-                crop=crop,
+                dm.domain_test_specs(domain, *test_episodes, episode_s=episode_s), size, work_dir, workers
             )
             day_test = (
                 dom_test
@@ -523,7 +513,6 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
                     size,
                     work_dir,
                     workers,
-                    crop=crop,
                 )
             )
             scored: dict = {}
@@ -535,9 +524,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
             # The adapter's own calibration and min_confidence, on its domain's calibration frames.
             from .calibrate import adapter_calibration, calibration_note, calibration_specs
 
-            cal = dm.frames_of(
-                calibration_specs(domain, episode_s=episode_s), size, work_dir, workers, crop=crop
-            )
+            cal = dm.frames_of(calibration_specs(domain, episode_s=episode_s), size, work_dir, workers)
             own, metrics["min_confidence"], metrics["confidence_threshold"] = adapter_calibration(
                 base_dir, adir, cal, colour_constancy=cfg.colour_constancy
             )

@@ -206,13 +206,8 @@ def run(strategy="llm", rank=8, batch_size=16, steps=3, domain="warm_tungsten", 
     base_dir = resolve_path(base)
     size = int(json.loads((base_dir / "s1s2_vlm.json").read_text()).get("image_size", 128))
     wd = resolve_path(work_dir)
-    crop = dm.crop_of(base_dir)
-    dom = dm.frames_of(
-        dm.domain_train_specs(domain, 2, episode_s=episode_s), size, wd, 1, progress=False, crop=crop
-    )
-    day = dm.frames_of(
-        dm.domain_train_specs("daylight", 2, episode_s=episode_s), size, wd, 1, progress=False, crop=crop
-    )
+    dom = dm.frames_of(dm.domain_train_specs(domain, 2, episode_s=episode_s), size, wd, 1, progress=False)
+    day = dm.frames_of(dm.domain_train_specs("daylight", 2, episode_s=episode_s), size, wd, 1, progress=False)
     measured = measure(cfg, base_dir, dom, day)
     res = {
         "config": {

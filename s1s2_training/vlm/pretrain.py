@@ -40,8 +40,6 @@ from torch import nn
 
 from vlm_planner import latent as latent_mod
 from vlm_planner.colour import CARD_KEY, InputNorm, reference_of
-from vlm_planner.view import CARD_KEY as CROP_KEY
-from vlm_planner.view import InputCrop
 
 from .build import CLASSES, MAX_NUMBER, Arch, build_model, build_processor, build_tokenizer, number_token_ids
 
@@ -76,10 +74,6 @@ class PretrainConfig:
     # input colour constancy (vlm_planner.colour): frames are normalised to the training set's
     # median RGB, recorded in the model card; the planner and the adapters' finetune apply the same
     colour_constancy: bool = True
-    # input crop (vlm_planner.view.InputCrop box, fractions of the frame) the training frames were
-    # cut to before the resize; recorded in the model card so the planner cuts the same box.
-    # None: whole frames.
-    input_crop: tuple[float, float, float, float] | None = None
 
 
 # --------------------------------------------------------------------------------------- data
@@ -235,10 +229,9 @@ class PatchHead(nn.Module):
         return torch.cat([heat, none], 1), self.cls(img), self.off(img)
 
 
-def patch_targets(batch, grid: int, crop=None):
+def patch_targets(batch, grid: int):
     """Targets of the patch head from the item table: (target distribution over P+1,
-    per-patch class (background = n_classes), per-patch offsets + mask). crop: the input crop's
-    box (the patches tile the box, not the frame)."""
+    per-patch class (background = n_classes), per-patch offsets + mask)."""
     b = batch["label"].shape[0]
     n_p = grid * grid
     n_cls = len(CLASSES)
@@ -246,16 +239,10 @@ def patch_targets(batch, grid: int, crop=None):
     cls = torch.full((b, n_p), n_cls, dtype=torch.long)
     off = torch.zeros(b, n_p, 2)
     off_mask = torch.zeros(b, n_p)
-    if crop is None:  # the whole frame (kept as it was: the shipped base is rebuilt bit for bit)
-        gu = batch["item_uv"][..., 0] / WIDTH * grid
-        gv = batch["item_uv"][..., 1] / HEIGHT * grid
-        tx = batch["uv"][:, 0].numpy() / WIDTH
-        ty = batch["uv"][:, 1].numpy() / HEIGHT
-    else:
-        box = InputCrop(crop)
-        item_unit = torch.from_numpy(box.to_unit(batch["item_uv"].numpy(), WIDTH, HEIGHT)).float()
-        gu, gv = item_unit[..., 0] * grid, item_unit[..., 1] * grid
-        tx, ty = box.to_unit(batch["uv"].numpy(), WIDTH, HEIGHT).T
+    gu = batch["item_uv"][..., 0] / WIDTH * grid
+    gv = batch["item_uv"][..., 1] / HEIGHT * grid
+    tx = batch["uv"][:, 0].numpy() / WIDTH
+    ty = batch["uv"][:, 1].numpy() / HEIGHT
     for k in range(b):
         if batch["label"][k] < 0 or not (0 <= tx[k] < 1 and 0 <= ty[k] < 1):
             heat[k, n_p] = 1.0
@@ -305,7 +292,7 @@ class PretrainModule(nn.Module):
     def patch_losses(self, img, batch):
         cfg = self.cfg
         heat_l, cls_l, off_p = self.patch_head(img)
-        heat_t, cls_t, off_t, off_m = patch_targets(batch, self.grid, cfg.input_crop)
+        heat_t, cls_t, off_t, off_m = patch_targets(batch, self.grid)
         l_heat = -(heat_t * torch.log_softmax(heat_l, -1)).sum(-1).mean()
         ce_cls = nn.functional.cross_entropy(
             cls_l.reshape(-1, cls_l.shape[-1]), cls_t.reshape(-1), reduction="none"
@@ -438,10 +425,7 @@ def train(cfg: PretrainConfig, data: dict, out_dir: Path, log_path: Path | None 
     module.eval()
     save_model(
         vlm, processor, module.latent_proj.weight.detach().T.contiguous().numpy(), out_dir, cfg,
-        card={
-            **({CARD_KEY: norm.to_card()} if norm else {}),
-            **({CROP_KEY: InputCrop(cfg.input_crop).to_card()} if cfg.input_crop else {}),
-        } or None,
+        card={CARD_KEY: norm.to_card()} if norm else None,
     )  # fmt: skip
     shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     history += [r for r in trainer.state.log_history]

@@ -32,7 +32,6 @@ from .geometry import CameraModel, world_to_belt
 from .latent import load_projection, project
 from .model import floating_dtype, load_vlm
 from .parse import parse_answer
-from .view import InputCrop
 
 
 @dataclass
@@ -175,9 +174,8 @@ class Planner:
         self.picks_resent = 0  # plans under the gate that re-sent the standing pick
         self.lighting_holds = 0  # plans whose new pick the lighting check stopped
         self.calibration, self.min_confidence = self._calibration()
-        try:  # the colour constancy and the crop the model was trained with (None: not applied)
+        try:  # the colour constancy the model was trained with (None: frames go in unchanged)
             self.input_norm = InputNorm.from_card(self.vlm.card)
-            self.input_crop = InputCrop.from_card(self.vlm.card)
         except ValueError as exc:
             raise ConfigError(f"parameter 'model_id': {config.model_id}: {exc}") from exc
         # number tokens "0".."999" (empty when numbers are not single tokens): the calibration's
@@ -307,7 +305,6 @@ class Planner:
             if self.calibration_for(self.active_adapter) is not self.calibration
             else ("model card" if self.calibration else "none"),
             "input_normalisation": self.input_norm.to_card() if self.input_norm else "none",
-            "input_crop": self.input_crop.to_card() if self.input_crop else "none",
             "active_input_normalisation": self.norm_for(self.active_adapter) is not None,
             "adapter_library": str(self.switcher.library) if self.switcher.library else "",
             "library_adapters": self.library_adapters,
@@ -351,12 +348,8 @@ class Planner:
 
         processor = self.vlm.processor
 
-        seen = (
-            image_rgb if self.input_crop is None else np.ascontiguousarray(self.input_crop.apply(image_rgb))
-        )
-
         def encode(norm):
-            image = norm.apply(seen) if norm is not None else seen
+            image = norm.apply(image_rgb) if norm is not None else image_rgb
             return processor(images=Image.fromarray(image), text=prompt, return_tensors="pt")
 
         norm = self.norm_for(self.switcher.active)

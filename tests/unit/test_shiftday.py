@@ -234,3 +234,47 @@ def test_shiftday_run_refuses_bad_arguments_before_starting_a_stack(capsys):
         with pytest.raises(SystemExit) as e:
             main(["run", *argv])
         assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_old_records_move_each_missed_item_to_the_light_it_passed_the_arm_in(tmp_path, capsys):
+    """Before the cell scored items under the light they were presented in, a missed item counted
+    for the light it fell off the belt in, ~10 s after passing the arm. `reattribute` moves it back
+    by its trace (spawned + the spawner-to-arm travel); items that reached a bin keep their light."""
+    import json
+
+    from conveyor_sim.items import spawn_x
+    from s1s2.cell import DEFAULT_CELL
+    from s1s2.shiftday import ATTRIBUTION, main, reattribute
+
+    belt = DEFAULT_CELL.belt
+    to_arm = (DEFAULT_CELL.arm.base[0] - spawn_x(belt)) / belt.speed  # 8.8 s in the default cell
+    counts = {"correct": 0, "wrong_bin": 0, "missed": 0, "dropped": 0}
+
+    def fail(domain, outcome, seen):
+        return {"domain": domain, "outcome": outcome, "why": {"seen_s": seen}}
+
+    old = {
+        "seed": 3,
+        "schedule": [["daylight", 60.0], ["night", 60.0]],
+        "domains": {"daylight": {**counts, "correct": 5}, "night": {**counts, "correct": 4, "missed": 2, "wrong_bin": 1}},
+        "failures": [
+            fail("night", "missed", 60.0 - to_arm - 1.0),  # passed the arm a second before the change
+            fail("night", "missed", 60.0 - to_arm + 1.0),  # a second after: stays
+            fail("night", "wrong_bin", 50.0),  # scored at the drop: keeps its light
+        ],
+    }  # fmt: skip
+    new, moved = reattribute(old)
+    assert moved == 1 and new["failures"][0]["domain"] == "daylight"
+    assert new["domains"]["daylight"] == {**counts, "correct": 5, "missed": 1}
+    assert new["domains"]["night"] == {**counts, "correct": 4, "missed": 1, "wrong_bin": 1}
+    assert old["domains"]["night"]["missed"] == 2  # the record read is not changed
+    current = {**old, "attribution": ATTRIBUTION}
+    assert reattribute(current) == (current, 0)
+
+    on, off = tmp_path / "on.json", tmp_path / "off.json"
+    on.write_text(json.dumps({"manager ON": old}))
+    off.write_text(json.dumps({"manager OFF": current}))
+    assert main(["table", "--on", str(on), "--off", str(off)]) == 0
+    out = capsys.readouterr().out
+    assert "1 records made before" in out and "1 missed items moved" in out
+    assert "| night | 4/6 (66.7 %; 1 w, 1 m) | 4/7 (57.1 %; 1 w, 2 m) |" in out

@@ -103,3 +103,19 @@ def test_a_scored_item_is_frozen_without_contacts_and_the_physics_never_resets()
     sim.step(0.02)
     assert sim.physics_resets == 1 and sim.data.time < t
     sim.close()
+
+
+def test_an_item_is_scored_under_the_light_it_passed_the_arm_in():
+    """A missed item leaves play about 10 s after it passes the arm; on a shift day the light may
+    have changed by then. It counts for the light it was presented in, not the one it fell off in."""
+    sim = CellSim(SimConfig(seed=0, render_enabled=False, spawn_interval_s=0.0))
+    passed = sim.spawn_item("paper", x=-0.3, y=0.0)
+    sim.step(4.0)  # 0.4 m at 0.1 m/s: past the arm's base (x = 0), still on the belt
+    assert not sim.pop_events()
+    sim.set_lighting("night_noise")
+    late = sim.spawn_item("cardboard", x=0.8, y=0.1)  # put down past the arm: never presented
+    sim.step(12.0)
+    ev = {e.item_id: (e.outcome, e.lighting_domain) for e in sim.pop_events()}
+    assert ev == {passed: (MISSED, "daylight"), late: (MISSED, "night_noise")}
+    assert sim.score.domains["daylight"].missed == 1 and sim.score.domains["night_noise"].missed == 1
+    sim.close()

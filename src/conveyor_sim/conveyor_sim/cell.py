@@ -237,6 +237,13 @@ class CellSim:
         self.score.add_time(self._domain.name, elapsed)
         for it in self.items.update_states(self._t):
             self._check_outcome(it)
+        # An item is scored under the light it was presented to the arm in: the light while it lay
+        # on the belt upstream of the arm's base. A missed item leaves play about 10 s after passing
+        # the arm; scored then, a shift day counted it under the next light.
+        line = self.desc.arm.base[0]
+        for it in self.items.items:
+            if it.state == "belt" and self.items.position(it)[0] <= line:
+                it.presented_in = self._domain.name
         if self._suction and self.items.holding() is None:
             self.items.try_attach(self.data.site_xpos[self._tip])
         if self._t >= self._next_spawn:
@@ -267,7 +274,7 @@ class CellSim:
             bin_id=bin_id,
             outcome=outcome,
             correct=outcome == CORRECT,
-            lighting_domain=self._domain.name,
+            lighting_domain=it.presented_in or self._domain.name,
         )
         self._events.append(ev)
         self.score.add_event(ev)

@@ -27,6 +27,12 @@ SUCTION_Z_TOL = (-0.03, 0.02)  # tip z minus item top z: (below, above)
 SUCTION_XY_MARGIN = 0.01
 SPAWN_GAP_M = 0.26  # free belt length needed upstream before the next item spawns
 SPAWN_MARGIN_Y = 0.09  # keep spawned items this far from the belt's edges
+SPAWN_MARGIN_X = 0.12  # the spawner puts items this far in from the belt's upstream end
+
+
+def spawn_x(belt) -> float:
+    """World x where the spawner puts items: near the belt's upstream end."""
+    return -belt.length / 2 + SPAWN_MARGIN_X
 
 
 @dataclass
@@ -100,6 +106,9 @@ class Item:
     state: str = "belt"  # belt | grasped | free | scored
     grasp_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
     scored_at: float = 0.0
+    # the lighting while it last lay on the belt before the arm's pick line (CellSim scores it under
+    # this light); "" until the cell's book-keeping has seen it there
+    presented_in: str = ""
 
 
 class ItemPool:
@@ -270,7 +279,7 @@ class ItemPool:
         """Spawn one random item at the upstream end if there is room; returns when to try next."""
         rng, belt = self._rng, self.desc.belt
         interval = interval_s * (1.0 + jitter * rng.uniform(-1.0, 1.0))
-        x0 = -belt.length / 2 + 0.12
+        x0 = spawn_x(belt)
         for it in self.items:
             if it.state == "belt" and self.position(it)[0] - x0 < SPAWN_GAP_M:
                 return now + 0.2  # keep a gap so items never spawn into each other

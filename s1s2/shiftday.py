@@ -299,9 +299,13 @@ def run_episodes(
     node = rclpy.create_node("s1s2_shift_day", context=ctx)
     events, statuses = [], []
     planner_diag: dict[str, str] = {}  # the planner's latest /diagnostics values
+    # every node's latest /diagnostics (message and values), kept in each episode's record so a
+    # day that went wrong can be read afterwards (a System 1 that stopped picking, physics resets)
+    node_diag: dict[str, dict] = {}
 
     def on_diag(msg) -> None:
         for st in msg.status:
+            node_diag[st.name] = {"message": st.message, **{kv.key: kv.value for kv in st.values}}
             if st.name.endswith(": planner"):
                 planner_diag.update({kv.key: kv.value for kv in st.values})
 
@@ -380,6 +384,7 @@ def run_episodes(
                 "totals": _totals(domains),
                 "failures": _failures(done, seed, trace),
                 "planner": _planner_delta(diag0, planner_diag),
+                "diagnostics": {k: dict(v) for k, v in node_diag.items()},
             }
             episodes.append(rec)
             if progress is not None:
@@ -440,6 +445,7 @@ def run_shift_day(
         "adapter_swaps": r["adapter_swaps"],
         "adapters_seen": r["adapters_seen"],
         "planner": r["planner"],
+        "diagnostics": r["episodes"][0]["diagnostics"],  # every node's last /diagnostics of the day
     }
 
 

@@ -44,27 +44,23 @@ def reattribute(record: dict) -> tuple[dict, int]:
     import copy
 
     from conveyor_sim.items import spawn_x
+    from conveyor_sim.lighting import ShiftSchedule
     from s1s2.cell import DEFAULT_CELL
 
     if record.get("attribution") == ATTRIBUTION or not record.get("schedule"):
         return record, 0
     belt = DEFAULT_CELL.belt
     to_arm_s = (DEFAULT_CELL.arm.base[0] - spawn_x(belt)) / belt.speed
-    ends, acc = [], 0.0
-    for d, s in record["schedule"]:
-        acc += float(s)
-        ends.append((acc, d))
+    schedule = ShiftSchedule(tuple((d, float(s)) for d, s in record["schedule"]))  # the cell's own lookup
     rec = copy.deepcopy(record)
     moved = 0
     for f in rec.get("failures", []):
         seen = f.get("why", {}).get("seen_s")
         if seen is None or f["outcome"] != "missed":
             continue
-        t = seen + to_arm_s
-        new = next((d for end, d in ends if t < end), ends[-1][1])
+        new = schedule.domain_at(seen + to_arm_s)
         if new != f["domain"]:
-            old_counts = rec["domains"][f["domain"]]
-            old_counts[f["outcome"]] -= 1
+            rec["domains"][f["domain"]][f["outcome"]] -= 1
             rec["domains"].setdefault(new, dict.fromkeys(OUTCOMES, 0))[f["outcome"]] += 1
             f["domain"] = new
             moved += 1
@@ -298,7 +294,6 @@ def run_episodes(
     rclpy.init(context=ctx)
     node = rclpy.create_node("s1s2_shift_day", context=ctx)
     events, statuses = [], []
-    planner_diag: dict[str, str] = {}  # the planner's latest /diagnostics values
     # every node's latest /diagnostics (message and values), kept in each episode's record so a
     # day that went wrong can be read afterwards (a System 1 that stopped picking, physics resets)
     node_diag: dict[str, dict] = {}
@@ -306,8 +301,10 @@ def run_episodes(
     def on_diag(msg) -> None:
         for st in msg.status:
             node_diag[st.name] = {"message": st.message, **{kv.key: kv.value for kv in st.values}}
-            if st.name.endswith(": planner"):
-                planner_diag.update({kv.key: kv.value for kv in st.values})
+
+    def planner_diag() -> dict[str, str]:
+        """The planner's latest /diagnostics values ({} without a planner)."""
+        return next((v for k, v in node_diag.items() if k.endswith(": planner")), {})
 
     trace = ItemTrace()  # rebound per episode; the callbacks read the current one
     belt = [0.0]  # the latest belt odometry, for a goal in the world frame
@@ -365,14 +362,14 @@ def run_episodes(
             events.clear()
             if swaps0 is None:
                 swaps0 = statuses[-1].swap_count if statuses else 0
-            diag0 = dict(planner_diag)
+            diag0 = dict(planner_diag())
             t0 = time.monotonic()
             trace = ItemTrace(t0=t0)  # a new episode: the reset removed every item
             spin_for(episode_s)
             wall = time.monotonic() - t0
             done = list(events)
             domains = _count(done)
-            if planner_diag:  # a planner runs: its next diagnostics (1 Hz) cover the whole episode
+            if planner_diag():  # a planner runs: its next diagnostics (1 Hz) cover the whole episode
                 spin_for(1.2)
             failed = launcher.failed()
             if failed:
@@ -383,7 +380,7 @@ def run_episodes(
                 "domains": domains,
                 "totals": _totals(domains),
                 "failures": _failures(done, seed, trace),
-                "planner": _planner_delta(diag0, planner_diag),
+                "planner": _planner_delta(diag0, planner_diag()),
                 "diagnostics": {k: dict(v) for k, v in node_diag.items()},
             }
             episodes.append(rec)

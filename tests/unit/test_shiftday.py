@@ -255,19 +255,20 @@ def test_old_records_move_each_missed_item_to_the_light_it_passed_the_arm_in(tmp
 
     old = {
         "seed": 3,
-        "schedule": [["daylight", 60.0], ["night", 60.0]],
-        "domains": {"daylight": {**counts, "correct": 5}, "night": {**counts, "correct": 4, "missed": 2, "wrong_bin": 1}},
+        "schedule": [["daylight", 60.0], ["night_noise", 60.0]],
+        "domains": {"daylight": {**counts, "correct": 5},
+                    "night_noise": {**counts, "correct": 4, "missed": 2, "wrong_bin": 1}},
         "failures": [
-            fail("night", "missed", 60.0 - to_arm - 1.0),  # passed the arm a second before the change
-            fail("night", "missed", 60.0 - to_arm + 1.0),  # a second after: stays
-            fail("night", "wrong_bin", 50.0),  # scored at the drop: keeps its light
+            fail("night_noise", "missed", 60.0 - to_arm - 1.0),  # passed the arm a second before the change
+            fail("night_noise", "missed", 60.0 - to_arm + 1.0),  # a second after: stays
+            fail("night_noise", "wrong_bin", 50.0),  # scored at the drop: keeps its light
         ],
     }  # fmt: skip
     new, moved = reattribute(old)
     assert moved == 1 and new["failures"][0]["domain"] == "daylight"
     assert new["domains"]["daylight"] == {**counts, "correct": 5, "missed": 1}
-    assert new["domains"]["night"] == {**counts, "correct": 4, "missed": 1, "wrong_bin": 1}
-    assert old["domains"]["night"]["missed"] == 2  # the record read is not changed
+    assert new["domains"]["night_noise"] == {**counts, "correct": 4, "missed": 1, "wrong_bin": 1}
+    assert old["domains"]["night_noise"]["missed"] == 2  # the record read is not changed
     current = {**old, "attribution": ATTRIBUTION}
     assert reattribute(current) == (current, 0)
 
@@ -277,4 +278,4 @@ def test_old_records_move_each_missed_item_to_the_light_it_passed_the_arm_in(tmp
     assert main(["table", "--on", str(on), "--off", str(off)]) == 0
     out = capsys.readouterr().out
     assert "1 records made before" in out and "1 missed items moved" in out
-    assert "| night | 4/6 (66.7 %; 1 w, 1 m) | 4/7 (57.1 %; 1 w, 2 m) |" in out
+    assert "| night_noise | 4/6 (66.7 %; 1 w, 1 m) | 4/7 (57.1 %; 1 w, 2 m) |" in out

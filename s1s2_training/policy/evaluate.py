@@ -5,7 +5,8 @@ Every policy episode runs through the deployment path: onnxruntime `PolicySessio
 from the oracle System 2 (`conveyor_sim.oracle.OraclePlanner`) in two timings:
 - "tick": a fresh, exact goal every control tick;
 - "planner": 1 Hz, stamped with the image time, 0.3-0.5 s latency, Gaussian pick-point noise
-  (default 1.5 cm std per axis), belt frame, valid for 3 s.
+  (default 1.5 cm std per axis), belt frame, valid for 3 s; `--p-other P`: a plan names another
+  item on the belt with chance P (a System 2 that confuses items).
 Reference: today's scripted expert (joint space, ground truth, no limiter) on the same seeds,
 belt speeds and episode length. Reported per belt speed: correct / wrong_bin / missed / dropped
 COUNTS and correct as a share of the expert's correct count (never a rate over scored items).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s1s2.shiftday import parse_seeds
+from s1s2.cli import parse_seeds
 from s1s2_training.policy.parallel import make_pool, run_tasks, worker_session, worker_sim
 from s1s2_training.policy.rollout import (
     OUTCOMES,
@@ -44,8 +45,8 @@ STACK_TEST_SEEDS = tuple(range(3000, 3012))
 SPEEDS = (0.06, 0.10, 0.15)
 
 
-def _goal_timing(timing: str, noise_m: float) -> GoalTiming:
-    return GoalTiming.per_tick() if timing == "tick" else GoalTiming.planner(noise_m)
+def _goal_timing(timing: str, noise_m: float, p_other: float = 0.0) -> GoalTiming:
+    return GoalTiming.per_tick() if timing == "tick" else GoalTiming.planner(noise_m, p_other)
 
 
 def _warnings(sim) -> int:
@@ -55,9 +56,9 @@ def _warnings(sim) -> int:
 
 
 def _run(task) -> dict:
-    kind, model, speed, seed, timing, noise, episode_s, ctrl_over = task
+    kind, model, speed, seed, timing, (noise, p_other), episode_s, ctrl_over = task
     sim = worker_sim()
-    ep = EpisodeSpec(seed, speed, episode_s, _goal_timing(timing, noise))
+    ep = EpisodeSpec(seed, speed, episode_s, _goal_timing(timing, noise, p_other))
     if kind == "reference":
         return {"score": run_reference_expert(sim, ep), "sim_warnings": _warnings(sim)}
     from fast_policy.controller import ControllerConfig, OnnxPolicySource
@@ -101,22 +102,24 @@ def evaluate(
     controller_overrides: dict | None = None,
     pool=None,
     progress: bool = True,
+    p_other: float = 0.0,
 ) -> dict:
-    """models: name -> policy.onnx path. Returns the nested result dict (see module doc)."""
+    """models: name -> policy.onnx path. Returns the nested result dict (see module doc).
+    `p_other`: the planner timing's chance that a plan names another item on the belt."""
     over = controller_overrides or {}
     models = {k: str(Path(v).resolve()) for k, v in models.items()}
     tasks, keys = [], []
     for sp in speeds:
         for s in seeds:
-            tasks.append(("reference", None, sp, s, "tick", 0.0, episode_s, over))
+            tasks.append(("reference", None, sp, s, "tick", (0.0, 0.0), episode_s, over))
             keys.append(("reference", "tick", sp))
             if controller_expert:
                 for tm in timings:
-                    tasks.append(("expert", None, sp, s, tm, noise_m, episode_s, over))
+                    tasks.append(("expert", None, sp, s, tm, (noise_m, p_other), episode_s, over))
                     keys.append(("expert_controller", tm, sp))
             for name, path in models.items():
                 for tm in timings:
-                    tasks.append(("policy", str(path), sp, s, tm, noise_m, episode_s, over))
+                    tasks.append(("policy", str(path), sp, s, tm, (noise_m, p_other), episode_s, over))
                     keys.append((name, tm, sp))
     own = pool is None and workers > 1
     pool = make_pool(workers) if own else pool
@@ -142,6 +145,7 @@ def evaluate(
             "rate_hz": 1.0,
             "latency_s": [0.3, 0.5],
             "noise_std_m_per_axis": noise_m,
+            "p_other_item": p_other,
             "frame": "belt",
             "valid_for_s": 3.0,
         },  # fmt: skip
@@ -207,6 +211,12 @@ def main(argv=None) -> int:
     ap.add_argument("--speeds", default="0.06,0.10,0.15")
     ap.add_argument("--timings", default="tick,planner")
     ap.add_argument("--noise", type=float, default=0.015)
+    ap.add_argument(
+        "--p-other",
+        type=float,
+        default=0.0,
+        help="planner timing: chance a plan names another item on the belt (a System 2 that confuses items)",
+    )
     ap.add_argument("--episode-s", type=float, default=30.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--controller-expert", action="store_true")
@@ -222,7 +232,7 @@ def main(argv=None) -> int:
         k, _, v = o.partition("=")
         over[k] = json.loads(v) if v not in ("aim", "temporal_ensemble") else v
     res = evaluate(models, parse_seeds(a.seeds), [float(s) for s in a.speeds.split(",")], a.timings.split(","),
-                   a.noise, a.episode_s, a.workers, a.controller_expert, over)  # fmt: skip
+                   a.noise, a.episode_s, a.workers, a.controller_expert, over, p_other=a.p_other)  # fmt: skip
     print(table(res))
     for name, e in res["policies"].items():
         if "tick_ms" in e:

@@ -37,7 +37,8 @@ class GoalTiming:
     "tick": a goal every control tick, stamped now, exact (System 1 in isolation);
     "planner": like a real System 2: one image every 1/rate_hz s (random phase), the goal stamped
     with the image time and delivered `latency_s` (uniform in a range) later, Gaussian pick-point
-    noise, belt frame, valid for `valid_for_s`."""
+    noise, belt frame, valid for `valid_for_s`; with `p_other` > 0 a plan names another item on the
+    belt with that chance (a System 2 that confuses items; `OraclePlanner`)."""
 
     timing: str = "tick"
     rate_hz: float = 1.0
@@ -45,6 +46,7 @@ class GoalTiming:
     noise_xy_m: float = 0.0  # std per horizontal axis of the pick point
     noise_z_m: float = 0.0
     valid_for_s: float = 3.0
+    p_other: float = 0.0  # chance a plan names another item on the belt than the oracle's
 
     def __post_init__(self):
         if self.timing not in TIMINGS:
@@ -58,14 +60,16 @@ class GoalTiming:
             )
         if not (self.noise_xy_m >= 0 and self.noise_z_m >= 0 and self.valid_for_s > 0):
             raise ValueError(f"GoalTiming: noise must be >= 0 and valid_for_s > 0, got {self}")
+        if not 0.0 <= self.p_other <= 1.0:
+            raise ValueError(f"GoalTiming.p_other must be in [0, 1], got {self.p_other!r}")
 
     @classmethod
     def per_tick(cls) -> GoalTiming:
         return cls(timing="tick", latency_s=(0.0, 0.0), valid_for_s=1.0)
 
     @classmethod
-    def planner(cls, noise_m: float = 0.015) -> GoalTiming:
-        return cls(timing="planner", noise_xy_m=noise_m, noise_z_m=noise_m)
+    def planner(cls, noise_m: float = 0.015, p_other: float = 0.0) -> GoalTiming:
+        return cls(timing="planner", noise_xy_m=noise_m, noise_z_m=noise_m, p_other=p_other)
 
 
 class OracleGoals:
@@ -74,7 +78,8 @@ class OracleGoals:
     def __init__(self, timing: GoalTiming, desc, seed: int):
         self.cfg = timing
         lo, hi = timing.latency_s if timing.timing == "planner" else (0.0, 0.0)
-        self.planner = OraclePlanner(desc, timing.noise_xy_m, lo, hi, [seed, 7], timing.noise_z_m)
+        p_other = timing.p_other if timing.timing == "planner" else 0.0
+        self.planner = OraclePlanner(desc, timing.noise_xy_m, lo, hi, [seed, 7], timing.noise_z_m, p_other)
         rng = np.random.default_rng([seed, 8])
         self._next_image = float(rng.uniform(0.0, 1.0 / timing.rate_hz))
         self._pending: list[tuple[float, GoalData]] = []

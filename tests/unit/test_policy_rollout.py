@@ -71,6 +71,8 @@ def test_goal_timing_rejects_bad_values():
         GoalTiming(timing="x")
     with pytest.raises(ValueError, match="latency_s"):
         GoalTiming(latency_s=(0.5, 0.3))
+    with pytest.raises(ValueError, match="p_other"):
+        GoalTiming.planner(p_other=1.2)
 
 
 def test_spec_constants_match_cell():

@@ -115,3 +115,25 @@ def test_oracle_planner_has_a_planners_timing_noise_and_frame(sim):
     assert planner.plan(11.0, truth, 2.5).label == ""
     with pytest.raises(ValueError, match="latency"):
         OraclePlanner(sim.desc, latency_min_s=0.5, latency_max_s=0.3)
+
+
+def test_a_confusing_oracle_planner_names_another_item_for_one_plan_and_keeps_its_own(sim):
+    """p_other: the System 2 that confuses items, for System 1's robustness evaluation."""
+    from conveyor_sim.oracle import OraclePlanner
+
+    sim.spawn_item("glass_bottle", x=0.1, y=0.02)
+    sim.spawn_item("cardboard", x=-0.2, y=0.0)
+    sim.step(0.05)
+    truth = sim.ground_truth()
+    steady = OraclePlanner(sim.desc, pick_noise_m=0.0, seed=3)
+    assert {steady.plan(10.0, truth, 0.0).label for _ in range(50)} == {"glass_bottle"}
+    confused = OraclePlanner(sim.desc, pick_noise_m=0.0, seed=3, p_other=0.3)
+    labels = [confused.plan(10.0, truth, 0.0).label for _ in range(400)]
+    assert labels.count("cardboard") / len(labels) == pytest.approx(0.3, abs=0.07)
+    assert confused.target_id == truth[0].item_id  # its own target is kept between plans
+    always = OraclePlanner(sim.desc, pick_noise_m=0.0, seed=3, p_other=1.0)
+    assert always.plan(10.0, truth, 0.0).label == "cardboard"
+    assert always.plan(10.0, truth[:1], 0.0).label == "glass_bottle"  # no other item: its own
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="p_other"):
+            OraclePlanner(sim.desc, p_other=bad)

@@ -105,16 +105,22 @@ class OraclePlanner:
     (std `pick_noise_m` per horizontal axis, `pick_noise_z_m` vertically) and reports the pick
     point in the belt frame, to be published `latency` seconds (uniform in [latency_min_s,
     latency_max_s]) after the snapshot's stamp. With no noise and no latency it is the per-tick
-    oracle that policy training and evaluation use. FOR EVALUATION ONLY: it reads the simulator's
-    ground truth."""
+    oracle that policy training and evaluation use. `p_other` > 0 makes it a System 2 that confuses
+    items: with that chance a plan names another item on the belt (chosen at random) instead of its
+    own, which it keeps for the next plan; System 1's robustness to a planner that switches targets.
+    FOR EVALUATION ONLY: it reads the simulator's ground truth."""
 
     def __init__(self, desc: CellDescription, pick_noise_m: float = 0.015, latency_min_s: float = 0.3,
-                 latency_max_s: float = 0.5, seed: int = 0, pick_noise_z_m: float = 0.0):  # fmt: skip
+                 latency_max_s: float = 0.5, seed: int = 0, pick_noise_z_m: float = 0.0,
+                 p_other: float = 0.0):  # fmt: skip
         if not (0.0 <= latency_min_s <= latency_max_s):
             raise ValueError(f"latency range [{latency_min_s}, {latency_max_s}] is not valid")
         if not (pick_noise_m >= 0.0 and pick_noise_z_m >= 0.0):
             raise ValueError(f"pick noise must be >= 0, got {pick_noise_m!r}, {pick_noise_z_m!r}")
+        if not 0.0 <= p_other <= 1.0:
+            raise ValueError(f"p_other must be in [0, 1], got {p_other!r}")
         self.desc = desc
+        self.p_other = float(p_other)
         self.noise = np.array([pick_noise_m, pick_noise_m, pick_noise_z_m], dtype=float)
         self.latency = (float(latency_min_s), float(latency_max_s))
         self.rng = np.random.default_rng(seed)
@@ -129,6 +135,10 @@ class OraclePlanner:
         if tgt is None:
             tgt = select_target(on_belt, self.desc.arm)
         self.target_id = tgt.item_id if tgt is not None else None
+        if self.p_other > 0.0 and tgt is not None:
+            others = [it for it in on_belt if it.item_id != tgt.item_id]
+            if others and self.rng.uniform() < self.p_other:
+                tgt = others[int(self.rng.integers(len(others)))]  # this plan only: the target stays
         lo, hi = self.latency
         publish_at = stamp + (self.rng.uniform(lo, hi) if hi > 0 else 0.0)
         if tgt is None:

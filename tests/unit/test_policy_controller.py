@@ -239,6 +239,31 @@ def test_place_latched_at_grasp_and_goal_spent():
     np.testing.assert_allclose(pol.states[-1].place, BIN_B)
 
 
+def test_plans_pursued_without_a_grasp_are_counted_once_each_and_reset_by_a_grasp():
+    """The stall signal: a plan counts once however many ticks pursue it; holds do not count; a
+    grasp resets the streak and the day's longest streak stays."""
+    c = make(Towards(frac=0.0))
+    t = 0.0
+    for _ in range(5):  # five plans, each pursued for 50 ticks, none grasped
+        c.on_goal(pick_goal(t))
+        for _tick in range(50):
+            feed(c, t)
+            c.tick(t)
+            t += 0.02
+    assert c.pursued_without_grasp == 5 and c.grasps == 0
+    assert c.stall_warning(5).startswith("no grasp in the last 5 plans") and c.stall_warning(6) == ""
+    assert c.stall_warning(0) == ""  # 0 = off
+    c.on_goal(pick_goal(t, label=""))  # nothing to pick: not a pursued plan
+    feed(c, t)
+    c.tick(t)
+    assert c.pursued_without_grasp == 5
+    feed(c, t + 0.02, holding=True)  # the item attaches
+    c.tick(t + 0.02)
+    d = c.diagnostics()
+    assert d["grasps"] == "1" and d["plans_pursued_since_grasp"] == "0"
+    assert d["plans_pursued_since_grasp_max"] == "5" and c.stall_warning(1) == ""
+
+
 @pytest.mark.parametrize("radius, offset_m, hold_at, pursued", [
     (0.1, 0.03, 0.5, True),   # the tool is over the item: the pick goes on
     (0.0, 0.03, 0.5, False),  # commitment off: the newer goal (nothing to pick) wins

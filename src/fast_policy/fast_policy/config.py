@@ -76,6 +76,12 @@ class FastPolicyConfig(ControllerConfig):
         min=0.0005, max=0.015, read_only=True,
     )  # fmt: skip
     diagnostics_period_s: float = param(1.0, "diagnostics publishing period", min=0.1, max=60.0)
+    stall_warn_plans: int = param(
+        20, "diagnostics WARN when System 1 has pursued this many plans' targets without a grasp: the arm "
+        "is not picking what System 2 names (at 1 Hz, longer than an item takes to cross the camera's view at "
+        "0.1 m/s; normal shift days peak at 4-11); 0 = off",
+        min=0, max=100000,
+    )  # fmt: skip
     log_throttle_s: float = param(5.0, "minimum seconds between repeated warnings", min=0.0, max=600.0)
 
     def __post_init__(self):

@@ -198,6 +198,12 @@ class Controller:
         self.commits = 0  # ticks that kept a pick under way against a newer "nothing to pick" goal
         self.latched_place: np.ndarray | None = None
         self.grasp_time: float | None = None
+        # progress: plans whose target System 1 pursued since its last grasp (a stalled arm
+        # pursues plan after plan and grasps nothing), and the longest such streak
+        self.grasps = 0
+        self.pursued_without_grasp = 0
+        self.max_pursued_without_grasp = 0
+        self._counted_stamp: float | None = None
         self.last_state: TickState | None = None
         self.last_aim: np.ndarray | None = None
         # diagnostics
@@ -336,6 +342,8 @@ class Controller:
         # grasp bookkeeping: latch the place of the goal pursued before the item attached
         if holding and not self._was_holding:
             self.grasp_time = now_s
+            self.grasps += 1
+            self.pursued_without_grasp = 0
             self.latched_place = None if self._pursued_place is None else self._pursued_place.copy()
             self._pursued_goal = None  # its item is on the cup now
         if not holding:
@@ -354,6 +362,12 @@ class Controller:
         if has_target:
             self._pursued_place = goal_place.copy()
             self._pursued_goal = used
+            if used.stamp_s != self._counted_stamp:  # a plan counts once, however many ticks
+                self._counted_stamp = used.stamp_s
+                self.pursued_without_grasp += 1
+                self.max_pursued_without_grasp = max(
+                    self.max_pursued_without_grasp, self.pursued_without_grasp
+                )
         elif not holding:
             self._pursued_place = None
             self._pursued_goal = None
@@ -447,6 +461,13 @@ class Controller:
         self._chunks.clear()
         return Command(self.limiter.hold(), self.suction, "hold", reason)
 
+    def stall_warning(self, warn_plans: int) -> str:
+        """The diagnostics' WARN message once `warn_plans` (> 0) plans were pursued since the last
+        grasp; "" otherwise."""
+        if 0 < warn_plans <= self.pursued_without_grasp:
+            return f"no grasp in the last {self.pursued_without_grasp} plans pursued: not picking what System 2 names"
+        return ""
+
     def diagnostics(self) -> dict[str, str]:
         return {
             "holds": str(self.holds),
@@ -460,6 +481,9 @@ class Controller:
             "rejected_belt": str(self.rejected_belt),
             "resyncs": str(self.resyncs),
             "commits": str(self.commits),
+            "grasps": str(self.grasps),
+            "plans_pursued_since_grasp": str(self.pursued_without_grasp),
+            "plans_pursued_since_grasp_max": str(self.max_pursued_without_grasp),
             "holding": str(self.holding),
             "latched_place": ""
             if self.latched_place is None

@@ -20,6 +20,23 @@ from __future__ import annotations
 import importlib
 import sys
 
+
+def parse_seeds(text: str) -> list[int]:
+    """The --seeds argument of every command that runs seeds: "31-34" -> [31, 32, 33, 34];
+    "3,5-6" -> [3, 5, 6]. ValueError names the bad part."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        a, _, b = part.strip().partition("-")
+        try:
+            lo, hi = int(a), int(b) if b else int(a)
+        except ValueError:
+            raise ValueError(f"bad seed range {part!r} in {text!r} (use e.g. 31-34 or 3,5-6)") from None
+        if hi < lo:
+            raise ValueError(f"bad seed range {part!r} in {text!r}: end before start")
+        out += range(lo, hi + 1)
+    return out
+
+
 # sub-command -> "module:function" taking argv (list[str]) and returning an exit code
 COMMANDS = {
     "up": "s1s2.launcher:main",

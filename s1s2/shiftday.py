@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from s1s2.cli import parse_seeds
 from s1s2.launcher import Launcher, LaunchError, load_stack
 from s1s2.stack import StackConfig
 
@@ -471,21 +472,6 @@ GAIN_PTS = 20.0
 DROP_PTS = 20.0
 WITHIN_PTS = 5.0
 RUNS = {"on": "manager ON", "off": "manager OFF", "oracle": "ORACLE goals", "expert": "scripted expert"}
-
-
-def parse_seeds(text: str) -> list[int]:
-    """ "31-34" -> [31, 32, 33, 34]; "3,5-6" -> [3, 5, 6]. ValueError names the bad part."""
-    out: list[int] = []
-    for part in str(text).split(","):
-        a, _, b = part.strip().partition("-")
-        try:
-            lo, hi = int(a), int(b) if b else int(a)
-        except ValueError:
-            raise ValueError(f"bad seed range {part!r} in {text!r} (use e.g. 31-34 or 3,5-6)") from None
-        if hi < lo:
-            raise ValueError(f"bad seed range {part!r} in {text!r}: end before start")
-        out += range(lo, hi + 1)
-    return out
 
 
 def pool(records) -> dict[str, dict[str, int]]:

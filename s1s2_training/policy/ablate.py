@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from s1s2.shiftday import parse_seeds
+from s1s2.cli import parse_seeds
 from s1s2_training.policy.build import BuildConfig, build
 from s1s2_training.policy.rollout import DartConfig, ExpertParams
 

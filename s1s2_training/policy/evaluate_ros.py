@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from s1s2.shiftday import parse_seeds
+from s1s2.cli import parse_seeds
 from s1s2_training.policy.evaluate import SPEEDS, TEST_SEEDS, evaluate
 
 STACK = "config/recycling_oracle.yaml"

@@ -186,7 +186,7 @@ def test_compare_refuses_runs_without_the_reference_light():
 def test_parse_seeds_and_its_errors():
     import pytest
 
-    from s1s2.shiftday import parse_seeds
+    from s1s2.cli import parse_seeds
 
     assert parse_seeds("31-34") == [31, 32, 33, 34] and parse_seeds("3, 5-6") == [3, 5, 6]
     with pytest.raises(ValueError, match="'x1'"):

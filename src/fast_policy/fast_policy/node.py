@@ -277,8 +277,8 @@ class FastPolicyNode(Node):
             level, message = DiagnosticStatus.WARN, "no joint state yet: publishing nothing"
         elif c.hold_reason:
             level, message = DiagnosticStatus.WARN, f"holding: {c.hold_reason}"
-        elif c.stall_warning(self.params.stall_warn_plans):
-            level, message = DiagnosticStatus.WARN, c.stall_warning(self.params.stall_warn_plans)
+        elif stall := c.stall_warning(self.params.stall_warn_plans):
+            level, message = DiagnosticStatus.WARN, stall
         else:
             level, message = DiagnosticStatus.OK, "running policy"
         if not self.session.meta.trained:

@@ -1,5 +1,6 @@
 """fast_policy node in-process: commands within limits with a goal, hold without one, malformed
-joint states dropped, bad model path stops the node with a ConfigError."""
+joint states dropped, a stalled arm reported in diagnostics, bad model path stops the node with a
+ConfigError."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ class Harness:
     def _on_diag(self, msg):
         for st in msg.status:
             if st.name.startswith("fast_policy"):
-                self.diags.append({kv.key: kv.value for kv in st.values})
+                self.diags.append({kv.key: kv.value for kv in st.values} | {"_message": st.message})
 
     def now(self) -> float:
         return self.peer.get_clock().now().nanoseconds * 1e-9
@@ -91,11 +92,11 @@ class Harness:
         self.belt_pub.publish(JointState(name=["belt"], position=[1.0], velocity=[0.1]))
         self.vacuum_pub.publish(Bool(data=False))
 
-    def goal(self, latent_len=32, valid_for=5.0):
+    def goal(self, latent_len=32, valid_for=5.0, plan_id="test-1"):
         g = Goal()
         g.header.stamp = sec_to_stamp(self.now(), type(g.header.stamp))
         g.header.frame_id = "belt"
-        g.plan_id = "test-1"
+        g.plan_id = plan_id
         g.target_label = "pet_bottle"
         g.target_pose.position.x, g.target_pose.position.y, g.target_pose.position.z = -1.0, -0.2, 0.32
         g.place_pose.position.x, g.place_pose.position.y, g.place_pose.position.z = -0.5, -0.95, 0.5
@@ -175,6 +176,25 @@ def test_nan_joint_state_dropped_and_nothing_published(harness):
     h.run(0.3, names=JOINTS[:3], pos=HOME[:3])  # wrong joint count is dropped too
     assert h.commands == []
     assert int(d["ticks"]) > 0
+
+
+def test_plans_pursued_without_a_grasp_turn_diagnostics_to_a_stall_warning(rclpy_context, tmp_path):
+    # the cup never holds anything (vacuum False): every new plan pursued adds to the streak
+    h = Harness(rclpy_context, write_tiny_policy(tmp_path / "model"), stall_warn_plans=3)
+    try:
+        h.run(0.2)
+        for k in (1, 2):
+            h.goal(plan_id=f"plan-{k}")
+            d = h.wait_diag(lambda d, k=k: d["plans_pursued_since_grasp"] == str(k))
+            h.run(0.3)  # many ticks on one plan still count it once
+        d = h.diags[-1]
+        assert d["plans_pursued_since_grasp"] == "2" and "no grasp" not in d["_message"]
+        h.goal(plan_id="plan-3")
+        d = h.wait_diag(lambda d: d["plans_pursued_since_grasp"] == "3")
+        assert d["_message"].startswith("no grasp in the last 3 plans pursued"), d["_message"]
+        assert d["plans_pursued_since_grasp_max"] == "3" and d["grasps"] == "0"
+    finally:
+        h.close()
 
 
 def test_bad_goal_rejected_and_counted(harness):

@@ -56,9 +56,9 @@ def _warnings(sim) -> int:
 
 
 def _run(task) -> dict:
-    kind, model, speed, seed, timing, (noise, p_other), episode_s, ctrl_over = task
+    kind, model, speed, seed, goals, episode_s, ctrl_over = task
     sim = worker_sim()
-    ep = EpisodeSpec(seed, speed, episode_s, _goal_timing(timing, noise, p_other))
+    ep = EpisodeSpec(seed, speed, episode_s, goals)
     if kind == "reference":
         return {"score": run_reference_expert(sim, ep), "sim_warnings": _warnings(sim)}
     from fast_policy.controller import ControllerConfig, OnnxPolicySource
@@ -108,18 +108,19 @@ def evaluate(
     `p_other`: the planner timing's chance that a plan names another item on the belt."""
     over = controller_overrides or {}
     models = {k: str(Path(v).resolve()) for k, v in models.items()}
+    goals = {tm: _goal_timing(tm, noise_m, p_other) for tm in ("tick", *timings)}  # bad values fail here
     tasks, keys = [], []
     for sp in speeds:
         for s in seeds:
-            tasks.append(("reference", None, sp, s, "tick", (0.0, 0.0), episode_s, over))
+            tasks.append(("reference", None, sp, s, goals["tick"], episode_s, over))
             keys.append(("reference", "tick", sp))
             if controller_expert:
                 for tm in timings:
-                    tasks.append(("expert", None, sp, s, tm, (noise_m, p_other), episode_s, over))
+                    tasks.append(("expert", None, sp, s, goals[tm], episode_s, over))
                     keys.append(("expert_controller", tm, sp))
             for name, path in models.items():
                 for tm in timings:
-                    tasks.append(("policy", str(path), sp, s, tm, (noise_m, p_other), episode_s, over))
+                    tasks.append(("policy", str(path), sp, s, goals[tm], episode_s, over))
                     keys.append((name, tm, sp))
     own = pool is None and workers > 1
     pool = make_pool(workers) if own else pool

@@ -88,6 +88,7 @@ class ConveyorSimNode(Node):
             event_callbacks=SubscriptionEventCallbacks(deadline=self._on_command_deadline),
         )  # fmt: skip
         self.command_deadlines_missed = 0
+        self.command_holds_resumed = 0  # holds that ended because commands came back
         self._commands_stale_since: float | None = None
         self.create_subscription(
             Bool, topics.SUCTION_COMMAND.name, self._on_suction, qos_profile(topics.SUCTION_COMMAND.qos),
@@ -256,6 +257,7 @@ class ConveyorSimNode(Node):
         if self._commands_stale_since is not None:
             gap = time.monotonic() - self._commands_stale_since
             self._commands_stale_since = None
+            self.command_holds_resumed += 1
             self.get_logger().info(f"/joint_commands resumed after {gap:.2f} s of holding")
         with self._lock:
             res = self.sim.command_joints(list(msg.data))
@@ -343,6 +345,7 @@ class ConveyorSimNode(Node):
                 "commands_ignored_expert_mode": str(self.ignored_commands),
                 "command_deadlines_missed": str(self.command_deadlines_missed),
                 "holding_no_commands": str(self._commands_stale_since is not None).lower(),
+                "command_holds_resumed": str(self.command_holds_resumed),
                 "sorted_correct": str(tot.correct),
                 "sorted_wrong_bin": str(tot.wrong_bin),
                 "missed": str(tot.missed),

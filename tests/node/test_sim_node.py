@@ -1,6 +1,7 @@
 """conveyor_sim node in-process: publishes camera / joint states / belt, services, bad commands."""
 
 import math
+import threading
 import time
 
 import pytest
@@ -182,20 +183,36 @@ def test_commands_stopping_trips_the_deadline_and_the_arm_holds_at_the_last_comm
     ex = MultiThreadedExecutor(num_threads=3, context=rclpy_context)
     ex.add_node(node)
     ex.add_node(probe)
+    # The executor spins on its own thread, as in a running node, and the test only publishes and
+    # waits: stepping it with spin_once from the publishing loop left commands and physics ticks
+    # unserved for whole seconds on an idle machine (the target 29 commands behind, the arm short).
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+
+    def wait(cond, timeout=20.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not cond():
+            time.sleep(0.01)
+        return cond()
+
     try:
-        assert _spin_until(ex, lambda: node.sim.time > 0.2 and len(vacuum) > 5)
+        assert wait(lambda: node.sim.time > 0.2 and len(vacuum) > 5)
         assert vacuum[-1].data is False  # nothing on the cup
         home = node.sim.joint_positions()
         last = home.copy()
         for i in range(50):  # 1 s of a 50 Hz stream moving the pan joint
             last = home + np.array([0.004 * (i + 1), 0.0, 0.0, 0.0])
             pub.publish(Float64MultiArray(data=last.tolist()))
-            end = time.monotonic() + 0.02
-            while time.monotonic() < end:
-                ex.spin_once(timeout_sec=0.005)
-        assert _spin_until(ex, lambda: node._commands_stale_since is not None, timeout=5.0)
+            time.sleep(0.02)
+        # The newest command arrives (depth 1 keeps it; taking it clears any hold), then the
+        # deadline trips with nothing after it.
+        assert wait(lambda: np.allclose(node.sim.joint_targets(), last, atol=1e-9), timeout=5.0)
+        assert wait(lambda: node._commands_stale_since is not None, timeout=5.0)
         assert node.command_deadlines_missed >= 1
-        _spin_until(ex, lambda: False, timeout=1.0)  # one more second without commands
+        # One more second without commands, in the cell's time: on a busy machine the physics
+        # catches up at most 0.1 s per tick, so a wall-clock second can be less of it.
+        t_hold = node.sim.time
+        assert wait(lambda: node.sim.time > t_hold + 1.0)
         q = node.sim.joint_positions()
         np.testing.assert_allclose(node.sim.joint_targets(), last, atol=1e-9)
         np.testing.assert_allclose(q, last, atol=2e-3)  # at the last command, not drifting
@@ -207,11 +224,12 @@ def test_commands_stopping_trips_the_deadline_and_the_arm_holds_at_the_last_comm
         resumed = node.command_holds_resumed
         nxt = last + np.array([0.004, 0.0, 0.0, 0.0])
         pub.publish(Float64MultiArray(data=nxt.tolist()))
-        assert _spin_until(ex, lambda: node.command_holds_resumed > resumed, timeout=5.0)
-        assert _spin_until(ex, lambda: np.allclose(node.sim.joint_targets(), nxt, atol=1e-9), timeout=5.0)
+        assert wait(lambda: node.command_holds_resumed > resumed, timeout=5.0)
+        assert wait(lambda: np.allclose(node.sim.joint_targets(), nxt, atol=1e-9), timeout=5.0)
         assert int(node.diagnostics_values()["command_holds_resumed"]) == node.command_holds_resumed
     finally:
         ex.shutdown()
+        spinner.join(timeout=5.0)
         node.close()
         node.destroy_node()
         probe.destroy_node()

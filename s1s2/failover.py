@@ -27,19 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from s1s2.launcher import Launcher, LaunchError, load_stack
+from s1s2.launcher import Launcher, LaunchError, load_stack, wait_until
 
 OUTCOMES = ("correct", "wrong_bin", "missed", "dropped")
 MOVE_RAD = 1e-5  # a command that differs from the previous one by more than this moves the arm
-
-
-def _wait(cond, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _reset(monitor, seed: int) -> None:
@@ -50,7 +41,7 @@ def _reset(monitor, seed: int) -> None:
     if not cli.wait_for_service(timeout_sec=10.0):
         raise LaunchError("the cell's reset service did not appear")
     fut = cli.call_async(ResetSim.Request(seed=int(seed)))
-    if not _wait(fut.done, 10.0) or not fut.result().success:
+    if not wait_until(fut.done, 10.0) or not fut.result().success:
         raise LaunchError(f"the cell did not reset to seed {seed}")
 
 
@@ -201,7 +192,7 @@ def soak(
         next_kill = t0 + every_s
         while time.time() - t0 < duration_s:
             if kills and time.time() >= next_kill:
-                _wait(lambda: run.launcher.proc(node).popen.poll() is None, 30.0)
+                wait_until(lambda: run.launcher.proc(node).popen.poll() is None, 30.0)
                 killed.append(round(run.kill(node) - t0, 1))
                 next_kill += every_s
             time.sleep(0.05)

@@ -64,6 +64,16 @@ def node_command(node: NodeSpec, overrides: list[str] | None = None) -> list[str
     return cmd
 
 
+def wait_until(cond, timeout: float = 20.0, poll: float = 0.05) -> bool:
+    """Poll `cond()` every `poll` s until it is true (True) or `timeout` s pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(poll)
+    return False
+
+
 def exit_cause(code: int) -> str:
     """'exit code 1' or 'killed by SIGKILL' (Popen reports a signal as a negative code)."""
     if code < 0:

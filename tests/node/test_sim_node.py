@@ -10,6 +10,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from s1s2 import topics
+from s1s2.launcher import wait_until
 from s1s2.ros import qos_profile
 
 pytestmark = pytest.mark.node
@@ -189,14 +190,8 @@ def test_commands_stopping_trips_the_deadline_and_the_arm_holds_at_the_last_comm
     spinner = threading.Thread(target=ex.spin, daemon=True)
     spinner.start()
 
-    def wait(cond, timeout=20.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            time.sleep(0.01)
-        return cond()
-
     try:
-        assert wait(lambda: node.sim.time > 0.2 and len(vacuum) > 5)
+        assert wait_until(lambda: node.sim.time > 0.2 and len(vacuum) > 5)
         assert vacuum[-1].data is False  # nothing on the cup
         home = node.sim.joint_positions()
         last = home.copy()
@@ -206,13 +201,13 @@ def test_commands_stopping_trips_the_deadline_and_the_arm_holds_at_the_last_comm
             time.sleep(0.02)
         # The newest command arrives (depth 1 keeps it; taking it clears any hold), then the
         # deadline trips with nothing after it.
-        assert wait(lambda: np.allclose(node.sim.joint_targets(), last, atol=1e-9), timeout=5.0)
-        assert wait(lambda: node._commands_stale_since is not None, timeout=5.0)
+        assert wait_until(lambda: np.allclose(node.sim.joint_targets(), last, atol=1e-9), timeout=5.0)
+        assert wait_until(lambda: node._commands_stale_since is not None, timeout=5.0)
         assert node.command_deadlines_missed >= 1
         # One more second without commands, in the cell's time: on a busy machine the physics
         # catches up at most 0.1 s per tick, so a wall-clock second can be less of it.
         t_hold = node.sim.time
-        assert wait(lambda: node.sim.time > t_hold + 1.0)
+        assert wait_until(lambda: node.sim.time > t_hold + 1.0)
         q = node.sim.joint_positions()
         np.testing.assert_allclose(node.sim.joint_targets(), last, atol=1e-9)
         np.testing.assert_allclose(q, last, atol=2e-3)  # at the last command, not drifting
@@ -224,8 +219,8 @@ def test_commands_stopping_trips_the_deadline_and_the_arm_holds_at_the_last_comm
         resumed = node.command_holds_resumed
         nxt = last + np.array([0.004, 0.0, 0.0, 0.0])
         pub.publish(Float64MultiArray(data=nxt.tolist()))
-        assert wait(lambda: node.command_holds_resumed > resumed, timeout=5.0)
-        assert wait(lambda: np.allclose(node.sim.joint_targets(), nxt, atol=1e-9), timeout=5.0)
+        assert wait_until(lambda: node.command_holds_resumed > resumed, timeout=5.0)
+        assert wait_until(lambda: np.allclose(node.sim.joint_targets(), nxt, atol=1e-9), timeout=5.0)
         assert int(node.diagnostics_values()["command_holds_resumed"]) == node.command_holds_resumed
     finally:
         ex.shutdown()

@@ -13,19 +13,10 @@ import time
 import numpy as np
 import pytest
 
-from s1s2.launcher import Launcher, load_stack
+from s1s2.launcher import Launcher, load_stack, wait_until
 from s1s2.stack import StackConfig
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
-
-
-def _wait(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +33,14 @@ def run(tmp_path_factory):
         node = monitor.node
         out["monitor"] = node
         # the adapter manager has applied the context's adapter (daylight lighting -> "daylight")
-        assert _wait(
+        assert wait_until(
             lambda: node.planner_status and node.planner_status[-1][1].active_adapter == "daylight", 60
         )
         started0 = node.planner_status[-1][1].started
         time.sleep(3.0)
         out["t_kill_planner"] = time.time()
         os.kill(launcher.proc("vlm_planner").popen.pid, signal.SIGKILL)
-        out["respawned"] = _wait(
+        out["respawned"] = wait_until(
             lambda: any(
                 e.kind == "ready" and e.node == "vlm_planner" and e.detail == "restart 1"
                 for e in launcher.events
@@ -57,20 +48,20 @@ def run(tmp_path_factory):
             120,
         )
         # the new process (another start time) runs the context's adapter again, and plans
-        out["reapplied"] = _wait(
+        out["reapplied"] = wait_until(
             lambda: any(
                 m.started != started0 and m.active_adapter == "daylight" for _, m in node.planner_status
             ),
             60,
         )
-        out["goals_after"] = _wait(
+        out["goals_after"] = wait_until(
             lambda: any(t > out["t_kill_planner"] + 1.0 for t in node.meters["goal"].times[-3:]), 60
         )
         time.sleep(2.0)
         # the adapter manager dies: the planner keeps its adapter
         out["t_kill_manager"] = time.time()
         os.kill(launcher.proc("adapter_manager").popen.pid, signal.SIGKILL)
-        out["manager_back"] = _wait(
+        out["manager_back"] = wait_until(
             lambda: any(
                 e.kind == "ready" and e.node == "adapter_manager" and e.detail == "restart 1"
                 for e in launcher.events

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from s1s2.launcher import Launcher, LaunchError, NodeSpec, StackConfig, node_command
+from s1s2.launcher import Launcher, LaunchError, NodeSpec, StackConfig, node_command, wait_until
 from s1s2.ros import READY_MARKER
 
 
@@ -111,15 +111,6 @@ def crash_prefix(prefix, tmp_path, monkeypatch):
     return p
 
 
-def _wait(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_respawned_node_comes_back_with_its_restart_count_and_cause(crash_prefix, tmp_path):
     stack = StackConfig(
         "t", (NodeSpec("alpha", "alpha_node", "alpha", (), required=True),
@@ -128,14 +119,16 @@ def test_respawned_node_comes_back_with_its_restart_count_and_cause(crash_prefix
     launcher = Launcher(stack, log_dir=tmp_path / "logs", echo=False)
     launcher.start(ready_timeout=30)
     try:
-        assert _wait(lambda: sum(e.kind == "respawned" and e.node == "crashy" for e in launcher.events) >= 2)
+        assert wait_until(
+            lambda: sum(e.kind == "respawned" and e.node == "crashy" for e in launcher.events) >= 2
+        )
         assert launcher.failed() is None and launcher.proc("alpha").popen.poll() is None  # the rest runs on
         exits = [e for e in launcher.events if e.kind == "exited"]
         assert exits and all(e.node == "crashy" and e.detail == "killed by SIGKILL" for e in exits)
         respawning = next(e for e in launcher.events if e.kind == "respawning")
         respawned = next(e for e in launcher.events if e.kind == "respawned")
         assert respawned.t - respawning.t >= 0.3  # the delay is kept
-        assert _wait(
+        assert wait_until(
             lambda: "restarts=2 last_exit=killed by SIGKILL" in (tmp_path / "logs" / "crashy.log").read_text()
         )
     finally:
@@ -149,11 +142,11 @@ def test_required_node_exit_stops_the_stack(crash_prefix):
     )  # fmt: skip
     launcher = Launcher(stack, echo=False)
     launcher.start(ready_timeout=30)
-    assert _wait(lambda: launcher.failed() is not None)
+    assert wait_until(lambda: launcher.failed() is not None)
     assert (
         "'crashy'" in launcher.failed() and "SIGKILL" in launcher.failed() and "required" in launcher.failed()
     )
-    assert _wait(lambda: launcher.proc("alpha").popen.poll() is not None)  # everything else stopped
+    assert wait_until(lambda: launcher.proc("alpha").popen.poll() is not None)  # everything else stopped
     assert not any(e.kind == "respawned" for e in launcher.events)
 
 
@@ -164,7 +157,7 @@ def test_other_nodes_exit_is_logged_and_the_rest_runs_on(crash_prefix):
     launcher = Launcher(stack, echo=False)
     launcher.start(ready_timeout=30)
     try:
-        assert _wait(lambda: any(e.kind == "exited" for e in launcher.events))
+        assert wait_until(lambda: any(e.kind == "exited" for e in launcher.events))
         time.sleep(0.5)
         assert launcher.failed() is None and launcher.proc("alpha").popen.poll() is None
         assert not any(e.kind == "respawned" for e in launcher.events)

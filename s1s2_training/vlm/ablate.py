@@ -29,6 +29,19 @@ VARIANTS = {
 }  # fmt: skip
 
 
+def config(variant: str, seed: int, threads: int = 1):
+    """(PretrainConfig, settings) of a variant: the shipped recipe's pretraining settings at the
+    short budget, with the variant's changes on top."""
+    from .build import Recipe
+    from .pretrain import PretrainConfig, apply_overrides
+
+    settings = {**Recipe.full().pretrain, **SHORT, **VARIANTS[variant][0]}
+    cfg = apply_overrides(
+        PretrainConfig(seed=seed, threads=threads), [f"{k}={v}" for k, v in settings.items()]
+    )
+    return cfg, settings
+
+
 def run(variant: str, seed: int, threads: int = 1, root: Path = Path("runs/ablate_vlm"),
         work_dir: Path = Path("runs/vlm_data")) -> dict:  # fmt: skip
     """Pretrain one variant, evaluate it on the held-out daylight sets; returns its record."""
@@ -36,31 +49,22 @@ def run(variant: str, seed: int, threads: int = 1, root: Path = Path("runs/ablat
 
     from . import data as dm
     from . import evaluate as ev
-    from .build import Recipe, _spec, held_out_specs
-    from .pretrain import PretrainConfig, apply_overrides, train
+    from .build import Recipe, held_out_specs, train_specs
+    from .pretrain import train
 
-    over, desc = VARIANTS[variant]
+    cfg, settings = config(variant, seed, threads)
     r = Recipe.full()
-    settings = {**r.pretrain, **SHORT, **over}
-    cfg = apply_overrides(
-        PretrainConfig(seed=seed, threads=threads), [f"{k}={v}" for k, v in settings.items()]
-    )
     torch.set_num_threads(threads)
-    specs = [
-        _spec("default", dm.TRAIN_DEFAULT_SEED0, r.train_default_episodes, r.episode_s, r.frame_every_s),
-        _spec("dense", dm.TRAIN_DENSE_SEED0, r.train_dense_episodes, r.episode_s, r.frame_every_s),
-    ]
-    data = dm.concat([dm.cached(s, cfg.arch.image_size, work_dir, r.workers) for s in specs])
-    tests = {k: dm.cached(s, cfg.arch.image_size, work_dir, r.workers) for k, s in held_out_specs(r).items()}
+    size = cfg.arch.image_size
+    data = dm.concat([dm.cached(s, size, work_dir, r.workers) for s in train_specs(r)])
+    tests = {k: dm.cached(s, size, work_dir, r.workers) for k, s in held_out_specs(r).items()}
     out = root / f"{variant}_s{seed}"
     t0 = time.time()
     train(cfg, data, out)
-    rec = {"variant": variant, "description": desc, "seed": seed, "settings": settings, "threads": threads,
-           "train_s": round(time.time() - t0), "train_frames": int(len(data["label"]))}  # fmt: skip
+    rec = {"variant": variant, "description": VARIANTS[variant][1], "seed": seed, "settings": settings,
+           "threads": threads, "train_s": round(time.time() - t0), "train_frames": int(len(data["label"]))}  # fmt: skip
     for k, d in tests.items():
-        if k == "dense":  # as the build scores it: frames with 2..4 items on the belt
-            d = dm.subset(d, (d["n_on_belt"] >= 2) & (d["n_on_belt"] <= 4))
-        m = ev.evaluate(out, d, "nf4")
+        m = ev.evaluate(out, dm.scored(k, d), "nf4")
         rec[k] = {x: m.get(x) for x in ("class_acc", "hold_acc", "pick_err_median_cm", "pick_err_p90_cm",
                                          "target_frames")}  # fmt: skip
     return rec

@@ -388,6 +388,16 @@ def _spec(mode, seed0, n, episode_s, every, keep_full=False):
     )
 
 
+def train_specs(r: Recipe) -> list:
+    """The daylight training frames: default density + dense (2..4 items), one per frame_every_s."""
+    from . import data as dm
+
+    return [
+        _spec("default", dm.TRAIN_DEFAULT_SEED0, r.train_default_episodes, r.episode_s, r.frame_every_s),
+        _spec("dense", dm.TRAIN_DENSE_SEED0, r.train_dense_episodes, r.episode_s, r.frame_every_s),
+    ]
+
+
 def calibration_specs(r: Recipe) -> list:
     """Daylight frames the confidence calibration is fitted on (1 Hz, as the planner plans)."""
     from . import data as dm
@@ -433,15 +443,11 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
     size = cfg.arch.image_size
     r = recipe
     t0 = time.time()
-    train_specs = [
-        _spec("default", dm.TRAIN_DEFAULT_SEED0, r.train_default_episodes, r.episode_s, r.frame_every_s),
-        _spec("dense", dm.TRAIN_DENSE_SEED0, r.train_dense_episodes, r.episode_s, r.frame_every_s),
-    ]
     calib_specs = calibration_specs(r)
     test_specs = held_out_specs(r)
     print("[sim_vlm] 1/6 data: daylight frames, default density + dense (2..4 items)", flush=True)
     data = dm.concat(
-        [dm.cached(s, size, work_dir, r.workers, desc=f"train frames {s.mode}") for s in train_specs]
+        [dm.cached(s, size, work_dir, r.workers, desc=f"train frames {s.mode}") for s in train_specs(r)]
     )
     calib_data = dm.concat(
         [dm.cached(s, size, work_dir, r.workers, desc=f"calibration frames {s.mode}") for s in calib_specs]
@@ -479,9 +485,7 @@ def build(out_dir: Path, seed: int = 0, recipe: Recipe | None = None, adapters_d
     t_ev = time.time()
     metrics_test = {}
     for k, d in tests.items():
-        if k == "dense":  # frames with 2..4 items on the belt: the choice among items is tested
-            d = dm.subset(d, (d["n_on_belt"] >= 2) & (d["n_on_belt"] <= 4))
-        metrics_test[k] = ev.public(ev.evaluate(out_dir, d, "nf4", progress=True))
+        metrics_test[k] = ev.public(ev.evaluate(out_dir, dm.scored(k, d), "nf4", progress=True))
         print(f"[sim_vlm]   {k}: {json.dumps(metrics_test[k])}", flush=True)
     latency = {}
     if r.latency_plans:

@@ -330,6 +330,12 @@ def subset(data: dict, index) -> dict:
     return {k: v[index] for k, v in data.items()}
 
 
+def scored(mode: str, data: dict) -> dict:
+    """A held-out set as it is scored: of a dense set, the frames with 2..4 items on the belt (the
+    choice among items is tested); any other set whole."""
+    return subset(data, (data["n_on_belt"] >= 2) & (data["n_on_belt"] <= 4)) if mode == "dense" else data
+
+
 def save(data: dict, path) -> None:
     np.savez(path, **data)
 

@@ -423,9 +423,7 @@ def main(argv=None):
             spec = dm.FrameSpec(
                 kind, a.lighting, dm.seeds(seed0, n), keep_full=a.planner, visibility=a.visibility
             )
-            d = dm.cached(spec, 128, a.work_dir, 2)
-            if kind == "dense":
-                d = dm.subset(d, (d["n_on_belt"] >= 2) & (d["n_on_belt"] <= 4))
+            d = dm.scored(kind, dm.cached(spec, 128, a.work_dir, 2))
             named.append((f"heldout_{kind}_{a.lighting}_{n}ep", d))
     for name, data in named:
         path = name

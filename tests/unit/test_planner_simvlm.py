@@ -91,6 +91,17 @@ def test_dense_frames_have_two_to_four_items(frames):
     assert np.mean(n >= 2) > 0.8  # 2..4 injected; the normal spawner may add one more
 
 
+def test_a_dense_set_is_scored_on_its_frames_with_two_to_four_items(frames):
+    from s1s2_training.vlm.data import scored
+
+    n = frames["n_on_belt"]
+    assert ((n < 2) | (n > 4)).any()  # else the check below could not fail
+    dense = scored("dense", frames)
+    assert len(dense["label"]) == int(((n >= 2) & (n <= 4)).sum())
+    assert dense["n_on_belt"].min() >= 2 and dense["n_on_belt"].max() <= 4
+    assert scored("default", frames) is frames
+
+
 def test_visibility_is_the_share_of_the_target_the_arm_leaves_in_view():
     """An item right under the tool is mostly hidden, one far from the arm fully in view; frames of a
     FrameSpec(visibility=True) carry the share (NaN on hold frames)."""

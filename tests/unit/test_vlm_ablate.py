@@ -8,14 +8,9 @@ import pytest
 
 
 def _cfg(variant):
-    from s1s2_training.vlm.ablate import SHORT, VARIANTS
-    from s1s2_training.vlm.build import Recipe
-    from s1s2_training.vlm.pretrain import PretrainConfig, apply_overrides
+    from s1s2_training.vlm.ablate import config
 
-    settings = {**Recipe.full().pretrain, **SHORT, **VARIANTS[variant][0]}
-    return asdict(
-        apply_overrides(PretrainConfig(seed=0, threads=1), [f"{k}={v}" for k, v in settings.items()])
-    )
+    return asdict(config(variant, seed=0)[0])
 
 
 @pytest.mark.parametrize(

@@ -764,6 +764,31 @@ def section_learning(quick: bool, out: Path) -> tuple[dict, list[str]]:
             "",
         ]
 
+    # -- the sim VLM's pretraining tricks (recorded: 13 min a variant, `python -m s1s2_training.vlm.ablate`)
+    for p in sorted((root / "results").glob("vlm_pretrain_ablation_*.json"))[-1:]:
+        rec = json.loads(p.read_text())
+        # one row per (variant, seed): the committed command's run over the wrapper's, which it reproduced
+        runs = {
+            (r["variant"], r["seed"]): r
+            for r in sorted(rec["runs"], key=lambda r: r.get("made_by") != "wrapper")
+        }
+        res["pretrain_ablation"] = list(runs.values())
+        lines += [
+            f"### What mattered in pretraining (recorded ablation, `{p.relative_to(root)}`)",
+            "",
+            rec["what"],
+            "",
+            "| variant | seed | class, default | class, dense | class, both | pick error median default / dense (cm) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for (variant, seed), r in sorted(runs.items()):
+            d, n = r["default"], r["dense"]
+            lines.append(
+                f"| {variant} | {seed} | {_pct(d['class_acc'])} | {_pct(n['class_acc'])} | {_pct(r['class_acc_both'])} | "
+                f"{d['pick_err_median_cm']:.2f} / {n['pick_err_median_cm']:.2f} |"
+            )
+        lines.append("")
+
     def draw(plt):
         fig, axes = plt.subplots(1, 2 if abl else 1, figsize=(11 if abl else 6, 3.6), squeeze=False)
         ax = axes[0][0]

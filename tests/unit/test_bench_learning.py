@@ -23,6 +23,12 @@ def test_learning_section_reports_every_shipped_adapter_and_the_mixing_ablation(
     mixes = {(r["domain"], r["mix"]) for r in res["ablations"]}
     assert ("warm_tungsten", 0.0) in mixes and ("night_noise", 0.0) in mixes  # forgetting without mixing
     assert (tmp_path / res["plot"]).stat().st_size > 1000
+    # the recorded pretraining ablation: one row per variant and seed, the per-patch head's collapse shown
+    runs = {(r["variant"], r["seed"]): r for r in res["pretrain_ablation"]}
+    assert len(runs) == len(res["pretrain_ablation"]) and {("full", 0), ("no_patch_head", 0)} <= set(runs)
+    head = runs[("no_patch_head", 0)]
+    assert head["class_acc_both"] < 0.5 * runs[("full", 0)]["class_acc_both"]
+    assert f"| no_patch_head | 0 | {100 * head['default']['class_acc']:.1f} |" in text
     if (repo_root() / "results" / "shift_day.json").is_file():
         shift = json.loads((repo_root() / "results" / "shift_day.json").read_text())
         assert {"manager ON", "manager OFF"} <= set(shift["runs"])

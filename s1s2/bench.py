@@ -109,7 +109,8 @@ def ratio(samples: dict, num: str, den: str) -> dict:
     return {"median": float(np.median(r)), "min": float(r.min()), "max": float(r.max()), "reps": int(r.size)}
 
 
-def _plot(path: Path, draw) -> str:
+def save_plot(path: Path, draw) -> str:
+    """Save the figure `draw(plt)` returns to `path` (Agg, no display needed); return its name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -231,7 +232,7 @@ def section_system1(
         axes[0].legend()
         return fig
 
-    res["plot"] = _plot(out / "system1_periods.png", draw)
+    res["plot"] = save_plot(out / "system1_periods.png", draw)
     res["gil"] = gil = gil_effect(quick)
     res["inference"] = policy_inference(quick)
     lines = [
@@ -818,7 +819,7 @@ def section_learning(quick: bool, out: Path) -> tuple[dict, list[str]]:
             ax.legend(fontsize=7)
         return fig
 
-    res["plot"] = _plot(out / "learning_adapters.png", draw)
+    res["plot"] = save_plot(out / "learning_adapters.png", draw)
     lines += [f"![adapters]({res['plot']})", ""]
 
     # -- the builders' own metrics
@@ -942,7 +943,7 @@ def section_closedloop(quick: bool, out: Path) -> tuple[dict, list[str]]:
             ax.legend(fontsize=7, ncol=3, loc="upper center")
             return fig
 
-        res["plot"] = _plot(out / "closedloop_shift_day.png", draw)
+        res["plot"] = save_plot(out / "closedloop_shift_day.png", draw)
         lines += ["", f"![shift day]({res['plot']})"]
     lines.append("")
     return res, lines

@@ -71,27 +71,29 @@ def run_stack(config: str, duration: float, warmup: float, run_dir: Path) -> dic
 
 def plot_timing(node, path: Path) -> str:
     """Command inter-arrival histogram and goal age over time, as seen by the monitor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from s1s2.bench import save_plot
 
     cmd = np.diff(np.asarray(node.meters["command"].times)) * 1e3
     ages = np.asarray(node.goal_ages) if node.goal_ages else np.zeros((0, 2))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-    ax1.hist(cmd, bins=60, color="tab:blue")
-    ax1.axvline(20.0, color="k", ls="--", lw=1, label="20 ms (50 Hz)")
-    ax1.set(xlabel="period between joint commands (ms)", ylabel="count", title="System 1 command timing")
-    ax1.legend()
-    if len(ages):
-        ax2.plot(ages[:, 0] - ages[0, 0], ages[:, 1], lw=0.8, color="tab:orange")
-    ax2.axhline(1.5, color="r", ls="--", lw=1, label="1.5 s target")
-    ax2.set(xlabel="time (s)", ylabel="goal age at each command (s)", title="System 2 goal age at System 1")
-    ax2.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+    def draw(plt):
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+        ax1.hist(cmd, bins=60, color="tab:blue")
+        ax1.axvline(20.0, color="k", ls="--", lw=1, label="20 ms (50 Hz)")
+        ax1.set(xlabel="period between joint commands (ms)", ylabel="count", title="System 1 command timing")
+        ax1.legend()
+        if len(ages):
+            ax2.plot(ages[:, 0] - ages[0, 0], ages[:, 1], lw=0.8, color="tab:orange")
+        ax2.axhline(1.5, color="r", ls="--", lw=1, label="1.5 s target")
+        ax2.set(
+            xlabel="time (s)", ylabel="goal age at each command (s)", title="System 2 goal age at System 1"
+        )
+        ax2.legend()
+        return fig
+
+    save_plot(path, draw)
     return str(path)
 
 

@@ -597,6 +597,57 @@ def compare_table(rows: list[dict], reference: str = "daylight") -> list[str]:
     return lines
 
 
+def plot_compare(rows: list[dict], path: Path, reference: str = "daylight", title: str = "") -> str:
+    """compare()'s rows as a figure saved to `path`; returns its file name. Left: correct sorts per
+    light, ON and OFF, with the band within WITHIN_PTS of ON's `reference` light. Right: ON - OFF
+    with its 95 % interval over days, green where the +GAIN_PTS target is met, red where it is
+    missed, grey where the base drops less than DROP_PTS (no target)."""
+    import numpy as np
+
+    from s1s2.bench import save_plot
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ref = next((r["on_rate"] for r in rows if r["domain"] == reference), None)
+    x = np.arange(len(rows))
+
+    def label(r):
+        drop = "" if r["off_drop"] is None else f"\nOFF {r['off_drop']:+.1f}"
+        return r["domain"].replace("_", "\n", 1) + drop
+
+    def draw(plt):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+        a1.bar(x - 0.2, [r["on_rate"] or 0.0 for r in rows], 0.4, label="manager ON", color="tab:green")
+        a1.bar(x + 0.2, [r["off_rate"] or 0.0 for r in rows], 0.4, label="OFF (base alone)", color="tab:gray")
+        if ref is not None:
+            a1.axhspan(ref - WITHIN_PTS, ref, color="tab:green", alpha=0.15,
+                       label=f"within {WITHIN_PTS:g} points of ON {reference}")  # fmt: skip
+        a1.set_xticks(x, [label(r) for r in rows], fontsize=7)
+        a1.set(ylabel="correct sorts (% of items)", ylim=(0, 109), title="correct sorts per light")
+        a1.legend(fontsize=7, ncol=3, loc="upper center")
+        for k, r in enumerate(rows):
+            if r["gain"] is None:
+                continue
+            colour = {True: "tab:green", False: "tab:red", None: "tab:gray"}[r["gain_met"]]
+            ci = r.get("gain_ci")
+            err = None if ci is None else [[r["gain"] - ci[0]], [ci[1] - r["gain"]]]
+            a2.errorbar([k], [r["gain"]], yerr=err, fmt="o", color=colour, capsize=4)
+            a2.annotate(
+                f"{r['gain']:+.1f}", (k, r["gain"]), xytext=(6, 0), textcoords="offset points", fontsize=7
+            )
+        a2.axhline(GAIN_PTS, ls="--", color="tab:red", lw=1,
+                   label=f"target +{GAIN_PTS:g} where OFF drops {DROP_PTS:g} or more")  # fmt: skip
+        a2.axhline(0.0, color="k", lw=0.6)
+        a2.set_xticks(x, [label(r) for r in rows], fontsize=7)
+        a2.set(ylabel="ON - OFF (points)", title="gain of the manager, 95 % interval over days")
+        a2.legend(fontsize=7, loc="upper left")
+        if title:
+            fig.suptitle(title, fontsize=9)
+        return fig
+
+    return save_plot(path, draw)
+
+
 def _load_run(path: Path, name: str) -> dict:
     """The `name` record of a shift-day file ({run name: record}, as `s1s2 shiftday run` writes)."""
     import json
@@ -640,6 +691,9 @@ def main(argv: list[str] | None = None) -> int:
     tab.add_argument("--on", nargs="+", required=True, type=Path, help="files with a 'manager ON' record")
     tab.add_argument("--off", nargs="+", required=True, type=Path, help="files with a 'manager OFF' record")
     tab.add_argument("--reference", default="daylight")
+    tab.add_argument(
+        "--plot", type=Path, help="also draw the table to this PNG (rates and gains with intervals)"
+    )
     a = ap.parse_args(argv)
 
     if a.cmd == "table":
@@ -656,6 +710,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{n_old} records made before items were scored under the light they passed the arm in: "
                   f"{sum(m for _, m in on + off)} missed items moved to that light by their traces")  # fmt: skip
         print("\n".join(compare_table(rows, a.reference)))
+        if a.plot:
+            plot_compare(rows, a.plot, a.reference, f"{len(on)} days ON, {len(off)} days OFF")
+            print(f"plot: {a.plot}")
         return 0
 
     from conveyor_sim.lighting import DOMAINS

@@ -350,31 +350,30 @@ def run(cfg: NightlyConfig, failures, base_dir="models/sim_vlm", library="models
 
 
 def write_report(r: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from s1s2.bench import save_plot
 
     (out / "result.json").write_text(json.dumps(r, indent=1, default=str) + "\n")
     g, m = r.get("gate", {}), r.get("metrics", {})
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    names = ["context (held-out failures)", "daylight (general)"]
-    base = [100 * m["base_domain"]["item_acc"], 100 * m["base_daylight"]["item_acc"]]
-    ada = [100 * m["adapter_domain"]["item_acc"], 100 * m["adapter_daylight"]["item_acc"]]
-    x = np.arange(2)
-    ax.bar(x - 0.18, base, 0.36, label="base model")
-    ax.bar(x + 0.18, ada, 0.36, label=f"+ adapter '{r['context']}'")
-    ax.set_xticks(x, names)
-    ax.set_ylabel("item accuracy, %")
-    ax.set_ylim(0, 100)
-    ax.set_title(
-        f"nightly gate: {'REGISTERED' if r.get('registered') else 'REJECTED'} ({g.get('why', '')})",
-        fontsize=9,
-    )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "report.png", dpi=110)
-    plt.close(fig)
+
+    def draw(plt):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        names = ["context (held-out failures)", "daylight (general)"]
+        base = [100 * m["base_domain"]["item_acc"], 100 * m["base_daylight"]["item_acc"]]
+        ada = [100 * m["adapter_domain"]["item_acc"], 100 * m["adapter_daylight"]["item_acc"]]
+        x = np.arange(2)
+        ax.bar(x - 0.18, base, 0.36, label="base model")
+        ax.bar(x + 0.18, ada, 0.36, label=f"+ adapter '{r['context']}'")
+        ax.set_xticks(x, names)
+        ax.set_ylabel("item accuracy, %")
+        ax.set_ylim(0, 100)
+        ax.set_title(
+            f"nightly gate: {'REGISTERED' if r.get('registered') else 'REJECTED'} ({g.get('why', '')})",
+            fontsize=9,
+        )
+        ax.legend(fontsize=8)
+        return fig
+
+    save_plot(out / "report.png", draw)
     d = r["day"]
     lines = [
         f"# Nightly report: context `{r['context']}`",

@@ -174,6 +174,22 @@ def test_compare_pools_days_and_applies_the_managers_targets_only_where_the_base
     assert "**+10.0**" in compare_table(weak)[3]
 
 
+def test_shiftday_table_draws_its_rows_when_asked(tmp_path, capsys):
+    import json
+
+    from s1s2.shiftday import main
+
+    on, off = tmp_path / "on.json", tmp_path / "off.json"
+    on.write_text(json.dumps({"manager ON": _rec(7, daylight=(4, 0, 0, 0), night=(4, 0, 0, 0))}))
+    off.write_text(json.dumps({"manager OFF": _rec(7, daylight=(4, 0, 0, 0), night=(2, 0, 2, 0))}))
+    png = tmp_path / "figs" / "pooled.png"  # a folder that does not exist yet
+    assert main(["table", "--on", str(on), "--off", str(off), "--plot", str(png)]) == 0
+    assert f"plot: {png}" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert main(["table", "--on", str(on), "--off", str(off)]) == 0  # no --plot, no figure
+    assert "plot:" not in capsys.readouterr().out
+
+
 def test_compare_refuses_runs_without_the_reference_light():
     import pytest
 

@@ -38,19 +38,45 @@ def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: st
     return model, processor
 
 
+# Attention projections by the names most VLMs use (Idefics3 / SmolVLM's text_model and
+# vision_model, Qwen2-VL's language model, ...): the fallback where the library's LLaVA-style
+# targets (language_model / vision_tower) name no module of the model.
+GENERIC_TARGETS = r".*\.(q_proj|k_proj|v_proj|o_proj|out_proj)$"
+
+
+def default_targets(model) -> str:
+    """The LoRA targets `add_lora` uses when none are given: the library's (LLaVA-style module
+    paths) where they name a Linear of `model`, else GENERIC_TARGETS; ValueError when neither does."""
+    import re
+
+    import torch.nn as nn
+
+    from .build import LORA_TARGETS
+
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    for regex in (LORA_TARGETS, GENERIC_TARGETS):
+        if any(re.fullmatch(regex, n) for n in names):
+            return regex
+    raise ValueError(
+        f"{type(model).__name__}: neither the library's LoRA targets nor the generic attention projections "
+        f"({GENERIC_TARGETS}) name a Linear layer of this model; pass targets= (a regex over module names)"
+    )
+
+
 def add_lora(
     model, rank: int | None = None, alpha: int | None = None, targets: str | None = None, seed: int = 0
 ):
+    """`model` with LoRA adapters (peft) on `targets` (a regex; default: default_targets(model))."""
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from .build import LORA_ALPHA, LORA_RANK, LORA_TARGETS
+    from .build import LORA_ALPHA, LORA_RANK
 
     torch.manual_seed(seed)
     cfg = LoraConfig(
         r=rank or LORA_RANK,
         lora_alpha=alpha or LORA_ALPHA,
-        target_modules=targets or LORA_TARGETS,
+        target_modules=targets or default_targets(model),
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )

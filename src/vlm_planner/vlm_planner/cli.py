@@ -87,7 +87,7 @@ def cmd_info(args) -> int:
         card = planner.switcher.card(name)
         trained = card.get("trained")
         print(f"  - {name:<28} trained={trained}  {card.get('notes', '')}")
-    for note in planner.untrained_notes():
+    for note in planner.model_notes():
         print(f"NOTE: {note}")
     return 0
 

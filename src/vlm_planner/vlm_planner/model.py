@@ -167,6 +167,20 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
         raise ConfigError(f"parameter 'model_id': cannot load {config.model_id!r}{hint}: {exc}") from exc
     except ValueError as exc:  # an architecture the Auto classes do not map to image-text-to-text
         raise ConfigError(f"parameter 'model_id': {config.model_id!r} is not a usable VLM: {exc}") from exc
+    except (AttributeError, ImportError, KeyError, TypeError) as exc:
+        # transformers builds some processors only with optional packages (Qwen2-VL's needs
+        # torchvision for its video processor) and fails deep inside when one is missing
+        import importlib.util
+
+        hint = (
+            "; transformers needs torchvision for some processors (Qwen2-VL's) and it is not installed"
+            if importlib.util.find_spec("torchvision") is None
+            else ""
+        )
+        raise ConfigError(
+            f"parameter 'model_id': cannot build {config.model_id!r} with this install{hint} "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     model.eval()
     load_s = time.perf_counter() - t0
     if model.generation_config.pad_token_id is None:

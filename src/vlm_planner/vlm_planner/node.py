@@ -74,7 +74,7 @@ class VlmPlannerNode(Node):
             f"adapters: {', '.join(info['library_adapters']) or 'none'}; active: {info['active_adapter'] or 'base'}; "
             f"input colour constancy: {info['input_normalisation']}"
         )
-        for note in self.planner.untrained_notes():
+        for note in self.planner.model_notes():
             self.get_logger().warning(note)
 
         self._lock = threading.Lock()  # guards the latest-message slots below

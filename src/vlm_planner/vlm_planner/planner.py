@@ -271,8 +271,10 @@ class Planner:
     def library_adapters(self) -> list[str]:
         return self.switcher.names()
 
-    def untrained_notes(self) -> list[str]:
-        """Lines saying what is untrained (model card / adapter cards); [] when nothing is known untrained."""
+    def model_notes(self) -> list[str]:
+        """What an operator should know at start: what is untrained (model card / adapter cards),
+        and the library's adapters made for another base model (a swap to them is refused);
+        [] when nothing."""
         notes = []
         if self.vlm.trained is False:
             notes.append(
@@ -281,6 +283,16 @@ class Planner:
         untrained = [n for n in self.library_adapters if self.switcher.card(n).get("trained") is False]
         if untrained:
             notes.append(f"adapters UNTRAINED (identical to the base model): {', '.join(untrained)}")
+        fingerprint, lib = self.vlm.fingerprint, self.switcher.library
+        if fingerprint and lib is not None:
+            from s1s2.adapters import read_adapter
+
+            manifests = {n: read_adapter(lib / n).manifest for n in self.library_adapters}
+            other = [n for n, m in manifests.items() if m is not None and m.base_fingerprint != fingerprint]
+            if other:
+                notes.append(
+                    f"adapters made for another base model (swaps to them are refused): {', '.join(other)}"
+                )
         return notes
 
     def info(self) -> dict:

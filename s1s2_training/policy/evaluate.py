@@ -78,6 +78,8 @@ def _run(task) -> dict:
         "score": res.score,
         "holds": res.holds,
         "ik_fallbacks": res.ik_fallbacks,
+        "carry_max_s": round(res.carry_max_s, 2),
+        "carry_timeouts": res.carry_timeouts,
         "sim_warnings": _warnings(sim),
     }
     if res.tick_s:
@@ -167,6 +169,8 @@ def evaluate(
                 c["vs_expert"] = round(c["correct"] / max(1, ref[f"{sp:.2f}"]["correct"]), 3)
                 c["holds"] = int(sum(r.get("holds", 0) for r in rs))
                 c["sim_warnings"] = int(sum(r.get("sim_warnings", 0) for r in rs))
+                c["carry_timeouts"] = int(sum(r.get("carry_timeouts", 0) for r in rs))
+                c["carry_max_s"] = max((r.get("carry_max_s", 0.0) for r in rs), default=0.0)
                 per[f"{sp:.2f}"] = c
                 ticks += [r["tick_ms"] for r in rs if "tick_ms" in r]
                 cticks += [r["tick_cpu_ms"] for r in rs if "tick_cpu_ms" in r]
@@ -238,6 +242,11 @@ def main(argv=None) -> int:
     for name, e in res["policies"].items():
         if "tick_ms" in e:
             print(f"{name}: controller tick p50 {e['tick_ms']['p50']} ms, p99 {e['tick_ms']['p99']} ms")
+        for tm in TIMINGS:
+            for sp, c in e.get(tm, {}).items():
+                if "carry_max_s" in c:
+                    print(f"{name} {tm} {sp}: longest carry {c['carry_max_s']:.2f} s, "
+                          f"scripted places {c['carry_timeouts']}")  # fmt: skip
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(res, indent=1) + "\n")

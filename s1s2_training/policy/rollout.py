@@ -174,6 +174,8 @@ class EpisodeResult:
     expert_ticks: int = 0
     tick_cpu_s: list = field(default_factory=list)  # thread CPU time per tick (load-independent)
     rows: dict | None = None  # recorded data (obs, labels, ...)
+    carry_max_s: float = 0.0  # the longest an item stayed on the cup
+    carry_timeouts: int = 0  # carries the controller's scripted place finished (carry_timeout_s)
 
 
 def make_sim(seed: int = 0) -> CellSim:
@@ -297,6 +299,8 @@ def run_episode(
         expert_ticks=expert_ticks,
         rows=rows,
         tick_cpu_s=tick_cpu,
+        carry_max_s=ctrl.max_carry_s,
+        carry_timeouts=ctrl.carry_timeouts,
     )
 
 

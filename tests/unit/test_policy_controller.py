@@ -439,3 +439,53 @@ def test_diagnostics_say_when_the_policy_resumed():
         c.tick(i * 0.02)
     d = c.diagnostics()
     assert d["mode"] == "policy" and abs(float(d["mode_since_s"]) - 0.1) < 1e-9
+
+
+def _carry(c, seconds, q=None, t0=0.0, goal_valid=100.0):
+    """Hold an item from t0 for `seconds`, the arm tracking every command exactly; returns the
+    commands and the tip positions."""
+    c.on_goal(pick_goal(t0, place=BIN_A, valid=goal_valid))
+    q, v, t = (HOME.copy() if q is None else q), np.zeros(4), t0
+    cmds, tips = [], []
+    holding = True
+    for _ in range(int(round(seconds / 0.02))):
+        feed(c, t, q=q, qd=v, holding=holding)
+        cmd = c.tick(t)
+        v_new = (cmd.positions - q) / 0.02
+        assert np.all(np.abs(v_new) <= LIM.max_velocity + 1e-6)
+        assert np.all(np.abs(v_new - v) <= LIM.max_acceleration * 0.02 + 1e-6)
+        cmds.append(cmd)
+        tips.append(kin.forward(ARM, cmd.positions))
+        holding = holding and cmd.suction  # the cup lets go when suction goes off
+        q, v, t = cmd.positions, v_new, t + 0.02
+    return cmds, np.asarray(tips)
+
+
+def test_an_item_held_past_the_carry_timeout_is_placed_by_a_scripted_move():
+    """A policy that holds the arm still and never lets go (the stall seen on a shift day: the
+    cup held an item for three minutes) is taken over after carry_timeout_s: the tool goes to the
+    place latched at the grasp, within the limits, and lets go there."""
+    stuck = Towards(suction=5.0, frac=0.0)
+    c = make(stuck, carry_timeout_s=2.0, place_radius_m=0.04)
+    cmds, tips = _carry(c, 8.0)
+    modes = [m.mode for m in cmds]
+    first = modes.index("place")
+    assert all(m == "policy" for m in modes[:first]) and 2.0 <= first * 0.02 <= 2.1
+    released = next(i for i, m in enumerate(cmds) if not m.suction)
+    assert released > first and np.linalg.norm(tips[released] - np.asarray(BIN_A)) <= 0.04
+    assert all(m.suction for m in cmds[:released])  # nothing let go on the way
+    d = c.diagnostics()
+    assert d["carry_timeouts"] == "1" and float(d["carry_max_s"]) >= 2.0
+    # off: the same policy keeps the item on the cup, the arm where it was
+    c_off = make(Towards(suction=5.0, frac=0.0), carry_timeout_s=0.0)
+    cmds_off, tips_off = _carry(c_off, 8.0)
+    assert all(m.mode == "policy" and m.suction for m in cmds_off)
+    assert np.linalg.norm(tips_off[-1] - tips_off[0]) < 1e-6 and c_off.diagnostics()["carry_timeouts"] == "0"
+
+
+def test_a_carry_past_the_timeout_still_holds_on_a_stale_goal():
+    """The scripted place is a System 1 move like any other: without a fresh goal it holds."""
+    c = make(Towards(suction=5.0, frac=0.0), carry_timeout_s=1.0)
+    cmds, _ = _carry(c, 3.0, goal_valid=0.5)
+    assert all(m.mode == "hold" for m in cmds[40:]) and c.hold_reason == "goal stale"
+    assert all(m.suction for m in cmds) and c.diagnostics()["carry_timeouts"] == "0"

@@ -47,6 +47,9 @@ CHUNK_MODES = ("aim", "temporal_ensemble")
 EXECUTION_FIELDS = ("chunk_mode", "aim_index", "suction_index")  # policy.json `execution` keys
 
 
+LIFT_TOL_M = 0.03  # the scripted place lifts to the place height first when more than this below it
+
+
 @dataclass
 class ControllerConfig:
     """Settings of the per-tick logic; the fast_policy node exposes each one as a parameter."""
@@ -100,6 +103,15 @@ class ControllerConfig:
         "from System 2's camera as it descends. The pursued goal's own validity still ends it; 0 = off",
         min=0.0, max=1.0,
     )  # fmt: skip
+    carry_timeout_s: float = param(
+        6.0, "an item held this long is placed by a scripted move: the tool goes straight to the place "
+        "latched at the grasp and lets go within place_radius_m of it (a policy that never lets go "
+        "stalls the cell; docs/policy.md). Normal carries take 1-3 s; 0 = off",
+        min=0.0, max=600.0,
+    )  # fmt: skip
+    place_radius_m: float = param(
+        0.04, "the scripted place lets go within this distance (m) of the place", min=0.005, max=0.5
+    )
 
     def __post_init__(self):
         check_fields(self)
@@ -144,7 +156,7 @@ class TickState:
 class Command:
     positions: np.ndarray  # (N_JOINTS,) joint-position command, description order
     suction: bool
-    mode: str  # "policy" | "hold"
+    mode: str  # "policy" | "hold" | "place" (the scripted place after carry_timeout_s)
     reason: str = ""
 
 
@@ -198,6 +210,11 @@ class Controller:
         self.commits = 0  # ticks that kept a pick under way against a newer "nothing to pick" goal
         self.latched_place: np.ndarray | None = None
         self.grasp_time: float | None = None
+        # carries: the longest time an item stayed on the cup, and the carries the scripted
+        # place finished (carry_timeout_s)
+        self.max_carry_s = 0.0
+        self.carry_timeouts = 0
+        self._placing = False
         # progress: plans whose target System 1 pursued since its last grasp (a stalled arm
         # pursues plan after plan and grasps nothing), and the longest such streak
         self.grasps = 0
@@ -348,6 +365,9 @@ class Controller:
             self._pursued_goal = None  # its item is on the cup now
         if not holding:
             self.latched_place = None
+            self._placing = False
+        elif self.grasp_time is not None:
+            self.max_carry_s = max(self.max_carry_s, now_s - self.grasp_time)
         self._was_holding = holding
         goal_place = np.asarray(goal.place_world, np.float64)
         has_goal = goal.has_goal > 0.5
@@ -392,6 +412,8 @@ class Controller:
     def execute(self, st: TickState, chunk, aim_noise: np.ndarray | None = None) -> Command:
         """Chunk (K, ACTION_DIM) raw -> aim -> IK -> limiter -> Command. `aim_noise` (3,) is added
         to the aim point (DART noise while recording demonstrations; never at run time)."""
+        if self._carry_overdue(st):
+            return self._scripted_place(st)
         out = np.asarray(chunk, dtype=np.float64)
         if out.shape != (self.k, ACTION_DIM) or not np.all(np.isfinite(out)):
             self.bad_outputs += 1
@@ -434,6 +456,36 @@ class Controller:
         self.hold_reason = ""
         return Command(cmd, self.suction, "policy")
 
+    def _carry_overdue(self, st: TickState) -> bool:
+        return (
+            self.cfg.carry_timeout_s > 0
+            and st.holding
+            and st.has_place
+            and self.grasp_time is not None
+            and st.now - self.grasp_time > self.cfg.carry_timeout_s
+        )
+
+    def _scripted_place(self, st: TickState) -> Command:
+        """Take the held item to the latched place (IK, through the limiter) and let go within
+        place_radius_m of it: a carry the policy did not finish in carry_timeout_s."""
+        if not self._placing:
+            self._placing = True
+            self.carry_timeouts += 1
+        self._chunks.clear()  # the policy's chunks in flight are not this move's
+        # up to the place's height first, then across: a straight line from low down could drag
+        # the item through a bin wall
+        aim = st.place if st.tip[2] >= st.place[2] - LIFT_TOL_M else np.array([*st.tip[:2], st.place[2]])
+        q_target, analytic = kin.solve_ik(self.arm, aim, self.limiter.q)
+        if not analytic:
+            self.ik_fallbacks += 1
+        cmd, ok = self.limiter.step(q_target)
+        if not ok:
+            self.bad_outputs += 1
+            return self._hold("non-finite joint target")
+        self.suction = float(np.linalg.norm(st.tip - st.place)) > self.cfg.place_radius_m
+        self.hold_reason = ""
+        return Command(cmd, self.suction, "place")
+
     def tick(self, now_s: float, source: ChunkSource | None = None, aim_noise=None) -> Command | None:
         cmd = self._tick_once(now_s, source, aim_noise)
         mode = None if cmd is None else cmd.mode
@@ -464,6 +516,8 @@ class Controller:
     def stall_warning(self, warn_plans: int) -> str:
         """The diagnostics' WARN message once `warn_plans` (> 0) plans were pursued since the last
         grasp; "" otherwise."""
+        if self._placing:
+            return "an item stayed on the cup past carry_timeout_s: placing it by a scripted move"
         if 0 < warn_plans <= self.pursued_without_grasp:
             return f"no grasp in the last {self.pursued_without_grasp} plans pursued: not picking what System 2 names"
         return ""
@@ -485,6 +539,8 @@ class Controller:
             "plans_pursued_since_grasp": str(self.pursued_without_grasp),
             "plans_pursued_since_grasp_max": str(self.max_pursued_without_grasp),
             "holding": str(self.holding),
+            "carry_max_s": f"{self.max_carry_s:.2f}",
+            "carry_timeouts": str(self.carry_timeouts),
             "latched_place": ""
             if self.latched_place is None
             else str(np.round(self.latched_place, 3).tolist()),

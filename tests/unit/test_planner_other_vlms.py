@@ -120,6 +120,11 @@ def build_qwen2_vl(out):
     torch.manual_seed(0)
     _save(Qwen2VLForConditionalGeneration(cfg), None, out, eos=2, pad=0, bos=None)
     tok.save_pretrained(out)
+    (out / "chat_template.jinja").write_text(
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}{% if c['type'] == 'image' %}"
+        "<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     (out / "preprocessor_config.json").write_text(json.dumps({
         "image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2VLProcessor",
         "min_pixels": 3136, "max_pixels": 12544, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2,

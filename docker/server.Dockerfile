@@ -54,15 +54,17 @@ ENV PATH=${S1S2_VENV}/bin:${PATH} \
 WORKDIR /opt/s1s2
 
 # Dependencies first (cached layer): the same pinned files `make test` installs.
-COPY requirements/system1.txt requirements/system2.txt requirements/sim.txt requirements/
+COPY requirements/system1.txt requirements/system2.txt requirements/sim.txt requirements/server-gpu.txt requirements/
 # torch first, from the CUDA index, at the version pinned in requirements/system2.txt (read from
-# the file, so there is one pin); the -r install then finds `torch==X` already satisfied by X+cuNNN.
+# the file, so there is one pin), with its paired torchvision (requirements/server-gpu.txt: Qwen2-VL's
+# processor needs it); the -r install then finds `torch==X` already satisfied by X+cuNNN.
 # hadolint ignore=DL3013
 RUN torch_pin="$(grep -E '^torch==' requirements/system2.txt)" \
- && python -m pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" "$torch_pin" \
+ && tv_pin="$(grep -E '^torchvision==' requirements/server-gpu.txt)" \
+ && python -m pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" "$torch_pin" "$tv_pin" \
  && python -m pip install --no-cache-dir \
       -r requirements/system1.txt -r requirements/system2.txt -r requirements/sim.txt \
- && python -c "import torch; assert torch.version.cuda, 'torch is a CPU build: check TORCH_INDEX_URL'; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
+ && python -c "import torch, torchvision; assert torch.version.cuda, 'torch is a CPU build: check TORCH_INDEX_URL'; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'torchvision', torchvision.__version__)"
 
 # The project: same steps as scripts/setup.sh (editable s1s2 package + colcon build of src/).
 COPY pyproject.toml ./

@@ -136,7 +136,9 @@ def parse_all(texts, classes=CLASSES, numbers=None):
 def load_model(model_dir, quant: str = "nf4", adapter_dir=None):
     """(model, processor) as the planner loads them (generic Auto classes; NF4 + double quant)."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
+
+    from vlm_planner.model import load_processor
 
     kw = {"local_files_only": True}
     if quant == "nf4":
@@ -152,7 +154,7 @@ def load_model(model_dir, quant: str = "nf4", adapter_dir=None):
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False).eval()
-    proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
+    proc = load_processor(str(model_dir))
     return model, proc
 
 
@@ -223,9 +225,9 @@ def evaluate(model_dir, data: dict, quant: str = "nf4", adapter_dir=None, batch:
     if model is None:
         model, proc = load_model(model_dir, quant, adapter_dir)
     else:
-        from transformers import AutoProcessor
+        from vlm_planner.model import load_processor
 
-        proc = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
+        proc = load_processor(str(model_dir))
     card = json.loads((model_dir / "s1s2_vlm.json").read_text())
     # no manifest yet while the finetune / nightly calibrates a new adapter
     if adapter_dir and (Path(adapter_dir) / MANIFEST).is_file():

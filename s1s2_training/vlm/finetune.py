@@ -157,11 +157,11 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
     from safetensors.numpy import load_file
     from torch import nn
     from torch.utils.data import SequentialSampler
-    from transformers import AutoModelForImageTextToText, AutoProcessor, Trainer, TrainingArguments
+    from transformers import AutoModelForImageTextToText, Trainer, TrainingArguments
 
     from vlm_planner import latent as latent_mod
     from vlm_planner.colour import InputNorm
-    from vlm_planner.model import nf4_config, pin_4bit_reference_kernel
+    from vlm_planner.model import load_processor, nf4_config, pin_4bit_reference_kernel
 
     from .pretrain import Collator, FrameDataset, Prompt, soft_number_targets
 
@@ -177,7 +177,7 @@ def make_trainer(cfg: FinetuneConfig, base_dir: Path, domain_data: dict, dayligh
     )
     pin_4bit_reference_kernel(model)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    processor = AutoProcessor.from_pretrained(str(base_dir), local_files_only=True, backend="pil")
+    processor = load_processor(str(base_dir))
     torch.manual_seed(cfg.seed)
     targets = cfg.targets or target_regex(cfg.strategy)
     lcfg = LoraConfig(

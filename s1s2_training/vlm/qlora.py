@@ -19,7 +19,7 @@ def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: st
     """(model, processor): the 4-bit NF4 + double-quant base, prepared for k-bit training."""
     import torch
     from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     from vlm_planner import model as vlm_model
 
@@ -32,7 +32,7 @@ def load_4bit_for_training(model_dir, compute_dtype: str = "float32", device: st
         device_map={"": device},
     )
     vlm_model.pin_4bit_reference_kernel(model)  # evaluation after training must match the planner
-    processor = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True, backend="pil")
+    processor = vlm_model.load_processor(str(model_dir))
     # Casts norms to fp32 and enables input gradients; gradient checkpointing is off: tiny model.
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     return model, processor

@@ -135,6 +135,22 @@ def test_server_torch_is_the_cuda_build_of_the_pinned_version():
     assert "torch.version.cuda" in text
 
 
+def test_server_torchvision_is_the_release_paired_with_the_pinned_torch():
+    """PyTorch releases torch 2.N with torchvision 0.(N+15) (2.14.1 with 0.29.1 seen installed
+    together); a torch bump without its torchvision would break the image build."""
+    torch_v = _pins(ROOT / "requirements/system2.txt")["torch"]
+    tv_v = _pins(ROOT / "requirements/server-gpu.txt")["torchvision"]
+    (t_major, t_minor), (v_major, v_minor) = (
+        tuple(int(x) for x in v.split(".")[:2]) for v in (torch_v, tv_v)
+    )
+    assert (t_major, v_major, v_minor) == (2, 0, t_minor + 15), f"torch {torch_v} with torchvision {tv_v}"
+    text = (ROOT / "docker/server.Dockerfile").read_text()
+    assert (
+        "grep -E '^torchvision==' requirements/server-gpu.txt" in text and "import torch, torchvision" in text
+    )
+    assert "server-gpu.txt" not in (ROOT / "requirements.txt").read_text()  # not on the pip-only machine
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_pins_do_not_contradict_requirements(dockerfile):
     pins = {}

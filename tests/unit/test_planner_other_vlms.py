@@ -3,6 +3,8 @@ sim VLM: tiny random Idefics3 (SmolVLM's architecture) and PaliGemma models, bui
 with save_pretrained, as a hub model would arrive. Their answers are noise, so every plan is a hold
 with a reason; what is checked is that they load in NF4, plan, train an adapter and hot-swap it."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -111,7 +113,7 @@ def build_qwen2_vl(out):
     cfg = Qwen2VLConfig(
         text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]}),
+                         bos_token_id=None, eos_token_id=2, pad_token_id=0, rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]}),
         vision_config=dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2),
         image_token_id=5, video_token_id=6, vision_start_token_id=3, vision_end_token_id=4, eos_token_id=2,
@@ -133,6 +135,8 @@ def build_qwen2_vl(out):
 
 
 BUILDERS = {"idefics3": build_idefics3, "paligemma": build_paligemma}
+if importlib.util.find_spec("torchvision") is not None:  # Qwen2-VL's processor needs it (not installed here)
+    BUILDERS["qwen2_vl"] = build_qwen2_vl
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -174,8 +178,8 @@ def test_another_architecture_trains_a_qlora_adapter_that_hot_swaps_in(user_vlm,
     name, folder = user_vlm
     model, processor = load_4bit_for_training(folder)
     targets = default_targets(model)
-    # PaliGemma keeps LLaVA's module paths (language_model, vision_tower); Idefics3 does not
-    assert targets == {"paligemma": LORA_TARGETS, "idefics3": GENERIC_TARGETS}[name]
+    # PaliGemma and Qwen2-VL keep LLaVA's language_model path; Idefics3 does not
+    assert targets == {"paligemma": LORA_TARGETS, "qwen2_vl": LORA_TARGETS, "idefics3": GENERIC_TARGETS}[name]
     peft_model = add_lora(model, seed=0)
     assert any("lora_A" in n for n, _ in peft_model.named_parameters()), name
     image = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
@@ -234,8 +238,6 @@ def test_default_lora_targets_name_the_model_when_nothing_matches():
 
 
 def test_a_processor_that_needs_torchvision_is_a_config_error_naming_the_model(tmp_path):
-    import importlib.util
-
     from vlm_planner.config import PlannerConfig
     from vlm_planner.model import load_vlm
 

@@ -147,7 +147,7 @@ def text_hidden_size(config) -> int:
 def load_vlm(config: PlannerConfig) -> LoadedVLM:
     """Load model + processor as `config` says. Raises ConfigError for a wrong path / unusable model."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     source, local_dir = resolve_model_source(config.model_id, config.allow_download)
     device = pick_device(config.device)
@@ -157,10 +157,7 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
         kwargs["quantization_config"] = nf4_config(dtype)
     t0 = time.perf_counter()
     try:
-        # backend="pil": the slow PIL image processors (no torchvision dependency).
-        processor = AutoProcessor.from_pretrained(
-            source, local_files_only=not config.allow_download, backend="pil"
-        )
+        processor = load_processor(source, local_files_only=not config.allow_download)
         model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
     except OSError as exc:  # not in the cache / no such repo / missing files
         hint = "" if config.allow_download else " (offline: set allow_download:=true to fetch hub models)"
@@ -211,6 +208,22 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
         card=card,
         fingerprint=fingerprint,
     )
+
+
+def load_processor(source: str, local_files_only: bool = True):
+    """AutoProcessor with the slow PIL image processors, which need no torchvision. A processor
+    with a part that has no PIL backend (Qwen2-VL's video processor) loads with transformers'
+    default backends instead, which need torchvision; without it the PIL attempt's error stands."""
+    import importlib.util
+
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(source, local_files_only=local_files_only, backend="pil")
+    except (AttributeError, ImportError):
+        if importlib.util.find_spec("torchvision") is None:
+            raise
+    return AutoProcessor.from_pretrained(source, local_files_only=local_files_only)
 
 
 def weights_fingerprint(source: str, local_dir: Path | None) -> str | None:

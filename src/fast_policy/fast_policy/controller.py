@@ -104,9 +104,9 @@ class ControllerConfig:
         min=0.0, max=1.0,
     )  # fmt: skip
     carry_timeout_s: float = param(
-        6.0, "an item held this long is placed by a scripted move: the tool goes straight to the place "
-        "latched at the grasp and lets go within place_radius_m of it (a policy that never lets go "
-        "stalls the cell; docs/policy.md). Normal carries take 1-3 s; 0 = off",
+        6.0, "an item held this long is placed by a scripted move: the tool rises to the height of the "
+        "place latched at the grasp, goes there and lets go within place_radius_m of it (a policy that "
+        "never lets go stalls the cell; docs/policy.md). The longest carries measured: 2.3-2.8 s; 0 = off",
         min=0.0, max=600.0,
     )  # fmt: skip
     place_radius_m: float = param(

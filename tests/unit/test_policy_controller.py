@@ -473,6 +473,7 @@ def test_an_item_held_past_the_carry_timeout_is_placed_by_a_scripted_move():
     assert all(m == "policy" for m in modes[:first]) and 2.0 <= first * 0.02 <= 2.1
     released = next(i for i, m in enumerate(cmds) if not m.suction)
     assert released > first and np.linalg.norm(tips[released] - np.asarray(BIN_A)) <= 0.04
+    assert c.stall_warning(20) == ""  # let go: the WARN ends with the place
     assert all(m.suction for m in cmds[:released])  # nothing let go on the way
     d = c.diagnostics()
     assert d["carry_timeouts"] == "1" and float(d["carry_max_s"]) >= 2.0
@@ -481,6 +482,13 @@ def test_an_item_held_past_the_carry_timeout_is_placed_by_a_scripted_move():
     cmds_off, tips_off = _carry(c_off, 8.0)
     assert all(m.mode == "policy" and m.suction for m in cmds_off)
     assert np.linalg.norm(tips_off[-1] - tips_off[0]) < 1e-6 and c_off.diagnostics()["carry_timeouts"] == "0"
+
+
+def test_the_diagnostics_warn_while_a_scripted_place_is_under_way():
+    c = make(Towards(suction=5.0, frac=0.0), carry_timeout_s=1.0)
+    cmds, _ = _carry(c, 1.2)  # past the timeout, still on the way to the bin
+    assert cmds[-1].mode == "place" and cmds[-1].suction
+    assert c.stall_warning(20).startswith("an item stayed on the cup past carry_timeout_s")
 
 
 def test_a_carry_past_the_timeout_still_holds_on_a_stale_goal():

@@ -19,7 +19,7 @@ def _tokenizer(specials, cls=None, **tokens):
     from transformers import PreTrainedTokenizerFast
 
     vocab = {t: i for i, t in enumerate(specials)}
-    for b in pre_tokenizers.ByteLevel.alphabet():
+    for b in sorted(pre_tokenizers.ByteLevel.alphabet()):  # a set: its order differs per process
         vocab.setdefault(b, len(vocab))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

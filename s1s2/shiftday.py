@@ -610,10 +610,10 @@ def plot_compare(rows: list[dict], path: Path, reference: str = "daylight", titl
     path.parent.mkdir(parents=True, exist_ok=True)
     ref = next((r["on_rate"] for r in rows if r["domain"] == reference), None)
     x = np.arange(len(rows))
-
-    def label(r):
-        drop = "" if r["off_drop"] is None else f"\nOFF {r['off_drop']:+.1f}"
-        return r["domain"].replace("_", "\n", 1) + drop
+    labels = [  # the light, and how far the base alone drops under it
+        r["domain"].replace("_", "\n", 1) + ("" if r["off_drop"] is None else f"\nOFF {r['off_drop']:+.1f}")
+        for r in rows
+    ]
 
     def draw(plt):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -622,7 +622,7 @@ def plot_compare(rows: list[dict], path: Path, reference: str = "daylight", titl
         if ref is not None:
             a1.axhspan(ref - WITHIN_PTS, ref, color="tab:green", alpha=0.15,
                        label=f"within {WITHIN_PTS:g} points of ON {reference}")  # fmt: skip
-        a1.set_xticks(x, [label(r) for r in rows], fontsize=7)
+        a1.set_xticks(x, labels, fontsize=7)
         a1.set(ylabel="correct sorts (% of items)", ylim=(0, 109), title="correct sorts per light")
         a1.legend(fontsize=7, ncol=3, loc="upper center")
         for k, r in enumerate(rows):
@@ -638,7 +638,7 @@ def plot_compare(rows: list[dict], path: Path, reference: str = "daylight", titl
         a2.axhline(GAIN_PTS, ls="--", color="tab:red", lw=1,
                    label=f"target +{GAIN_PTS:g} where OFF drops {DROP_PTS:g} or more")  # fmt: skip
         a2.axhline(0.0, color="k", lw=0.6)
-        a2.set_xticks(x, [label(r) for r in rows], fontsize=7)
+        a2.set_xticks(x, labels, fontsize=7)
         a2.set(ylabel="ON - OFF (points)", title="gain of the manager, 95 % interval over days")
         a2.legend(fontsize=7, loc="upper left")
         if title:

@@ -165,18 +165,10 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
     except ValueError as exc:  # an architecture the Auto classes do not map to image-text-to-text
         raise ConfigError(f"parameter 'model_id': {config.model_id!r} is not a usable VLM: {exc}") from exc
     except (AttributeError, ImportError, KeyError, TypeError) as exc:
-        # transformers builds some processors only with optional packages (Qwen2-VL's needs
-        # torchvision for its video processor) and fails deep inside when one is missing
-        import importlib.util
-
-        hint = (
-            "; transformers needs torchvision for some processors (Qwen2-VL's) and it is not installed"
-            if importlib.util.find_spec("torchvision") is None
-            else ""
-        )
+        # transformers fails deep inside on parts this install cannot build (load_processor names
+        # a missing torchvision)
         raise ConfigError(
-            f"parameter 'model_id': cannot build {config.model_id!r} with this install{hint} "
-            f"({type(exc).__name__}: {exc})"
+            f"parameter 'model_id': cannot build {config.model_id!r} with this install ({type(exc).__name__}: {exc})"
         ) from exc
     model.eval()
     load_s = time.perf_counter() - t0
@@ -213,16 +205,19 @@ def load_vlm(config: PlannerConfig) -> LoadedVLM:
 def load_processor(source: str, local_files_only: bool = True):
     """AutoProcessor with the slow PIL image processors, which need no torchvision. A processor
     with a part that has no PIL backend (Qwen2-VL's video processor) loads with transformers'
-    default backends instead, which need torchvision; without it the PIL attempt's error stands."""
+    default backends instead, which need torchvision; without it, an ImportError that says so."""
     import importlib.util
 
     from transformers import AutoProcessor
 
     try:
         return AutoProcessor.from_pretrained(source, local_files_only=local_files_only, backend="pil")
-    except (AttributeError, ImportError):
+    except (AttributeError, ImportError) as exc:
         if importlib.util.find_spec("torchvision") is None:
-            raise
+            raise ImportError(
+                f"{source}: its processor cannot be built with the PIL backends alone and transformers' "
+                f"default ones need torchvision, which is not installed ({type(exc).__name__}: {exc})"
+            ) from exc
     return AutoProcessor.from_pretrained(source, local_files_only=local_files_only)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from s1s2 import resolve_path
-from s1s2.adapters import lighting_domains
+from s1s2.adapters import lighting_domains, read_adapter
 from s1s2.params import ConfigError
 from s1s2.topics import LATENT_DIM
 
@@ -280,19 +280,22 @@ class Planner:
             notes.append(
                 f"model {self.config.model_id} is UNTRAINED: {self.vlm.card.get('notes', '')}".strip()
             )
-        untrained = [n for n in self.library_adapters if self.switcher.card(n).get("trained") is False]
+        lib = self.switcher.library
+        # each manifest read once: whether it is trained, and which base it was made for
+        manifests = {n: read_adapter(lib / n).manifest for n in self.library_adapters}
+        untrained = [n for n, m in manifests.items() if m is not None and m.trained is False]
         if untrained:
             notes.append(f"adapters UNTRAINED (identical to the base model): {', '.join(untrained)}")
-        fingerprint, lib = self.vlm.fingerprint, self.switcher.library
-        if fingerprint and lib is not None:
-            from s1s2.adapters import read_adapter
-
-            manifests = {n: read_adapter(lib / n).manifest for n in self.library_adapters}
-            other = [n for n, m in manifests.items() if m is not None and m.base_fingerprint != fingerprint]
-            if other:
-                notes.append(
-                    f"adapters made for another base model (swaps to them are refused): {', '.join(other)}"
-                )
+        fingerprint = self.vlm.fingerprint
+        other = [
+            n
+            for n, m in manifests.items()
+            if fingerprint and m is not None and m.base_fingerprint != fingerprint
+        ]
+        if other:
+            notes.append(
+                f"adapters made for another base model (swaps to them are refused): {', '.join(other)}"
+            )
         return notes
 
     def info(self) -> dict:

@@ -154,6 +154,11 @@ def one_kill(stack, node: str, overrides, log_dir, settle_s: float, after_s: flo
             ],  # fmt: skip
             "window_s": round(float(t_cmd[-1] - t_cmd[0]), 1),
         },
+        # the same window as System 1 sent it (DDS source stamps and publication numbers)
+        "commands_sent": {
+            k: round(v, 2) if isinstance(v, float) else v
+            for k, v in mon.command_stream(t_kill - 2.0, time.time()).items()
+        },  # fmt: skip
         # the sender's own view (the monitor above is an ordinary process: its receive times
         # include its own scheduling) and the cell's: deadline events of its 40 ms watchdog
         "fast_policy_missed_deadlines": (missed[-1] - missed[0]) if missed else None,

@@ -2,13 +2,18 @@
 
 Used by `make demo` and the system tests. It subscribes with the topics' own QoS, never publishes,
 and measures on its own clock (receive times), so it sees what any other process on the graph sees.
+For the joint commands it also keeps what DDS says of the sender (the publisher's source timestamp
+and sequence number), so a gap can be told apart: System 1 stopped publishing, the message was
+lost, or the receiving process was late.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -32,6 +37,8 @@ class StackMonitor(Node):
         self.meters = {
             "goal": RateMeter(topics.GOAL_TOPIC.name),
             "command": RateMeter(topics.JOINT_COMMANDS.name),
+            # the same commands on the publisher's clock (DDS source timestamps)
+            "command_sent": RateMeter(topics.JOINT_COMMANDS.name + " (sent)"),
             "camera": RateMeter(topics.CAMERA_IMAGE.name),
         }
         self.latest_goal_stamp: float | None = None
@@ -41,6 +48,7 @@ class StackMonitor(Node):
         self.diagnostics_history: list[tuple[float, str, dict[str, str]]] = []
         self.planner_status: list[tuple[float, PlannerStatus]] = []
         self.bad_commands = 0
+        self.command_seq: list[tuple[float, int]] = []  # (receive time, publication sequence number)
         self.create_subscription(
             Goal, topics.GOAL_TOPIC.name, self._on_goal, qos_profile(topics.GOAL_TOPIC.qos)
         )
@@ -80,9 +88,11 @@ class StackMonitor(Node):
         self.goals.append(msg)
         self.goal_log.append((t, self.latest_goal_stamp, msg.target_label))
 
-    def _on_command(self, msg: Float64MultiArray) -> None:
+    def _on_command(self, msg: Float64MultiArray, info: dict) -> None:
         t = self._now()
         self.meters["command"].tick(t)
+        self.meters["command_sent"].tick(info["source_timestamp"] * 1e-9)
+        self.command_seq.append((t, int(info["publication_sequence_number"])))
         if any(v != v for v in msg.data):
             self.bad_commands += 1
         if self.keep_commands:
@@ -110,13 +120,59 @@ class StackMonitor(Node):
             "max_s": ages[-1] if ages else float("nan"),
         }
         out["bad_commands"] = self.bad_commands
+        out["command_stream"] = self.command_stream(t0, t1)
         return out
+
+    def command_stream(self, t0: float, t1: float) -> dict:
+        """System 1's command stream between t0 and t1 (receive times) as sent and as received.
+
+        `longest_pause_ms` is the longest interval between two commands on the sender's clock (DDS
+        source timestamps), the commands this receiver lost taken as sent one period apart: a
+        pause of System 1 itself, whether or not this receiver lost commands around it."""
+        from s1s2.topics import CONTROL_DT
+
+        rx = np.asarray(self.meters["command"].times)
+        keep = (rx >= t0) & (rx < t1)
+        rx = rx[keep]
+        sent = np.asarray(self.meters["command_sent"].times)[keep]
+        seq = np.asarray([n for _, n in self.command_seq], dtype=np.int64)[keep]
+        if len(rx) < 2:
+            return {"received": int(len(rx))}
+        pause = np.diff(sent) - (np.diff(seq) - 1) * CONTROL_DT
+        return {
+            "published": int(seq[-1] - seq[0] + 1),
+            "published_hz": float((seq[-1] - seq[0]) / (sent[-1] - sent[0])),
+            "longest_pause_ms": float(pause.max() * 1e3),
+            "one_publisher": bool(np.all(np.diff(seq) > 0)),  # numbers restart if System 1 does
+            "received": int(len(rx)),
+            "lost": self.commands_lost(t0, t1),
+            "longest_receive_gap_ms": float(np.diff(rx).max() * 1e3),
+        }
+
+    def commands_lost(self, t0: float, t1: float) -> int:
+        """Joint commands System 1 published that never arrived here, received between t0 and t1
+        (holes in the publisher's sequence numbers; a restarted publisher starts again at 1)."""
+        seq = [n for t, n in self.command_seq if t0 <= t < t1]
+        return sum(b - a - 1 for a, b in zip(seq, seq[1:], strict=False) if b > a)
 
 
 class MonitorThread:
-    """Runs a StackMonitor in a background executor; `measure(seconds)` returns a report."""
+    """Runs a StackMonitor in a background executor; `measure(seconds)` returns a report.
 
-    def __init__(self, keep_commands: bool = False):
+    The observer shares its process (and the GIL) with its caller, which may be a test session or
+    a demo holding millions of Python objects: a full garbage collection over them paused this
+    thread for a second on a loaded 2-core machine, a gap in receive times System 1 never had.
+    So the objects alive at start are frozen out of the collector while it runs (`gc.freeze`,
+    undone at close), and the collector's pauses meanwhile are recorded (`gc_pauses`)."""
+
+    def __init__(self, keep_commands: bool = False, freeze_gc: bool = True):
+        self._frozen = freeze_gc
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
+        self.gc_pauses: list[tuple[float, int, float]] = []  # (wall time, generation, seconds)
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)
         self._ctx = rclpy.Context()
         rclpy.init(context=self._ctx)
         self.node = StackMonitor(context=self._ctx, keep_commands=keep_commands)
@@ -125,6 +181,12 @@ class MonitorThread:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._stop = threading.Event()
         self._thread.start()
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pauses.append((time.time(), info["generation"], time.perf_counter() - self._gc_start))
 
     def _spin(self) -> None:
         while not self._stop.is_set() and self._ctx.ok():
@@ -141,3 +203,7 @@ class MonitorThread:
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self._ctx)
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self._frozen:
+            gc.unfreeze()

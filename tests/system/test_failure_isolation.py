@@ -3,18 +3,19 @@ System 1 keeps commanding at 50 Hz and holds once the last goal is stale; the pl
 goals resume and the adapter manager re-applies the context's adapter to the new process. Then
 the adapter manager is killed: the planner keeps its adapter and the manager comes back.
 
-Timing assertions are loose (a loaded 2-core CI box); the measured figures (command gaps, time to
-hold, time to respawn) are printed and reported by `s1s2 failover`."""
+System 1's cadence is read on its own clock (DDS source timestamps and publication numbers): this
+test's process receives on a loaded 2-core box and can pause itself. Other timing assertions are
+loose; the measured figures (command gaps, time to hold, time to respawn) are printed and reported by `s1s2 failover`."""
 
 import os
 import signal
 import time
 
-import numpy as np
 import pytest
 
 from s1s2.launcher import Launcher, load_stack, wait_until
 from s1s2.stack import StackConfig
+from s1s2.topics import CONTROL_DT
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -32,6 +33,7 @@ def run(tmp_path_factory):
         monitor = MonitorThread()
         node = monitor.node
         out["monitor"] = node
+        out["gc_pauses"] = monitor.gc_pauses
         # the adapter manager has applied the context's adapter (daylight lighting -> "daylight")
         assert wait_until(
             lambda: node.planner_status and node.planner_status[-1][1].active_adapter == "daylight", 60
@@ -79,15 +81,21 @@ def run(tmp_path_factory):
 
 
 def test_system1_keeps_commanding_through_the_planner_crash(run):
-    times = np.asarray(run["monitor"].meters["command"].times)
-    t0 = run["t_kill_planner"] - 2.0
-    window = times[(times >= t0) & (times <= run["t_end"])]
-    gaps = np.diff(window)
-    print(f"commands {len(window)} in {run['t_end'] - t0:.1f} s, max gap {gaps.max() * 1e3:.1f} ms, "
-          f"p99 {np.percentile(gaps, 99) * 1e3:.1f} ms")  # fmt: skip
+    t0, t1 = run["t_kill_planner"] - 2.0, run["t_end"]
+    c = run["monitor"].command_stream(t0, t1)
+    gc_max = max((d for t, _, d in run["gc_pauses"] if t0 <= t <= t1), default=0.0)
+    print(f"System 1 published {c['published']} commands in {t1 - t0:.1f} s ({c['published_hz']:.2f} Hz), "
+          f"longest pause {c['longest_pause_ms']:.1f} ms; received {c['received']} ({c['lost']} lost), "
+          f"longest receive gap {c['longest_receive_gap_ms']:.1f} ms; this process's longest GC pause "
+          f"{gc_max * 1e3:.1f} ms")  # fmt: skip
     assert run["failed"] is None
-    assert len(window) / (run["t_end"] - t0) > 45.0  # 50 Hz throughout
-    assert gaps.max() < 0.5  # never a pause a limiter would notice as a stop
+    assert c["one_publisher"]  # System 1 never restarted
+    # 50 Hz throughout on System 1's own clock, never a pause a limiter would notice as a stop
+    assert c["published_hz"] > 0.98 / CONTROL_DT
+    assert c["longest_pause_ms"] < 100.0  # five periods; 21 ms measured, also under load
+    # and another process on the graph received them (this one shares 2 cores with a planner
+    # loading torch, so it is held to less: its own pauses are not System 1's)
+    assert c["received"] / (t1 - t0) > 45.0
 
 
 def test_system1_holds_once_the_last_goal_is_stale(run):

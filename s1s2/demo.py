@@ -150,12 +150,12 @@ def format_stack(report: dict) -> list[str]:
             f"  {label:28s} {_fmt(r['rate_hz'])} Hz  ({r['count']} msgs, period p99 "
             f"{_fmt(r.get('period_p99_ms'), 1)} ms){tgt}"
         )
-    cs = report.get("command_stream", {})
-    if "published_hz" in cs:
-        lines.append(
-            f"  {'  as System 1 sent them':28s} {_fmt(cs['published_hz'])} Hz  (longest pause "
-            f"{_fmt(cs['longest_pause_ms'], 1)} ms; {cs['lost']} of {cs['published']} lost on the way)"
-        )
+        cs = report.get("command_stream", {})
+        if key == "command" and "published_hz" in cs:  # the same stream on System 1's own clock
+            lines.append(
+                f"  {'  as System 1 sent them':28s} {_fmt(cs['published_hz'])} Hz  (longest interval "
+                f"{_fmt(cs['longest_pause_ms'], 1)} ms; {cs['lost']} of {cs['published']} lost on the way)"
+            )
     ga = report["goal_age"]
     lines.append(
         f"  goal age at each command     p50 {_fmt(ga['p50_s'])} s, p99 {_fmt(ga['p99_s'])} s, max {_fmt(ga['max_s'])} s"

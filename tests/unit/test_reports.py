@@ -66,3 +66,22 @@ def test_demo_timing_plot_draws_what_the_monitor_saw(tmp_path):
         meters={"command": SimpleNamespace(times=[])}, goal_ages=[]
     )  # a stack that never ran
     assert plot_timing(empty, tmp_path / "empty.png") and (tmp_path / "empty.png").exists()
+
+
+def test_the_demo_reports_system_1s_commands_as_sent_under_those_received():
+    from s1s2.demo import format_stack
+
+    rate = {"rate_hz": 49.1, "count": 2946, "period_p99_ms": 24.0}
+    report = {
+        "goal": rate,
+        "command": rate,
+        "camera": rate,
+        "goal_age": {"p50_s": 0.3, "p99_s": 0.9, "max_s": 1.1},
+    }
+    assert not any("as System 1 sent them" in line for line in format_stack(report))  # none recorded
+    report["command_stream"] = {"published": 3000, "published_hz": 50.0, "longest_pause_ms": 20.9, "lost": 54,
+                                "received": 2946, "one_publisher": True, "longest_receive_gap_ms": 1100.0}  # fmt: skip
+    lines = format_stack(report)
+    i = next(k for k, line in enumerate(lines) if "joint commands" in line)
+    assert "as System 1 sent them" in lines[i + 1]
+    assert "50.00 Hz" in lines[i + 1] and "20.9 ms" in lines[i + 1] and "54 of 3000 lost" in lines[i + 1]

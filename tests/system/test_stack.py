@@ -108,8 +108,14 @@ def test_goal_rate_is_1hz(stack_report):
 
 
 def test_command_rate_is_50hz(stack_report):
-    r = stack_report["command"]
-    assert within(r["rate_hz"], 50.0, 0.02), r
+    # on System 1's own clock (DDS source stamps and publication numbers): this test's process
+    # receives on a loaded 2-core box and can pause itself (docs/failure_isolation.md)
+    c = stack_report["command_stream"]
+    assert within(c["published_hz"], 50.0, 0.02) and c["one_publisher"], c
+    assert c["longest_pause_ms"] < 100.0, c
+    # and another process on the graph received them
+    assert c["received"] >= 0.9 * c["published"], c
+    assert within(stack_report["command"]["rate_hz"], 50.0, 0.10), stack_report["command"]
     assert stack_report["bad_commands"] == 0
 
 

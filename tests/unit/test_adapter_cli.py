@@ -71,3 +71,31 @@ def test_classify_prints_label_and_probabilities(tmp_path, capsys):
     assert main(["classify", str(tmp_path / "missing.png"), "--classifier", str(clf)]) == 1
     assert main(["classify", str(good), "--classifier", str(tmp_path / "nope.json")]) == 2
     assert "nope.json" in capsys.readouterr().err
+
+
+def test_add_with_new_tags_keeps_the_source_manifest_fields(tmp_path, capsys):
+    """Re-tagging an adapter that carries a manifest keeps what its trainer wrote: an adapter
+    trained on raw frames must still be served raw frames, with its own calibration."""
+    import shutil
+
+    from s1s2.adapters import read_manifest
+
+    src = tmp_path / "glare"
+    shutil.copytree(repo_root() / "models/adapters/low_sun_glare", src)
+    before = read_manifest(src)
+    assert before.input_normalisation is False  # the shipped low-sun adapter sees raw frames
+    lib = tmp_path / "lib"
+    assert (
+        main(["add", str(src), "--library", str(lib), "--tag", "lighting:evening", "--strategy", "vision"])
+        == 0
+    )
+    after = read_manifest(lib / "glare")
+    assert (
+        after.adapter_id == "glare"
+        and after.context_tags == ["lighting:evening"]
+        and after.strategy == "vision"
+    )
+    assert after.input_normalisation is False
+    assert after.metrics == before.metrics and after.data == before.data and after.notes == before.notes
+    assert after.files == before.files and after.trained is True
+    assert main(["verify", "--library", str(lib)]) == 0

@@ -27,7 +27,10 @@ TRAIN_EPISODES = 64
 # veiling glare instead of undoing it (the low-sun adapter on raw frames 76.9 % against 70.9 % on
 # normalised ones); and low sun, the furthest under daylight, trains twice as long over twice the
 # scenes (held-out class 80.7 -> 83.5 %; night noise did not gain from the same: 81.4 -> 80.4 %;
-# docs/sim_vlm.md, "Low sun trained longer").
+# docs/sim_vlm.md, "Low sun trained longer"). A domain may also name its frame `modes`; low sun
+# with a third lazy episodes was tried through the nodes and not shipped (docs/adapter_manager.md,
+# "The low-sun adapter on lazy frames").
+DEFAULT_MODES = ("default", "dense")
 OVERRIDES: dict[str, dict] = {
     "low_sun_glare": {"colour_constancy": False, "steps": 4800, "train_episodes": 128}
 }
@@ -40,12 +43,13 @@ def domains() -> list[str]:
     return [d for d in DOMAINS if d != "daylight"]
 
 
-def recipe_of(domain: str, recipe: dict, train_episodes: int) -> tuple[dict, int]:
-    """(FinetuneConfig fields, training episodes) of one domain: `recipe` and `train_episodes`
-    with the domain's OVERRIDES on top."""
+def recipe_of(domain: str, recipe: dict, train_episodes: int) -> tuple[dict, int, tuple[str, ...]]:
+    """(FinetuneConfig fields, training episodes, frame modes) of one domain: `recipe`,
+    `train_episodes` and DEFAULT_MODES with the domain's OVERRIDES on top."""
     over = dict(OVERRIDES.get(domain, {}))
     episodes = int(over.pop("train_episodes", train_episodes))
-    return recipe | over, episodes
+    modes = tuple(over.pop("modes", DEFAULT_MODES))
+    return recipe | over, episodes, modes
 
 
 def max_train_episodes() -> int:
@@ -58,7 +62,11 @@ def overrides_note() -> str:
 
     def flags(over: dict) -> str:
         parts = ["--no-colour-constancy"] if over.get("colour_constancy") is False else []
-        parts += [f"--{k.replace('_', '-')} {v}" for k, v in over.items() if k != "colour_constancy"]
+        parts += [
+            f"--{k.replace('_', '-')} {','.join(v) if k == 'modes' else v}"
+            for k, v in over.items()
+            if k != "colour_constancy"
+        ]
         return " ".join(parts)
 
     return "; ".join(f"{d}: {flags(o)}" for d, o in OVERRIDES.items())
@@ -69,10 +77,11 @@ def train_one(job: tuple) -> tuple[str, dict, float]:
     (domain, metrics, seconds). Module level, so a spawned worker process can run it."""
     from .finetune import FinetuneConfig, finetune
 
-    domain, fields, episodes, base_dir, out_dir = job
+    domain, fields, episodes, modes, base_dir, out_dir = job
     t1 = time.monotonic()
     res = finetune(
-        FinetuneConfig(**fields), domain, base_dir, out_dir, work_dir="runs/vlm_data", train_episodes=episodes
+        FinetuneConfig(**fields), domain, base_dir, out_dir, work_dir="runs/vlm_data", train_episodes=episodes,
+        modes=modes,
     )  # fmt: skip
     return domain, res["metrics"], round(time.monotonic() - t1, 1)
 
@@ -117,9 +126,9 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
     names = only or domains()
     jobs = []
     for domain in names:
-        fields, episodes = recipe_of(domain, recipe, train_episodes)
+        fields, episodes, modes = recipe_of(domain, recipe, train_episodes)
         fields |= {"steps": steps} if steps else {}  # an explicit step count wins over OVERRIDES
-        jobs.append((domain, fields, episodes, base_dir, out_dir))
+        jobs.append((domain, fields, episodes, modes, base_dir, out_dir))
     jobs.sort(key=lambda j: -j[1]["steps"] * j[2])  # longest first: the other worker takes the rest
     print(f"[adapters] {len(jobs)} domains, {workers} at a time: {', '.join(j[0] for j in jobs)}", flush=True)
     done = {d: (m, sec) for d, m, sec in run_jobs(train_one, jobs, workers)}
@@ -127,7 +136,7 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
     per_domain: dict[str, dict] = {}
     for domain in names:
         m, sec = done[domain]
-        _, fields, episodes, _, _ = recipes[domain]
+        _, fields, episodes, modes, _, _ = recipes[domain]
         per_domain[domain] = {
             "base_domain": {k: m["base_domain"].get(k) for k in KEEP},
             "adapter_domain": {k: m["adapter_domain"].get(k) for k in KEEP},
@@ -142,6 +151,7 @@ def build(out_dir: Path, seed: int, base_dir: Path | None = None, steps: int | N
             "train_s": m["train_s"],
             "steps": fields["steps"],
             "train_episodes": episodes,
+            "modes": list(modes),
             "seconds": sec,
         }
     return {

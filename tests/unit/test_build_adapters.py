@@ -7,12 +7,12 @@ from s1s2_training.vlm.finetune import FinetuneConfig
 
 def test_each_domain_gets_the_shared_recipe_with_its_overrides_on_top():
     shared = dict(ba.SHIPPED, seed=0)
-    fields, episodes = ba.recipe_of("overcast_dim", shared, ba.TRAIN_EPISODES)
-    assert fields == shared and episodes == ba.TRAIN_EPISODES
-    fields, episodes = ba.recipe_of("low_sun_glare", shared, ba.TRAIN_EPISODES)
+    fields, episodes, modes = ba.recipe_of("overcast_dim", shared, ba.TRAIN_EPISODES)
+    assert fields == shared and episodes == ba.TRAIN_EPISODES and modes == ("default", "dense")
+    fields, episodes, modes = ba.recipe_of("low_sun_glare", shared, ba.TRAIN_EPISODES)
     assert episodes == 128 and fields["colour_constancy"] is False and fields["steps"] == 4800
-    assert fields == shared | {"colour_constancy": False, "steps": 4800}
-    FinetuneConfig(**fields)  # every override is a FinetuneConfig field, or train_episodes
+    assert fields == shared | {"colour_constancy": False, "steps": 4800} and modes == ba.DEFAULT_MODES
+    FinetuneConfig(**fields)  # every override is a FinetuneConfig field, train_episodes or modes
     # recipe_of left the table alone
     assert ba.OVERRIDES["low_sun_glare"] == {"colour_constancy": False, "steps": 4800, "train_episodes": 128}
     assert ba.TRAIN_EPISODES == 64 and ba.max_train_episodes() == 128  # the seed-set test counts the largest
@@ -20,11 +20,16 @@ def test_each_domain_gets_the_shared_recipe_with_its_overrides_on_top():
 
 def test_a_per_domain_episode_count_is_taken_out_of_the_fields(monkeypatch):
     monkeypatch.setitem(ba.OVERRIDES, "overcast_dim", {"train_episodes": 80, "steps": 100})
-    fields, episodes = ba.recipe_of("overcast_dim", dict(ba.SHIPPED), ba.TRAIN_EPISODES)
+    fields, episodes, _ = ba.recipe_of("overcast_dim", dict(ba.SHIPPED), ba.TRAIN_EPISODES)
     assert episodes == 80 and fields["steps"] == 100 and "train_episodes" not in fields
     assert ba.max_train_episodes() == 128  # the seed-set test must count the largest (low sun's)
     monkeypatch.setitem(ba.OVERRIDES, "overcast_dim", {"train_episodes": 200})
     assert ba.max_train_episodes() == 200
+    monkeypatch.setitem(ba.OVERRIDES, "overcast_dim", {"modes": ("default", "dense", "lazy")})
+    fields, episodes, modes = ba.recipe_of("overcast_dim", dict(ba.SHIPPED), ba.TRAIN_EPISODES)
+    assert modes == ("default", "dense", "lazy") and "modes" not in fields and episodes == ba.TRAIN_EPISODES
+    FinetuneConfig(**fields)
+    assert ba.overrides_note().endswith("overcast_dim: --modes default,dense,lazy")
     monkeypatch.setitem(ba.OVERRIDES, "overcast_dim", {"train_episodes": 80, "steps": 100})
     assert (
         ba.overrides_note() == "low_sun_glare: --no-colour-constancy --steps 4800 --train-episodes 128; "
@@ -60,11 +65,9 @@ def test_build_trains_the_longest_recipe_first_and_records_every_domain_in_order
     assert [j[0] for j in seen["jobs"]][0] == "low_sun_glare"
     assert list(rec["metrics"]["domains"]) == ba.domains()
     low, over = rec["metrics"]["domains"]["low_sun_glare"], rec["metrics"]["domains"]["overcast_dim"]
-    assert (low["steps"], low["train_episodes"]) == (4800, 128) and (
-        over["steps"],
-        over["train_episodes"],
-    ) == (2400, 64)
-    assert all(j[3] == tmp_path / "base" and j[4] == tmp_path / "lib" for j in seen["jobs"])
+    assert (low["steps"], low["train_episodes"], low["modes"]) == (4800, 128, ["default", "dense"])
+    assert (over["steps"], over["train_episodes"], over["modes"]) == (2400, 64, ["default", "dense"])
+    assert all(j[4] == tmp_path / "base" and j[5] == tmp_path / "lib" for j in seen["jobs"])
 
 
 def test_run_jobs_returns_results_in_job_order_in_process_and_over_workers():

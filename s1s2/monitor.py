@@ -144,6 +144,7 @@ class StackMonitor(Node):
             "published": int(seq[-1] - seq[0] + 1),
             "published_hz": float((seq[-1] - seq[0]) / (sent[-1] - sent[0])),
             "longest_pause_ms": float(pause.max() * 1e3),
+            "longest_pause_at": float(sent[int(pause.argmax())]),  # sender's clock: when it began
             "one_publisher": bool(np.all(steps > 0)),  # numbers restart if System 1 does
             "received": int(len(rx)),
             "lost": int((steps[steps > 0] - 1).sum()),  # holes in the sequence numbers

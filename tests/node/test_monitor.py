@@ -70,6 +70,7 @@ def test_a_pause_of_system_1_itself_is_measured_even_with_losses_around_it(monit
     c = monitor.command_stream(T0, T0 + 20)
     assert c["lost"] == 7
     assert c["longest_pause_ms"] == pytest.approx(620.0, abs=1e-3)
+    assert c["longest_pause_at"] == pytest.approx(T0 + 244 * CONTROL_DT)  # the last command before it
     assert c["published_hz"] < 49.0
 
 

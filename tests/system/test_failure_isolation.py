@@ -88,6 +88,13 @@ def test_system1_keeps_commanding_through_the_planner_crash(run):
           f"longest pause {c['longest_pause_ms']:.1f} ms; received {c['received']} ({c['lost']} lost), "
           f"longest receive gap {c['longest_receive_gap_ms']:.1f} ms; this process's longest GC pause "
           f"{gc_max * 1e3:.1f} ms")  # fmt: skip
+    # where a pause fell, and System 1's own account of its loop (a failure must say which side)
+    pause_at = c["longest_pause_at"]
+    print(f"longest pause began {pause_at - run['t_kill_planner']:+.2f} s from the planner kill, "
+          f"{pause_at - run['t_kill_manager']:+.2f} s from the manager kill")  # fmt: skip
+    fp = next((v for k, v in run["monitor"].diagnostics.items() if k.startswith("fast_policy")), {})
+    print("fast_policy:", {k: fp.get(k) for k in ("scheduling", "missed_deadlines", "tick_lateness_max_since_start_ms",
+                                                  "tick_time_p99_ms", "publish_max_ms", "gc_pause_max_ms")})  # fmt: skip
     assert run["failed"] is None
     assert c["one_publisher"]  # System 1 never restarted
     # 50 Hz throughout on System 1's own clock, never a pause a limiter would notice as a stop

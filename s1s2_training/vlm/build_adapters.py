@@ -30,7 +30,6 @@ TRAIN_EPISODES = 64
 # docs/sim_vlm.md, "Low sun trained longer"). A domain may also name its frame `modes`; low sun
 # with a third lazy episodes was tried through the nodes and not shipped (docs/adapter_manager.md,
 # "The low-sun adapter on lazy frames").
-DEFAULT_MODES = ("default", "dense")
 OVERRIDES: dict[str, dict] = {
     "low_sun_glare": {"colour_constancy": False, "steps": 4800, "train_episodes": 128}
 }
@@ -45,10 +44,12 @@ def domains() -> list[str]:
 
 def recipe_of(domain: str, recipe: dict, train_episodes: int) -> tuple[dict, int, tuple[str, ...]]:
     """(FinetuneConfig fields, training episodes, frame modes) of one domain: `recipe`,
-    `train_episodes` and DEFAULT_MODES with the domain's OVERRIDES on top."""
+    `train_episodes` and data.DOMAIN_TRAIN_MODES with the domain's OVERRIDES on top."""
+    from .data import DOMAIN_TRAIN_MODES
+
     over = dict(OVERRIDES.get(domain, {}))
     episodes = int(over.pop("train_episodes", train_episodes))
-    modes = tuple(over.pop("modes", DEFAULT_MODES))
+    modes = tuple(over.pop("modes", DOMAIN_TRAIN_MODES))
     return recipe | over, episodes, modes
 
 

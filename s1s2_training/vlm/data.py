@@ -50,6 +50,7 @@ MAX_ITEMS = 16  # items stored per frame (more are dropped from the item table, 
 BELT_Z = DEFAULT_CELL.belt.surface_height
 LAZY_P = 0.7  # lazy mode: chance that an idle expert waits one more frame interval
 MODES = ("default", "dense", "dense_hold", "lazy")
+DOMAIN_TRAIN_MODES = ("default", "dense")  # an adapter's training episodes, split evenly, unless told
 
 
 @dataclass(frozen=True)
@@ -406,7 +407,7 @@ def domain_train_specs(
     episodes: int = 8,
     frame_every_s: float = 0.5,
     episode_s: float = 40.0,
-    modes: tuple[str, ...] = ("default", "dense"),
+    modes: tuple[str, ...] = DOMAIN_TRAIN_MODES,
 ) -> list[FrameSpec]:
     """Training frames of one lighting domain (adapters): the episodes split evenly over `modes`
     (default: half default density, half dense). dense episodes use the dense seeds, the others

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import DOMAIN_TRAIN_MODES
+
 TARGETS = {
     "projector": r".*multi_modal_projector\.(linear_1|linear_2)",
     "llm": r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)",
@@ -466,7 +468,7 @@ def finetune(cfg: FinetuneConfig, domain: str, base_dir="models/sim_vlm", librar
              adapter_id: str = "", work_dir="runs/vlm_data", train_episodes: int = 8,
              test_episodes: tuple[int, int] = (14, 8), evaluate_after: bool = True, workers: int = 1,
              register: bool = True, out_dir=None, episode_s: float = 40.0,
-             modes: tuple[str, ...] = ("default", "dense")) -> dict:  # fmt: skip
+             modes: tuple[str, ...] = DOMAIN_TRAIN_MODES) -> dict:  # fmt: skip
     """Generate (or read cached) frames, train, evaluate, register the adapter. Returns the manifest
     fields + metrics. `modes`: the frame modes of the domain's training episodes (data.MODES, e.g.
     "lazy": items waiting in reach with the arm at rest)."""
@@ -621,7 +623,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter-id", default="", help="default: the domain name")
     p.add_argument("--work-dir", default="runs/vlm_data", help="frame cache (never committed)")
     p.add_argument("--train-episodes", type=int, default=8)
-    p.add_argument("--modes", default="default,dense",
+    p.add_argument("--modes", default=",".join(DOMAIN_TRAIN_MODES),
                    help="frame modes of the domain's training episodes, split evenly: default, dense, "
                    "dense_hold, lazy (items waiting in reach with the arm at rest)")  # fmt: skip
     p.add_argument("--test-episodes", type=int, nargs=2, default=(14, 8), metavar=("DEFAULT", "DENSE"))

@@ -2,6 +2,7 @@
 with each domain's measured departures on top."""
 
 from s1s2_training.vlm import build_adapters as ba
+from s1s2_training.vlm.data import DOMAIN_TRAIN_MODES
 from s1s2_training.vlm.finetune import FinetuneConfig
 
 
@@ -11,7 +12,7 @@ def test_each_domain_gets_the_shared_recipe_with_its_overrides_on_top():
     assert fields == shared and episodes == ba.TRAIN_EPISODES and modes == ("default", "dense")
     fields, episodes, modes = ba.recipe_of("low_sun_glare", shared, ba.TRAIN_EPISODES)
     assert episodes == 128 and fields["colour_constancy"] is False and fields["steps"] == 4800
-    assert fields == shared | {"colour_constancy": False, "steps": 4800} and modes == ba.DEFAULT_MODES
+    assert fields == shared | {"colour_constancy": False, "steps": 4800} and modes == DOMAIN_TRAIN_MODES
     FinetuneConfig(**fields)  # every override is a FinetuneConfig field, train_episodes or modes
     # recipe_of left the table alone
     assert ba.OVERRIDES["low_sun_glare"] == {"colour_constancy": False, "steps": 4800, "train_episodes": 128}

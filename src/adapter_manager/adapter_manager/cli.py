@@ -88,20 +88,19 @@ def cmd_add(args) -> int:
             m = add_adapter(lib, src, args.id, expected_base=base, replace=args.replace)
         else:
             cfg = json.loads((Path(src) / "adapter_config.json").read_text())
-            # A source manifest's own fields (metrics, data, notes, input_normalisation, ...) carry
-            # over; the command line sets the tags and strategy, peft's config the shape, this base
-            # the fingerprint. Hashes, time and format are written anew.
-            prev = {}
+            # Three layers: defaults for a bare peft folder, the source manifest's own fields
+            # (metrics, data, notes, input_normalisation, ...), then what this command sets (tags
+            # and strategy when given; the shape from peft's config; this base's fingerprint).
+            # Hashes, time and format are written anew.
+            prev = {"strategy": "llm+vision", "context_tags": [], "data": {}, "metrics": {}, "trained": True}
             if (Path(src) / "s1s2_adapter.json").is_file():
-                prev = read_manifest(Path(src)).__dict__.copy()
+                prev |= read_manifest(Path(src)).__dict__
             for k in ("adapter_id", "files", "created", "format"):
                 prev.pop(k, None)
-            fields = prev | {
+            given = {"strategy": args.strategy, "context_tags": list(args.tag)}
+            fields = prev | {k: v for k, v in given.items() if v} | {
                 "base_fingerprint": base, "base_model": str(args.base),
-                "strategy": args.strategy or prev.get("strategy", "llm+vision"),
                 "rank": int(cfg["r"]), "alpha": cfg["lora_alpha"], "target_modules": cfg["target_modules"],
-                "context_tags": list(args.tag) or prev.get("context_tags", []), "data": prev.get("data", {}),
-                "metrics": prev.get("metrics", {}), "trained": bool(prev.get("trained", True)),
             }  # fmt: skip
             m = add_adapter(lib, src, args.id, expected_base=base, replace=args.replace, **fields)
     except (AdapterLibraryError, ValueError, OSError, KeyError) as exc:

@@ -161,7 +161,7 @@ def section_system1(
                 time.sleep(4.0)
 
                 def policy_diag(m=monitor):
-                    return next((v for k, v in m.node.diagnostics.items() if k.startswith("fast_policy")), {})
+                    return m.node.node_diagnostics("fast_policy")
 
                 env = dict(os.environ, PYTHONUNBUFFERED="1")
                 probes = {

@@ -123,6 +123,10 @@ class StackMonitor(Node):
         out["command_stream"] = self.command_stream(t0, t1)
         return out
 
+    def node_diagnostics(self, node: str) -> dict[str, str]:
+        """The latest diagnostics values of `node` (its status is named "<node>: ..."); {} if none yet."""
+        return next((v for k, v in self.diagnostics.items() if k.startswith(node)), {})
+
     def command_stream(self, t0: float, t1: float) -> dict:
         """System 1's command stream between t0 and t1 (receive times) as sent and as received.
 

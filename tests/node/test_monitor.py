@@ -89,3 +89,10 @@ def test_the_monitor_thread_freezes_the_callers_objects_out_of_the_collector_and
     finally:
         mon.close()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_nodes_diagnostics_are_found_by_its_name(monitor):
+    monitor.diagnostics["fast_policy: System 1 policy"] = {"missed_deadlines": "0"}
+    monitor.diagnostics["vlm_planner: System 2 planner"] = {"plans": "3"}
+    assert monitor.node_diagnostics("fast_policy") == {"missed_deadlines": "0"}
+    assert monitor.node_diagnostics("adapter_manager") == {}
